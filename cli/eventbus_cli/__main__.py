@@ -1,0 +1,5 @@
+"""``python -m eventbus_cli`` runs the ``eventbus`` command."""
+
+from .main import main
+
+main()

@@ -1,0 +1,40 @@
+"""``eventbus publish TYPE --data JSON|@file``: validated, confirmed, prints the event id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from eventbus import EventValidationError, SyncEventBus
+from eventbus_contracts import REGISTRY
+
+from ._errors import fail, one_line_errors
+from ._options import service_option, url_option
+
+__all__ = ["publish"]
+
+
+def _read_data(data: str) -> bytes:
+    if data.startswith("@"):
+        return Path(data[1:]).read_bytes()
+    return data.encode("utf-8")
+
+
+@click.command()
+@click.argument("event_type")
+@click.option("--data", "data", required=True, help="The event data as JSON, or @path to a JSON file.")
+@click.option("--subject", default=None, help="CloudEvents subject (e.g. the conversation id).")
+@click.option("--id", "event_id", default=None, help="Event id (default: a new UUID).")
+@url_option
+@service_option
+@one_line_errors
+def publish(event_type: str, data: str, subject: str | None, event_id: str | None, url: str, service: str) -> None:
+    """Validate DATA against EVENT_TYPE's contract, publish it with a confirm, print the event id."""
+    contract = REGISTRY.get(event_type)
+    try:
+        event = contract.decode(_read_data(data))
+    except EventValidationError as exc:
+        fail(f"invalid {event_type} data: {exc}")
+    with SyncEventBus.from_env(service, urls=(url,)) as bus:
+        click.echo(bus.publish(event, subject=subject, event_id=event_id))

@@ -1,0 +1,37 @@
+"""Entry point of the ``eventbus`` console script."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from ._codegen_cmd import codegen
+from ._contracts_cmd import contracts
+from ._demo import demo
+from ._publish import publish
+from ._tail import tail
+from ._topology_cmd import topology
+
+__all__ = ["cli", "main"]
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the SDK does.")
+@click.version_option(package_name="eventbus")
+def cli(verbose: bool) -> None:
+    """eventbus: contracts, code generation and tooling for the RabbitMQ event bus."""
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # The client libraries log every failed connect attempt; our one-line error says it better.
+        for name in ("pika", "aiormq", "aio_pika"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+for command in (codegen, contracts, demo, publish, tail, topology):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="eventbus")

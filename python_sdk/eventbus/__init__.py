@@ -1,0 +1,63 @@
+"""eventbus: typed CloudEvents over RabbitMQ, generated from JSON Schema contracts.
+
+The public API is what ``__all__`` lists; modules starting with ``_`` are private and may change.
+"""
+
+from ._async_bus import EventBus
+from ._context import EventContext
+from ._contract import ContractRegistry, EventContract, contract_for
+from ._envelope import CloudEventAttributes, parse_envelope
+from ._exceptions import (
+    ConfigurationError,
+    ConnectionFailedError,
+    ContractError,
+    EnvelopeError,
+    EventBusError,
+    EventValidationError,
+    HandlerControl,
+    ParkMessage,
+    PublishError,
+    PublishNackedError,
+    PublishTimeoutError,
+    SchemaViolation,
+    TopologyError,
+    TopologyMismatchError,
+    UnroutableError,
+)
+from ._settings import DEFAULT_URL, BusSettings, redact_url
+from ._sync_bus import SyncEventBus, TappedMessage
+from ._topology import consumer_queue_name, dead_letter_queue_name
+
+__all__ = [
+    "DEFAULT_URL",
+    "BusSettings",
+    "CloudEventAttributes",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "ContractError",
+    "ContractRegistry",
+    "EnvelopeError",
+    "EventBus",
+    "EventBusError",
+    "EventContext",
+    "EventContract",
+    "EventValidationError",
+    "HandlerControl",
+    "ParkMessage",
+    "PublishError",
+    "PublishNackedError",
+    "PublishTimeoutError",
+    "SchemaViolation",
+    "SyncEventBus",
+    "TappedMessage",
+    "TopologyError",
+    "TopologyMismatchError",
+    "UnroutableError",
+    "consumer_queue_name",
+    "contract_for",
+    "dead_letter_queue_name",
+    "parse_envelope",
+    "redact_url",
+]
+
+__version__ = "0.1.0"

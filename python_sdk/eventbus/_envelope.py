@@ -1,0 +1,183 @@
+"""CloudEvents 1.0 over AMQP 0-9-1: building and reading the envelope, with no I/O.
+
+We write binary content mode: the body is the event ``data`` as JSON and the attributes travel
+as ``cloudEvents_<name>`` headers (the JMS-safe form of the CloudEvents AMQP binding, which
+RabbitMQ 4 maps onto AMQP 1.0 application-properties). AMQP basic properties mirror them so
+plain AMQP tooling sees useful ids and types.
+
+We read what other producers write, too: ``cloudEvents:`` (the AMQP binding's original
+prefix), ``ce-``/``ce_`` (Knative eventing-rabbitmq and the CloudEvents Python SDK), and
+structured mode (``application/cloudevents+json`` with the whole event in the body).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ._exceptions import EnvelopeError
+
+__all__ = [
+    "HEADER_PREFIX",
+    "SPECVERSION",
+    "CloudEventAttributes",
+    "IncomingEnvelope",
+    "build_headers",
+    "format_time",
+    "parse_envelope",
+]
+
+SPECVERSION = "1.0"
+HEADER_PREFIX = "cloudEvents_"
+JSON_CONTENT_TYPE = "application/json"
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+
+# Prefixes other producers use for the same attributes, in the order we trust them.
+_READ_PREFIXES = ("cloudEvents_", "cloudEvents:", "ce-", "ce_")
+_REQUIRED = ("specversion", "id", "source", "type")
+# W3C trace context travels unprefixed so tracers in every language find it.
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 with a ``Z`` for UTC, the form every CloudEvents SDK parses."""
+    if moment.tzinfo is None:
+        raise ValueError("CloudEvents time must be timezone-aware")
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class CloudEventAttributes:
+    """The context attributes of one event, as strings, exactly as they go on the wire."""
+
+    id: str
+    source: str
+    type: str
+    time: str
+    subject: str | None = None
+    dataschema: str | None = None
+    datacontenttype: str = JSON_CONTENT_TYPE
+    specversion: str = SPECVERSION
+    extensions: Mapping[str, str] = field(default_factory=dict)
+
+
+def build_headers(attrs: CloudEventAttributes, trace: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """AMQP headers for binary mode; ``datacontenttype`` goes in the content_type property instead."""
+    headers: dict[str, Any] = {
+        "cloudEvents_specversion": attrs.specversion,
+        "cloudEvents_id": attrs.id,
+        "cloudEvents_source": attrs.source,
+        "cloudEvents_type": attrs.type,
+        "cloudEvents_time": attrs.time,
+    }
+    if attrs.subject is not None:
+        headers["cloudEvents_subject"] = attrs.subject
+    if attrs.dataschema:
+        headers["cloudEvents_dataschema"] = attrs.dataschema
+    for name, value in attrs.extensions.items():
+        headers[HEADER_PREFIX + name] = value
+    if trace:
+        for name in TRACE_HEADERS:
+            if name in trace:
+                headers[name] = trace[name]
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEnvelope:
+    """A delivery understood as a CloudEvent: its attributes and the raw JSON ``data`` bytes."""
+
+    attributes: CloudEventAttributes
+    data: bytes
+    structured: bool = False
+
+
+def _text(value: Any, name: str = "") -> str:
+    if name == "time" and isinstance(value, int) and not isinstance(value, bool):
+        # The CloudEvents AMQP binding may send time as an AMQP timestamp in milliseconds.
+        return format_time(datetime.fromtimestamp(value / 1000, UTC))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, datetime):
+        return format_time(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return str(value)
+
+
+def _media_type(content_type: str | None) -> str | None:
+    if content_type is None:
+        return None
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == JSON_CONTENT_TYPE or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _attributes_from(found: dict[str, str], content_type: str) -> CloudEventAttributes:
+    missing = [name for name in _REQUIRED if not found.get(name)]
+    if missing:
+        raise EnvelopeError("missing_attribute", f"CloudEvents attribute(s) missing: {', '.join(missing)}")
+    if found["specversion"] != SPECVERSION:
+        raise EnvelopeError("bad_specversion", f"unsupported CloudEvents specversion {found['specversion']!r}")
+    known = {"specversion", "id", "source", "type", "time", "subject", "dataschema", "datacontenttype"}
+    return CloudEventAttributes(
+        id=found["id"],
+        source=found["source"],
+        type=found["type"],
+        time=found.get("time", ""),
+        subject=found.get("subject"),
+        dataschema=found.get("dataschema"),
+        datacontenttype=content_type,
+        specversion=found["specversion"],
+        extensions={k: v for k, v in found.items() if k not in known},
+    )
+
+
+def parse_envelope(headers: Mapping[str, Any] | None, content_type: str | None, body: bytes) -> IncomingEnvelope:
+    """Read the CloudEvent out of one delivery, in whichever supported form it came.
+
+    Raises ``EnvelopeError`` with a stable ``reason`` for anything that cannot be an event of
+    ours; the caller parks such deliveries instead of retrying them.
+    """
+    media_type = _media_type(content_type)
+    if media_type == STRUCTURED_CONTENT_TYPE:
+        return _parse_structured(body)
+    found: dict[str, str] = {}
+    for key, value in (headers or {}).items():
+        for prefix in _READ_PREFIXES:
+            if key.startswith(prefix):
+                name = key[len(prefix) :].lower()
+                found.setdefault(name, _text(value, name))
+                break
+    if media_type is None:
+        # CloudEvents lets binary-mode producers carry datacontenttype as an attribute instead.
+        media_type = _media_type(found.get("datacontenttype")) or JSON_CONTENT_TYPE
+    if not _is_json(media_type):
+        raise EnvelopeError("unsupported_content_type", f"content type {content_type!r} is not JSON")
+    return IncomingEnvelope(attributes=_attributes_from(found, media_type), data=body)
+
+
+def _parse_structured(body: bytes) -> IncomingEnvelope:
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise EnvelopeError("invalid_json", f"structured CloudEvent is not valid JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise EnvelopeError("invalid_envelope", "structured CloudEvent is not a JSON object")
+    media_type = _media_type(event.get("datacontenttype")) or JSON_CONTENT_TYPE
+    if not _is_json(media_type):
+        raise EnvelopeError("unsupported_content_type", f"datacontenttype {media_type!r} is not JSON")
+    if "data_base64" in event:
+        data = base64.b64decode(event["data_base64"])
+    elif "data" in event:
+        data = orjson.dumps(event["data"])
+    else:
+        raise EnvelopeError("invalid_envelope", "structured CloudEvent has no data")
+    found = {k: _text(v, k) for k, v in event.items() if k not in ("data", "data_base64") and v is not None}
+    return IncomingEnvelope(attributes=_attributes_from(found, media_type), data=data, structured=True)

@@ -1,0 +1,73 @@
+"""One event turned into exactly what goes on the wire, shared by the async and sync publishers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from ._contract import EventContract, contract_for
+from ._envelope import JSON_CONTENT_TYPE, CloudEventAttributes, build_headers, format_time
+
+__all__ = ["OutgoingMessage", "build_outgoing"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """Body, destination and AMQP properties of one event, before any client library sees it."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any]
+    message_id: str
+    event_type: str
+    timestamp: datetime
+    app_id: str
+    content_type: str = JSON_CONTENT_TYPE
+    delivery_mode: int = 2
+
+
+def build_outgoing(
+    event: BaseModel,
+    *,
+    source: str,
+    subject: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    headers: Mapping[str, Any] | None = None,
+    contract: EventContract[Any] | None = None,
+) -> OutgoingMessage:
+    """Validate ``event`` against its contract and wrap it in a binary-mode CloudEvent.
+
+    ``event_id`` lets callers make ids deterministic (an outbox row, a scheduler tick) so that
+    consumers deduplicate a re-publish; by default a random UUID is used.
+    """
+    contract = contract or contract_for(event)
+    body = contract.encode(event)
+    moment = time or datetime.now(UTC)
+    identifier = event_id or str(uuid.uuid4())
+    attrs = CloudEventAttributes(
+        id=identifier,
+        source=source,
+        type=contract.type,
+        time=format_time(moment),
+        subject=subject,
+        dataschema=contract.schema_id or None,
+    )
+    wire_headers = dict(headers or {})
+    wire_headers.update(build_headers(attrs, trace=headers))
+    return OutgoingMessage(
+        exchange=contract.exchange,
+        routing_key=contract.routing_key,
+        body=body,
+        headers=wire_headers,
+        message_id=identifier,
+        event_type=contract.type,
+        timestamp=moment,
+        app_id=source,
+    )

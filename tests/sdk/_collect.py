@@ -1,0 +1,47 @@
+"""Run a bus's subscribers until they have seen enough, for round-trip tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from eventbus import EventBus, EventContext, SyncEventBus
+
+
+class AsyncCollector:
+    """Subscribes to each given model and records (event, context) pairs."""
+
+    def __init__(self, bus: EventBus, *models: type[Any]) -> None:
+        self.received: list[tuple[Any, EventContext]] = []
+        self._changed = asyncio.Event()
+        for model in models:
+            bus.subscribe(model)(self._record)
+
+    async def _record(self, event: Any, ctx: EventContext) -> None:
+        self.received.append((event, ctx))
+        self._changed.set()
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[Any, EventContext]]:
+        async def enough() -> None:
+            while len(self.received) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+        return self.received
+
+
+class SyncCollector:
+    def __init__(self, bus: SyncEventBus, *models: type[Any]) -> None:
+        self.bus = bus
+        self.received: list[tuple[Any, EventContext]] = []
+        for model in models:
+            bus.subscribe(model)(self._record)
+
+    def _record(self, event: Any, ctx: EventContext) -> None:
+        self.received.append((event, ctx))
+
+    def wait_for(self, count: int, timeout: float = 10.0, until: Callable[[], bool] | None = None) -> list[Any]:
+        self.bus.run(until=until or (lambda: len(self.received) >= count), timeout=timeout)
+        return self.received

@@ -1,0 +1,136 @@
+"""Bad input is parked with its reason, byte for byte, and never blocks the valid messages around it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import orjson
+import pika
+import pytest
+
+from eventbus import BusSettings, EventBus, EventContext, ParkMessage, SyncEventBus
+from eventbus_contracts import REGISTRY, ConversationEndedV1
+
+from ..conftest import RawBroker
+
+pytestmark = pytest.mark.broker
+
+CONTRACT = REGISTRY.get("chat.conversation.ended.v1")
+EXAMPLE = CONTRACT.schema["examples"][0]
+TYPE = CONTRACT.type
+
+
+def _headers(**overrides: Any) -> dict[str, Any]:
+    headers = {
+        "cloudEvents_specversion": "1.0",
+        "cloudEvents_id": str(uuid.uuid4()),
+        "cloudEvents_source": "/tests/raw",
+        "cloudEvents_type": TYPE,
+        "cloudEvents_time": "2026-11-25T17:45:00Z",
+    }
+    headers.update(overrides)
+    return {k: v for k, v in headers.items() if v is not None}
+
+
+def _body(**changes: Any) -> bytes:
+    return orjson.dumps({**EXAMPLE, **changes})
+
+
+# (name, body, headers, content type, expected park reason)
+BAD = [
+    ("invalid json", b'{"conversation_id": "c1", ', _headers(), "application/json", "invalid_json"),
+    ("invalid utf-8", b'{"conversation_id": "\xff\xfe"}', _headers(), "application/json", "invalid_json"),
+    ("schema invalid", _body(participants=["only_one"]), _headers(), "application/json", "schema_invalid"),
+    ("duplicate participants", _body(participants=["a", "a"]), _headers(), "application/json", "schema_invalid"),
+    ("bad date-time", _body(ended_at="yesterday"), _headers(), "application/json", "schema_invalid"),
+    ("extra field", _body(surprise=1), _headers(), "application/json", "schema_invalid"),
+    ("missing id", _body(), _headers(cloudEvents_id=None), "application/json", "missing_attribute"),
+    ("no headers at all", _body(), {}, "application/json", "missing_attribute"),
+    ("wrong specversion", _body(), _headers(cloudEvents_specversion="0.3"), "application/json", "bad_specversion"),
+    ("unsupported type", _body(), _headers(cloudEvents_type="context.candidates.updated.v1"), "application/json",
+     "unsupported_event_type"),
+    ("unknown type", _body(), _headers(cloudEvents_type="chat.nothing.v9"), "application/json",
+     "unsupported_event_type"),
+    ("wrong content type", _body(), _headers(), "text/plain", "unsupported_content_type"),
+    ("handler raises", _body(conversation_id="conv_handler_raises"), _headers(), "application/json", "handler_error"),
+    ("handler parks", _body(conversation_id="conv_handler_parks"), _headers(), "application/json", "not_for_us"),
+]
+
+
+def _publish_all(raw: RawBroker) -> tuple[list[str], list[bytes]]:
+    """Valid, every bad kind, valid again; returns the valid conversation ids and the bad bodies."""
+    good = ["conv_before", "conv_after"]
+    properties = pika.BasicProperties(content_type="application/json", delivery_mode=2, headers=_headers())
+    raw.publish("chat", TYPE, _body(conversation_id=good[0]), properties)
+    for _, body, headers, content_type, _ in BAD:
+        raw.publish("chat", TYPE, body, pika.BasicProperties(content_type=content_type, headers=headers,
+                                                            message_id="m-" + uuid.uuid4().hex, delivery_mode=2))
+    raw.publish("chat", TYPE, _body(conversation_id=good[1]), pika.BasicProperties(
+        content_type="application/json", delivery_mode=2, headers=_headers()))
+    return good, [body for _, body, *_ in BAD]
+
+
+def _check_dead_letters(raw: RawBroker, queue: str) -> None:
+    parked = raw.get(queue + ".dlq", len(BAD), timeout=10)
+    assert len(parked) == len(BAD)
+    assert raw.depth(queue + ".dlq") == 0  # nothing else got parked
+    for (name, body, headers, content_type, reason), message in zip(BAD, parked, strict=True):
+        assert message.body == body, name  # byte for byte
+        got = message.headers
+        assert got["eventbus-park-reason"] == reason, (name, got.get("eventbus-error"))
+        assert got["eventbus-error"], name
+        assert got["eventbus-original-exchange"] == "chat"
+        assert got["eventbus-original-routing-key"] == TYPE
+        assert got["eventbus-original-queue"] == queue
+        assert got["eventbus-parked-at"].endswith("Z")
+        for key, value in headers.items():  # the CloudEvents headers travel along unchanged
+            assert got[key] == value, (name, key)
+        assert message.properties.content_type == content_type
+        assert message.properties.delivery_mode == 2
+    handler_error = parked[-2].headers
+    assert handler_error["eventbus-error-type"] == "builtins.RuntimeError"
+    assert "RuntimeError: boom for conv_handler_raises" in handler_error["eventbus-error"]
+
+
+def _handle(event: ConversationEndedV1, ctx: EventContext, seen: list[str]) -> None:
+    if event.conversation_id == "conv_handler_raises":
+        raise RuntimeError(f"boom for {event.conversation_id}")
+    if event.conversation_id == "conv_handler_parks":
+        raise ParkMessage("not_for_us")
+    seen.append(event.conversation_id)
+
+
+async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroker) -> None:
+    bus = EventBus(settings)
+    seen: list[str] = []
+
+    @bus.subscribe(ConversationEndedV1)
+    async def handler(event: ConversationEndedV1, ctx: EventContext) -> None:
+        _handle(event, ctx, seen)
+
+    queue = f"{settings.service}.{TYPE}"
+    await bus.start()
+    try:
+        good, _ = _publish_all(raw)
+        for _ in range(300):
+            if len(seen) >= 2 and raw.depth(queue + ".dlq") >= len(BAD):
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(seen) == sorted(good)
+        _check_dead_letters(raw, queue)
+    finally:
+        await bus.close()
+
+
+def test_sync_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroker) -> None:
+    seen: list[str] = []
+    with SyncEventBus(settings) as bus:
+        bus.subscribe(ConversationEndedV1)(lambda event, ctx: _handle(event, ctx, seen))
+        bus.start()
+        good, _ = _publish_all(raw)
+        queue = f"{settings.service}.{TYPE}"
+        bus.run(until=lambda: len(seen) >= 2 and raw.depth(queue + ".dlq") >= len(BAD), timeout=15)
+    assert sorted(seen) == sorted(good)
+    _check_dead_letters(raw, queue)

@@ -1,0 +1,58 @@
+"""Settings and topology names, with no broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from eventbus import BusSettings, ConfigurationError, TopologyMismatchError, redact_url
+from eventbus._topology import consumer_queue_name, dead_letter_queue_name, describe_mismatch, queue_specs
+
+
+def test_default_url_is_the_local_broker_and_env_overrides_it() -> None:
+    assert BusSettings.from_env("svc", env={}).url == "amqp://guest:guest@127.0.0.1:5672/%2F"
+    settings = BusSettings.from_env("svc", env={"EVENTBUS_URL": "amqp://a:b@h1/, amqp://a:b@h2/",
+                                               "EVENTBUS_PREFETCH": "7"})
+    assert settings.urls == ("amqp://a:b@h1/", "amqp://a:b@h2/")
+    assert settings.prefetch == 7
+    assert settings.source == "/services/svc"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"service": "Bad Name"}, {"service": "s", "urls": ()}, {"service": "s", "urls": ("http://x",)},
+     {"service": "s", "prefetch": 0}, {"service": "s", "queue_type": "stream"}, {"service": "s", "confirm_timeout": 0}],
+)
+def test_bad_settings_are_refused_up_front(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        BusSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_prefetch_env_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="EVENTBUS_PREFETCH"):
+        BusSettings.from_env("svc", env={"EVENTBUS_PREFETCH": "lots"})
+
+
+def test_credentials_never_appear_in_redacted_urls() -> None:
+    assert redact_url("amqp://guest:secret@127.0.0.1:5672/%2F") == "amqp://guest:***@127.0.0.1:5672/%2F"
+    assert redact_url("amqp://127.0.0.1/") == "amqp://127.0.0.1/"
+    with pytest.raises(ConfigurationError) as caught:
+        BusSettings(service="s", urls=("http://user:hunter2@host/",))
+    assert "hunter2" not in str(caught.value)
+
+
+def test_queue_names_follow_the_design() -> None:
+    queue = consumer_queue_name("context-handling", "chat.conversation.ended.v1")
+    assert queue == "context-handling.chat.conversation.ended.v1"
+    assert dead_letter_queue_name(queue) == "context-handling.chat.conversation.ended.v1.dlq"
+    main, dlq = queue_specs(queue, "quorum")
+    assert main.arguments == {"x-queue-type": "quorum"} and dlq.name == queue + ".dlq"
+
+
+def test_precondition_failed_becomes_an_exact_difference() -> None:
+    text = ("PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'svc.t.v1' in vhost '/': "
+            "received the value 'quorum' of type 'longstr' but current is none")
+    error = describe_mismatch(text)
+    assert isinstance(error, TopologyMismatchError)
+    assert error.entity == "queue 'svc.t.v1'"
+    assert "received the value 'quorum'" in error.detail and "current is none" in error.detail
+    assert describe_mismatch("NOT_FOUND - no exchange 'x'") is None

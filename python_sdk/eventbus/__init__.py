@@ -29,13 +29,13 @@ from ._sync_bus import SyncEventBus, TappedMessage
 from ._topology import consumer_queue_name, dead_letter_queue_name
 
 __all__ = [
-    "DEFAULT_URL",
     "BusSettings",
     "CloudEventAttributes",
     "ConfigurationError",
     "ConnectionFailedError",
     "ContractError",
     "ContractRegistry",
+    "DEFAULT_URL",
     "EnvelopeError",
     "EventBus",
     "EventBusError",

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from eventbus_codegen import CodegenError, check_python, generate_python, write_python
-
+from ._codegen_import import require_codegen
 from ._errors import EXIT_FINDINGS, fail
 from ._paths import default_contracts_dir, default_python_out
 
@@ -27,18 +26,19 @@ def codegen() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff when the output is stale.")
 def python(root: Path | None, out: Path | None, check: bool) -> None:
     """Pydantic v2 models and a typed registry for every contract."""
+    codegen_ = require_codegen()
     root = root or default_contracts_dir()
     out = out or default_python_out()
     try:
-        files = generate_python(root)
-    except CodegenError as exc:
+        files = codegen_.generate_python(root)
+    except codegen_.CodegenError as exc:
         fail(str(exc))
     if check:
-        diff = check_python(files, out)
+        diff = codegen_.check_python(files, out)
         if diff:
             click.echo(diff)
             fail(f"{out} is stale: run 'eventbus codegen python'", EXIT_FINDINGS)
         click.echo(f"{out} is up to date ({len(files)} files)")
         return
-    write_python(files, out)
+    codegen_.write_python(files, out)
     click.echo(f"wrote {len(files)} files to {out}")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from eventbus_codegen import CodegenError, load_contracts, validate_contracts
-
+from ._codegen_import import require_codegen
 from ._errors import EXIT_FINDINGS, fail
 from ._paths import default_contracts_dir
 
@@ -26,15 +25,16 @@ def contracts() -> None:
 )
 def validate(root: Path | None) -> None:
     """Check each schema against draft 2020-12 and its examples against the schema."""
+    codegen_ = require_codegen()
     root = root or default_contracts_dir()
     try:
-        problems = validate_contracts(root)
-    except CodegenError as exc:
+        problems = codegen_.validate_contracts(root)
+    except codegen_.CodegenError as exc:
         fail(str(exc), EXIT_FINDINGS)
     for problem in problems:
         click.echo(str(problem))
     if problems:
         fail(f"{len(problems)} problem(s) in {root}", EXIT_FINDINGS)
-    events = load_contracts(root).events
+    events = codegen_.load_contracts(root).events
     examples = sum(len(doc.schema.get("examples", [])) for doc in events)
     click.echo(f"{len(events)} contracts and their {examples} examples are valid")

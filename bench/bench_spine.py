@@ -31,20 +31,26 @@ PREFETCH = 200
 WINDOW = 500
 
 
+TARGET_BYTES = 735  # the event size the performance budget (DESIGN section 8) was measured with
+
+
+def _event(n: int, participants: int) -> dict[str, object]:
+    people = [f"user_{k:05d}" for k in range(participants)]
+    return {
+        **CONTRACT.schema["examples"][0],
+        "conversation_id": f"conv_bench_{n:08d}_{uuid.uuid4().hex[:20]}",
+        "participants": people,
+        "messages_by_participant": {p: 10 + i for i, p in enumerate(people)},
+        "message_count": sum(10 + i for i in range(participants)),
+    }
+
+
 def make_events(count: int) -> list[ConversationEndedV1]:
-    base = CONTRACT.schema["examples"][0]
-    people = [f"u_{n:05d}" for n in range(12)]
-    events = []
-    for n in range(count):
-        data = {
-            **base,
-            "conversation_id": f"conv_bench_{n:08d}_{uuid.uuid4().hex[:20]}",
-            "participants": people[:6],
-            "messages_by_participant": {p: 10 + i for i, p in enumerate(people[:6])},
-            "message_count": 75,
-        }
-        events.append(CONTRACT.validate_python(data))
-    return events
+    """``count`` distinct events of about TARGET_BYTES bytes each on the wire."""
+    participants = 2
+    while len(orjson.dumps(_event(0, participants))) < TARGET_BYTES:
+        participants += 1
+    return [CONTRACT.validate_python(_event(n, participants)) for n in range(count)]
 
 
 async def _fresh_queue(channel: aio_pika.abc.AbstractChannel, name: str, queue_type: str) -> None:

@@ -59,20 +59,34 @@ BAD = [
 ]
 
 
-def _publish_all(raw: RawBroker) -> tuple[list[str], list[bytes]]:
+def _routing_key(settings: BusSettings) -> str:
+    """A routing key only this test's queue is bound to.
+
+    The ``chat`` exchange is shared: a queue bound with the plain event type also receives what
+    every other publisher sends, which would make the counts here meaningless. The consumer still
+    dispatches by the ``cloudEvents_type`` header, so the test exercises the same path.
+    """
+    return f"{TYPE}.{settings.service}"
+
+
+def _subscribe(bus: EventBus | SyncEventBus, settings: BusSettings, handler: Any) -> None:
+    bus.subscribe(ConversationEndedV1, binding_keys=[_routing_key(settings)])(handler)
+
+
+def _publish_all(raw: RawBroker, routing_key: str) -> tuple[list[str], list[bytes]]:
     """Valid, every bad kind, valid again; returns the valid conversation ids and the bad bodies."""
     good = ["conv_before", "conv_after"]
     properties = pika.BasicProperties(content_type="application/json", delivery_mode=2, headers=_headers())
-    raw.publish("chat", TYPE, _body(conversation_id=good[0]), properties)
+    raw.publish("chat", routing_key, _body(conversation_id=good[0]), properties)
     for _, body, headers, content_type, _ in BAD:
-        raw.publish("chat", TYPE, body, pika.BasicProperties(content_type=content_type, headers=headers,
-                                                            message_id="m-" + uuid.uuid4().hex, delivery_mode=2))
-    raw.publish("chat", TYPE, _body(conversation_id=good[1]), pika.BasicProperties(
+        raw.publish("chat", routing_key, body, pika.BasicProperties(
+            content_type=content_type, headers=headers, message_id="m-" + uuid.uuid4().hex, delivery_mode=2))
+    raw.publish("chat", routing_key, _body(conversation_id=good[1]), pika.BasicProperties(
         content_type="application/json", delivery_mode=2, headers=_headers()))
     return good, [body for _, body, *_ in BAD]
 
 
-def _check_dead_letters(raw: RawBroker, queue: str) -> None:
+def _check_dead_letters(raw: RawBroker, queue: str, routing_key: str) -> None:
     parked = raw.get(queue + ".dlq", len(BAD), timeout=10)
     assert len(parked) == len(BAD)
     assert raw.depth(queue + ".dlq") == 0  # nothing else got parked
@@ -82,7 +96,7 @@ def _check_dead_letters(raw: RawBroker, queue: str) -> None:
         assert got["eventbus-park-reason"] == reason, (name, got.get("eventbus-error"))
         assert got["eventbus-error"], name
         assert got["eventbus-original-exchange"] == "chat"
-        assert got["eventbus-original-routing-key"] == TYPE
+        assert got["eventbus-original-routing-key"] == routing_key
         assert got["eventbus-original-queue"] == queue
         assert got["eventbus-parked-at"].endswith("Z")
         for key, value in headers.items():  # the CloudEvents headers travel along unchanged
@@ -106,20 +120,20 @@ async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: R
     bus = EventBus(settings)
     seen: list[str] = []
 
-    @bus.subscribe(ConversationEndedV1)
     async def handler(event: ConversationEndedV1, ctx: EventContext) -> None:
         _handle(event, ctx, seen)
 
+    _subscribe(bus, settings, handler)
     queue = f"{settings.service}.{TYPE}"
     await bus.start()
     try:
-        good, _ = _publish_all(raw)
+        good, _ = _publish_all(raw, _routing_key(settings))
         for _ in range(300):
             if len(seen) >= 2 and raw.depth(queue + ".dlq") >= len(BAD):
                 break
             await asyncio.sleep(0.05)
         assert sorted(seen) == sorted(good)
-        _check_dead_letters(raw, queue)
+        _check_dead_letters(raw, queue, _routing_key(settings))
     finally:
         await bus.close()
 
@@ -127,10 +141,10 @@ async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: R
 def test_sync_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroker) -> None:
     seen: list[str] = []
     with SyncEventBus(settings) as bus:
-        bus.subscribe(ConversationEndedV1)(lambda event, ctx: _handle(event, ctx, seen))
+        _subscribe(bus, settings, lambda event, ctx: _handle(event, ctx, seen))
         bus.start()
-        good, _ = _publish_all(raw)
+        good, _ = _publish_all(raw, _routing_key(settings))
         queue = f"{settings.service}.{TYPE}"
         bus.run(until=lambda: len(seen) >= 2 and raw.depth(queue + ".dlq") >= len(BAD), timeout=15)
     assert sorted(seen) == sorted(good)
-    _check_dead_letters(raw, queue)
+    _check_dead_letters(raw, queue, _routing_key(settings))

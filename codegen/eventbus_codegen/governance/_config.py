@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -61,8 +61,8 @@ class _ConfigFile(BaseModel):
 class GovernanceConfig:
     """The rules' settings, the file they came from (``None``: defaults) and the repository root."""
 
-    lint: LintConfig = LintConfig()
-    breaking: BreakingConfig = BreakingConfig()
+    lint: LintConfig = field(default_factory=LintConfig)
+    breaking: BreakingConfig = field(default_factory=BreakingConfig)
     source: Path | None = None
     root: Path | None = None
 

@@ -127,7 +127,7 @@ class SchemaIndex:
             seen.add(uri)
             current = self.resolve(current)
             if current is not None and isinstance(current.value, bool):
-                return current.value if not merged else merged
+                return merged if merged else current.value
         return merged
 
 

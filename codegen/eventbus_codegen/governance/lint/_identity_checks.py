@@ -56,7 +56,8 @@ def check_metadata(ctx: LintContext) -> Iterator[Issue]:
                 yield file.path, "/x-eventbus", "shared definitions carry no x-eventbus (only event contracts do)"
             continue
         if not isinstance(block, dict):
-            yield file.path, "/x-eventbus", "missing x-eventbus object (type, exchange, routing_key, owner, compatibility)"
+            message = "missing x-eventbus object (type, exchange, routing_key, owner, compatibility)"
+            yield file.path, "/x-eventbus", message
             continue
         for key in sorted(EVENTBUS_KEYS):
             value = block.get(key)
@@ -87,7 +88,8 @@ def check_routing(ctx: LintContext) -> Iterator[Issue]:
                 f"exchange is {exchange!r}; events of the {domain!r} domain go to the {domain!r} exchange"
             )
         if isinstance(routing_key, str) and routing_key != spelled:
-            yield file.path, "/x-eventbus/routing_key", f"routing_key is {routing_key!r}; it must be the type {spelled!r}"
+            message = f"routing_key is {routing_key!r}; it must be the type {spelled!r}"
+            yield file.path, "/x-eventbus/routing_key", message
 
 
 def check_id(ctx: LintContext) -> Iterator[Issue]:

@@ -7,8 +7,10 @@ stderr and exit 1 too, so CI fails either way. Non-text formats print nothing bu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any, TypeVar
 
 import click
 
@@ -19,6 +21,7 @@ from ._paths import default_contracts_dir
 __all__ = ["breaking", "lint"]
 
 FORMATS = ("text", "json", "github")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _governance() -> tuple[ModuleType, type[Exception]]:
@@ -29,12 +32,13 @@ def _governance() -> tuple[ModuleType, type[Exception]]:
     return governance, codegen_.CodegenError
 
 
-def _common(command: click.Command) -> click.Command:
+def _common(command: F) -> F:
+    """The options lint and breaking share."""
     options = [
         click.option("--contracts", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Contracts folder (default: contracts/ of the repository)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                     help="Config file (default: eventbus.toml, or pyproject.toml [tool.eventbus], beside contracts/)."),
+                     help="Config file (default: eventbus.toml or pyproject.toml beside contracts/)."),
         click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True,
                      help="text: path:line:col RULE message; json; github: workflow annotations."),
         click.option("--list-rules", is_flag=True, help="Print every rule id with its purpose and exit."),

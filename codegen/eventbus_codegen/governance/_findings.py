@@ -32,7 +32,7 @@ class Finding:
     column: int
     message: str
     level: str = "error"
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def is_error(self) -> bool:

@@ -22,6 +22,7 @@ from ..._contracts import (
     SHARED_FOLDER,
     ContractDocument,
     ContractSet,
+    _check_location,
     _read_json_object,
     collect_contracts,
 )
@@ -112,7 +113,13 @@ class LintContext:
             pending.extend(schema_children(node))
 
     def event_types(self) -> set[str]:
-        return {doc.event_metadata.type for doc in self.contracts.events}
+        """The types the event files' paths spell (faulty metadata is another rule's business)."""
+        types = set()
+        for file in self.event_files:
+            name, _ = _check_location(file.path, file.relative)
+            if name is not None:
+                types.add(name.type)
+        return types
 
 
 def _read(path: Path, root: Path) -> LintFile:

@@ -126,6 +126,8 @@ def check_date_time_format(ctx: LintContext) -> Iterator[Issue]:
             parent, _, name = node.pointer.rpartition("/")
             if not parent.endswith("/properties") or not _TIME_NAME.fullmatch(_unescape(name)):
                 continue
+            if isinstance(node.value, dict) and "$ref" in node.value and ctx.index.resolve(node) is None:
+                continue  # what it points at is unknown; REF_RESOLVES says so
             keywords = ctx.index.keywords(node)
             if isinstance(keywords, bool):
                 continue
@@ -139,15 +141,14 @@ def check_date_time_format(ctx: LintContext) -> Iterator[Issue]:
 
 def check_ref_stays_in_tree(ctx: LintContext) -> Iterator[Issue]:
     for file, pointer, target in _refs(ctx):
-        base = ctx.tree_base_uri
-        if base is not None and not target.startswith(base):
-            yield file.path, pointer, f"$ref leaves the contracts tree: {target!r} is not under {base!r}"
+        if not target.startswith(str(file.base_uri)):
+            yield file.path, pointer, f"$ref leaves the contracts tree: {target!r} is not under {file.base_uri!r}"
 
 
 def check_ref_resolves(ctx: LintContext) -> Iterator[Issue]:
     known = {doc.schema_id: doc for doc in ctx.contracts.documents}
     for file, pointer, target in _refs(ctx):
-        if ctx.tree_base_uri is not None and not target.startswith(ctx.tree_base_uri):
+        if not target.startswith(str(file.base_uri)):
             continue  # REF_STAYS_IN_TREE says it
         document_id, fragment = urldefrag(target)
         doc = known.get(document_id)
@@ -158,8 +159,9 @@ def check_ref_resolves(ctx: LintContext) -> Iterator[Issue]:
 
 
 def _refs(ctx: LintContext) -> Iterator[tuple[LintFile, str, str]]:
+    """Every ``$ref`` of every file whose ``$id`` is sound (ID_MATCHES_PATH reports the others)."""
     for file in ctx.schema_files:
-        if file.schema_id is None:
+        if file.schema_id is None or file.base_uri is None:
             continue
         for pointer, target in iter_refs(file.schema, file.schema_id):
             yield file, pointer, target

@@ -58,3 +58,8 @@ def make_repo(tmp_path: Path):
         return repo_with_change(tmp_path / f"repo{next(counter)}", before, after, mode=mode)
 
     return make
+
+
+@pytest.fixture
+def contract_text() -> str:
+    return (REPO_ROOT / "contracts" / "chat" / "conversation.ended.v1.schema.json").read_text(encoding="utf-8")

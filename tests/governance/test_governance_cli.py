@@ -71,7 +71,8 @@ def test_lint_json_output_is_only_json(bad_tree: Path) -> None:
 
 def test_a_rule_disabled_in_pyproject_is_not_run(bad_tree: Path) -> None:
     (bad_tree / "pyproject.toml").write_text(
-        '[project]\nname = "x"\n\n[tool.eventbus]\nversion = 1\n\n[tool.eventbus.lint]\ndisable = ["PROPERTY_DESCRIBED"]\n'
+        '[project]\nname = "x"\n\n[tool.eventbus]\nversion = 1\n\n'
+        '[tool.eventbus.lint]\ndisable = ["PROPERTY_DESCRIBED"]\n'
     )
     result = eventbus("contracts", "lint", cwd=bad_tree)
 

@@ -24,12 +24,24 @@ FORMATS = ("text", "json", "github")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _governance() -> tuple[ModuleType, type[Exception]]:
-    """The governance package and the error base it raises, once the codegen extra is known to be there."""
-    codegen_ = require_codegen()
+def _governance() -> ModuleType:
+    """The governance package, once the codegen extra is known to be installed."""
+    require_codegen()
     import eventbus_codegen.governance as governance
 
-    return governance, codegen_.CodegenError
+    return governance
+
+
+def _run(root: Path | None, config_file: Path | None, check: Callable[[Path, Any], list[Any]]) -> tuple[Any, list[Any]]:
+    """Load the config beside the contracts tree and run ``check``; any governance error is one line."""
+    governance = _governance()
+    root = root or default_contracts_dir()
+    try:
+        config = governance.load_config(root.parent, config_file)
+        return config, check(root, config)
+    except require_codegen().CodegenError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() exits
 
 
 def _common(command: F) -> F:
@@ -54,16 +66,11 @@ def _common(command: F) -> F:
 def lint(paths: tuple[Path, ...], root: Path | None, config_file: Path | None, output_format: str,
          list_rules: bool) -> None:
     """Check contracts against the lint rules (all of contracts/, or only PATHS)."""
-    governance, codegen_error = _governance()
+    governance = _governance()
     if list_rules:
         _print_rules(governance.LINT_RULES)
         return
-    root = root or default_contracts_dir()
-    try:
-        config = governance.load_config(root.parent, config_file)
-        findings = governance.lint_contracts(root, paths, config)
-    except codegen_error as exc:
-        fail(str(exc))
+    config, findings = _run(root, config_file, lambda root, config: governance.lint_contracts(root, paths, config))
     _print(governance, findings, output_format)
     if findings:
         fail(f"{len(findings)} lint finding(s)", EXIT_FINDINGS)
@@ -79,18 +86,13 @@ def lint(paths: tuple[Path, ...], root: Path | None, config_file: Path | None, o
 def breaking(ref: str | None, show_all: bool, root: Path | None, config_file: Path | None, output_format: str,
              list_rules: bool) -> None:
     """Report every contract change since GIT_REF and fail on those that break consumers or producers."""
-    governance, codegen_error = _governance()
+    governance = _governance()
     if list_rules:
         _print_rules(governance.BREAKING_RULES)
         return
     if ref is None:
         fail("missing --against GIT_REF (e.g. --against main or --against HEAD~1)")
-    root = root or default_contracts_dir()
-    try:
-        config = governance.load_config(root.parent, config_file)
-        findings = governance.check_breaking(root, ref, config)
-    except codegen_error as exc:
-        fail(str(exc))
+    _, findings = _run(root, config_file, lambda root, config: governance.check_breaking(root, ref, config))
     failing = [finding for finding in findings if finding.is_error]
     _print(governance, findings if show_all else failing, output_format)
     if failing:
@@ -99,12 +101,12 @@ def breaking(ref: str | None, show_all: bool, root: Path | None, config_file: Pa
         click.echo(f"no breaking changes against {ref} ({len(findings)} change(s) checked)")
 
 
-def _print(governance: ModuleType, findings: list, output_format: str) -> None:
+def _print(governance: ModuleType, findings: list[Any], output_format: str) -> None:
     if findings or output_format == "json":
         click.echo(governance.render_findings(findings, output_format, relative_to=Path.cwd()), nl=False)
 
 
-def _print_rules(rules: tuple) -> None:
+def _print_rules(rules: tuple[Any, ...]) -> None:
     width = max(len(entry.id) for entry in rules)
     for entry in rules:
         click.echo(f"{entry.id.ljust(width)}  {entry.purpose}")

@@ -15,7 +15,7 @@ DOC = (REPO_ROOT / "docs" / "governance.md").read_text(encoding="utf-8")
 
 
 def _rows(prefix: str) -> list[str]:
-    return re.findall(rf"^\| `([A-Z_]+)` \| (.+?) \|", DOC.split(prefix, 1)[1].split("\n## ", 1)[0], re.MULTILINE)
+    return re.findall(r"^\| `([A-Z_]+)` \| (.+?) \|", DOC.split(prefix, 1)[1].split("\n## ", 1)[0], re.MULTILINE)
 
 
 def test_lint_table_lists_every_rule_with_its_purpose_in_order() -> None:

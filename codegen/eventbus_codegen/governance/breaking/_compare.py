@@ -18,7 +18,7 @@ from typing import Any
 
 from ..._refs import escape_pointer
 from .._schema_index import SchemaIndex, SchemaNode
-from ._rules import BOTH, CONSUMERS, PRODUCERS, rule
+from ._rules import BOTH, CONSUMERS, NEITHER, PRODUCERS, rule
 
 __all__ = ["Change", "SchemaDiff"]
 
@@ -163,11 +163,13 @@ class SchemaDiff:
             if name in old_props and name in new_props:
                 self._walk(old_props[name], new_props[name], path, ctx.flipped, ctx.seen)
             elif name in new_props:
-                effect = {"closed": PRODUCERS, "open": CONSUMERS}.get(old_open, BOTH)
+                effect = _field_effect(old_open, new_props[name], ctx.before.get("additionalProperties"),
+                                       closed=PRODUCERS, open_=CONSUMERS)
                 self._emit("FIELD_ADDED", path, f"field {name!r} added to {_object_kind(old_open)}",
                            new_props[name], ctx.flipped, effect)
             else:
-                effect = {"closed": CONSUMERS, "open": PRODUCERS}.get(new_open, BOTH)
+                effect = _field_effect(new_open, old_props[name], ctx.after.get("additionalProperties"),
+                                       closed=CONSUMERS, open_=PRODUCERS)
                 self._emit("FIELD_REMOVED", path, f"field {name!r} removed from {_object_kind(new_open)}",
                            ctx.where("properties"), ctx.flipped, effect)
         old_required, new_required = set(ctx.old("required", [])), set(ctx.new("required", []))
@@ -378,6 +380,22 @@ def _openness(value: Any) -> str:
     if value is True or value == {}:
         return "open"
     return "schema"
+
+
+def _field_effect(openness: str, field: SchemaNode, extra: SchemaNode | None, *, closed: frozenset[str],
+                  open_: frozenset[str]) -> frozenset[str]:
+    """Whom a field appearing or disappearing breaks, given what the object does with unlisted fields.
+
+    Closed: the field was (or is now) rejected outright. Open: it was (or is now) anything. A map
+    (``additionalProperties`` a schema): nothing changes when the field's schema is the map's, and
+    otherwise values may move either way.
+    """
+    if openness == "closed":
+        return closed
+    if openness == "open":
+        return open_
+    same = extra is not None and _canonical(extra.value) == _canonical(field.value)
+    return NEITHER if same else BOTH
 
 
 def _object_kind(openness: str) -> str:

@@ -21,6 +21,8 @@ __all__ = ["tree_at"]
 def tree_at(contracts_root: Path, ref: str, destination: Path) -> Path:
     """Unpack ``contracts_root`` as of ``ref`` under ``destination``; return the unpacked tree's root."""
     root = contracts_root.resolve()
+    if not root.is_dir():
+        raise GitRefError(contracts_root, "", "contracts directory not found")
     toplevel = Path(_git(root, "rev-parse", "--show-toplevel", error=f"{root} is not inside a git repository"))
     try:
         commit = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", error=f"unknown git ref {ref!r}")

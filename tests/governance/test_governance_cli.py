@@ -46,9 +46,9 @@ def test_lint_findings_are_path_line_col_rule_message_and_exit_1(bad_tree: Path)
     result = eventbus("contracts", "lint", "--contracts", "contracts", cwd=bad_tree)
 
     assert result.stdout.splitlines() == [
-        "contracts/common/time.schema.json:7:5 PROPERTY_DESCRIBED definition 'Timestamp' has no description",
-        "contracts/shop/order.placed.v1.schema.json:21:5 PROPERTY_DESCRIBED property 'order_id' has no description",
-        "contracts/shop/order.placed.v1.schema.json:47:5 PROPERTY_DESCRIBED definition 'Line' has no description",
+        "contracts/common/time.schema.json:6:13 PROPERTY_DESCRIBED definition 'Timestamp' has no description",
+        "contracts/shop/order.placed.v1.schema.json:17:5 PROPERTY_DESCRIBED property 'order_id' has no description",
+        "contracts/shop/order.placed.v1.schema.json:23:5 PROPERTY_DESCRIBED definition 'Line' has no description",
     ]
     assert_one_line_error(result, "3 lint finding(s)")
 
@@ -56,7 +56,7 @@ def test_lint_findings_are_path_line_col_rule_message_and_exit_1(bad_tree: Path)
 def test_lint_paths_narrow_the_report_to_those_files(bad_tree: Path) -> None:
     result = eventbus("contracts", "lint", "--contracts", "contracts", "contracts/common", cwd=bad_tree)
 
-    assert [line.split(" ")[0] for line in result.stdout.splitlines()] == ["contracts/common/time.schema.json:7:5"]
+    assert [line.split(" ")[0] for line in result.stdout.splitlines()] == ["contracts/common/time.schema.json:6:13"]
     assert result.returncode == 1
 
 
@@ -65,7 +65,7 @@ def test_lint_json_output_is_only_json(bad_tree: Path) -> None:
 
     findings = json.loads(result.stdout)
     assert [(f["rule"], f["line"], f["column"]) for f in findings] == [
-        ("PROPERTY_DESCRIBED", 7, 5), ("PROPERTY_DESCRIBED", 21, 5), ("PROPERTY_DESCRIBED", 47, 5)]
+        ("PROPERTY_DESCRIBED", 6, 13), ("PROPERTY_DESCRIBED", 17, 5), ("PROPERTY_DESCRIBED", 23, 5)]
     assert result.returncode == 1
 
 
@@ -139,7 +139,7 @@ def test_breaking_passes_a_compatible_change_and_lists_it_with_all(tmp_path: Pat
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
-        "contracts/shop/order.placed.v1.schema.json:139:9 FIELD_ADDED shop.order.placed.v1 "
+        "contracts/shop/order.placed.v1.schema.json:52:9 FIELD_ADDED shop.order.placed.v1 "
         "/properties/metadata/properties/campaign: field 'campaign' added to an open object; allowed under FORWARD "
         "(would break consumers)",
         "no breaking changes against HEAD (1 change(s) checked)",

@@ -8,6 +8,7 @@ import click
 
 from ._codegen_import import require_codegen
 from ._errors import EXIT_FINDINGS, fail
+from ._governance_cmd import breaking, lint
 from ._paths import default_contracts_dir
 
 __all__ = ["contracts"]
@@ -38,3 +39,7 @@ def validate(root: Path | None) -> None:
     events = codegen_.load_contracts(root).events
     examples = sum(len(doc.schema.get("examples", [])) for doc in events)
     click.echo(f"{len(events)} contracts and their {examples} examples are valid")
+
+
+contracts.add_command(lint)
+contracts.add_command(breaking)

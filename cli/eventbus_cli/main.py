@@ -9,6 +9,7 @@ import click
 from ._codegen_cmd import codegen
 from ._contracts_cmd import contracts
 from ._demo import demo
+from ._docs_cmd import docs
 from ._publish import publish
 from ._tail import tail
 from ._topology_cmd import topology
@@ -29,7 +30,7 @@ def cli(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, publish, tail, topology):
+for command in (codegen, contracts, demo, docs, publish, tail, topology):
     cli.add_command(command)
 
 

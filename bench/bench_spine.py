@@ -22,10 +22,18 @@ from pathlib import Path
 import aio_pika
 import orjson
 
-from eventbus import BusSettings, EventBus, EventContext
+from eventbus import BusSettings, EventBus, EventContext, EventContract
 from eventbus_contracts import REGISTRY, ConversationEndedV1
 
-CONTRACT = REGISTRY.get("chat.conversation.ended.v1")
+
+class BenchConversationEnded(ConversationEndedV1):
+    """The real model and schema on a private exchange: benchmark traffic must never reach real subscribers."""
+
+
+_REAL = REGISTRY.get("chat.conversation.ended.v1")
+CONTRACT: EventContract[BenchConversationEnded] = EventContract(
+    type=_REAL.type, exchange="bench.chat", model=BenchConversationEnded, schema=_REAL.schema, resources=_REAL.resources
+)
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 PREFETCH = 200
 WINDOW = 500
@@ -45,7 +53,7 @@ def _event(n: int, participants: int) -> dict[str, object]:
     }
 
 
-def make_events(count: int) -> list[ConversationEndedV1]:
+def make_events(count: int) -> list[BenchConversationEnded]:
     """``count`` distinct events of about TARGET_BYTES bytes each on the wire."""
     participants = 2
     while len(orjson.dumps(_event(0, participants))) < TARGET_BYTES:
@@ -54,13 +62,13 @@ def make_events(count: int) -> list[ConversationEndedV1]:
 
 
 async def _fresh_queue(channel: aio_pika.abc.AbstractChannel, name: str, queue_type: str) -> None:
-    exchange = await channel.declare_exchange("chat", aio_pika.ExchangeType.TOPIC, durable=True)
+    exchange = await channel.declare_exchange(CONTRACT.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
     await channel.queue_delete(name)
     queue = await channel.declare_queue(name, durable=True, arguments={"x-queue-type": queue_type})
     await queue.bind(exchange, routing_key=CONTRACT.type)
 
 
-async def sdk_round(events: list[ConversationEndedV1], queue_type: str) -> tuple[float, float]:
+async def sdk_round(events: list[BenchConversationEnded], queue_type: str) -> tuple[float, float]:
     service = "bench-sdk"
     queue = f"{service}.{CONTRACT.type}"
     connection = await aio_pika.connect(URL)
@@ -77,8 +85,8 @@ async def sdk_round(events: list[ConversationEndedV1], queue_type: str) -> tuple
     done = asyncio.Event()
     seen = 0
 
-    @consumer.subscribe(ConversationEndedV1)
-    async def handle(event: ConversationEndedV1, ctx: EventContext) -> None:
+    @consumer.subscribe(BenchConversationEnded)
+    async def handle(event: BenchConversationEnded, ctx: EventContext) -> None:
         nonlocal seen
         seen += 1
         if seen >= len(events):
@@ -93,13 +101,13 @@ async def sdk_round(events: list[ConversationEndedV1], queue_type: str) -> tuple
     return publish_rate, consume_rate
 
 
-async def raw_round(events: list[ConversationEndedV1], queue_type: str) -> tuple[float, float]:
+async def raw_round(events: list[BenchConversationEnded], queue_type: str) -> tuple[float, float]:
     queue_name = f"bench-raw.{CONTRACT.type}"
     bodies = [orjson.dumps(e.model_dump(mode="json", exclude_unset=True)) for e in events]
     connection = await aio_pika.connect(URL)
     channel = await connection.channel(publisher_confirms=True)
     await _fresh_queue(channel, queue_name, queue_type)
-    exchange = await channel.get_exchange("chat")
+    exchange = await channel.get_exchange(CONTRACT.exchange)
     window = asyncio.Semaphore(WINDOW)
 
     async def publish(body: bytes) -> None:
@@ -122,7 +130,7 @@ async def raw_round(events: list[ConversationEndedV1], queue_type: str) -> tuple
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         nonlocal seen
-        ConversationEndedV1.model_validate_json(message.body)
+        BenchConversationEnded.model_validate_json(message.body)
         await message.ack()
         seen += 1
         if seen >= len(events):
@@ -146,7 +154,7 @@ async def main() -> None:
     events = make_events(args.count)
     print(f"{args.count} events of {len(CONTRACT.encode(events[0]))} bytes, {args.queue_type} queue, "
           f"prefetch {PREFETCH}, window {WINDOW}, {args.rounds} interleaved rounds")
-    runners: dict[str, Callable[[list[ConversationEndedV1], str], Awaitable[tuple[float, float]]]] = {
+    runners: dict[str, Callable[[list[BenchConversationEnded], str], Awaitable[tuple[float, float]]]] = {
         "eventbus (async)": sdk_round,
         "raw aio-pika": raw_round,
     }

@@ -20,6 +20,8 @@ async def main() -> None:
 
     @bus.subscribe(ConversationEndedV1)
     async def on_conversation_ended(event: ConversationEndedV1, ctx: EventContext) -> None:
+        if ctx.subject != "conv_quickstart":
+            return  # the queue gets every conversation.ended on the bus; this example waits for its own
         print(f"{ctx.type} {ctx.id} from {ctx.source}: {event.participants} sent {event.message_count} messages")
         received.set()
 

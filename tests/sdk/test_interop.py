@@ -30,7 +30,7 @@ def _sdk_message(settings: BusSettings, raw: RawBroker) -> tuple[str, Any]:
     with SyncEventBus(settings) as bus:
         event_id = bus.publish(CONTRACT.validate_python(EXAMPLE), subject="conv_8f14e45f",
                                headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
-    messages = [m for m in raw.get(tap, 20, timeout=3) if m.properties.message_id == event_id]
+    messages = raw.find(tap, event_id)
     assert len(messages) == 1
     return event_id, messages[0]
 

@@ -3,6 +3,7 @@
 package contracts
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -103,4 +104,47 @@ func (c *Contract[T]) Encode(event T) ([]byte, error) {
 		return nil, &ValidationError{EventType: c.Type, Violations: problems}
 	}
 	return body, nil
+}
+
+// AnyContract is a Contract seen without its Go type, for code that starts from an event type
+// string (routers, taps, test harnesses): the data goes in and out as JSON.
+type AnyContract interface {
+	EventType() string
+	// Reencode decodes data as the event (validated) and encodes it again: what a Go service
+	// holding the typed value would send.
+	Reencode(data []byte) ([]byte, error)
+	PublishJSON(ctx context.Context, bus *Bus, data []byte, options PublishOptions) (string, error)
+	SubscribeJSON(ctx context.Context, bus *Bus, handler Handler[json.RawMessage], options SubscribeOptions) (*Subscription, error)
+}
+
+// EventType is the CloudEvents type of the contract.
+func (c *Contract[T]) EventType() string { return c.Type }
+
+// Reencode decodes data into T and encodes it back.
+func (c *Contract[T]) Reencode(data []byte) ([]byte, error) {
+	event, err := c.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return c.Encode(event)
+}
+
+// PublishJSON decodes data into T and publishes it.
+func (c *Contract[T]) PublishJSON(ctx context.Context, bus *Bus, data []byte, options PublishOptions) (string, error) {
+	event, err := c.Decode(data)
+	if err != nil {
+		return "", err
+	}
+	return Publish(ctx, bus, c, event, options)
+}
+
+// SubscribeJSON subscribes with a typed handler that passes the event on re-encoded as JSON.
+func (c *Contract[T]) SubscribeJSON(ctx context.Context, bus *Bus, handler Handler[json.RawMessage], options SubscribeOptions) (*Subscription, error) {
+	return Subscribe(ctx, bus, c, func(ctx context.Context, event T, meta EventContext) error {
+		data, err := json.Marshal(event)
+		if err != nil {
+			return err
+		}
+		return handler(ctx, data, meta)
+	}, options)
 }

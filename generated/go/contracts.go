@@ -71,9 +71,9 @@ func SubscribeFriendshipStatusChangedV1(ctx context.Context, bus *Bus, handler H
 	return Subscribe(ctx, bus, FriendshipStatusChangedV1Contract, handler, options)
 }
 
-// EventTypes lists every event type of the package.
-var EventTypes = []string{
-	"chat.conversation.ended.v1",
-	"context.candidates.updated.v1",
-	"context.friendship.status_changed.v1",
+// Contracts holds every contract of the package by event type.
+var Contracts = map[string]AnyContract{
+	"chat.conversation.ended.v1":           ConversationEndedV1Contract,
+	"context.candidates.updated.v1":        CandidatesUpdatedV1Contract,
+	"context.friendship.status_changed.v1": FriendshipStatusChangedV1Contract,
 }

@@ -98,6 +98,7 @@ def render_go(model: TypeModel, schemas: Mapping[str, Any], contracts_dir: str, 
         "contracts.go": renderer.render(
             "contracts.go.jinja2", context, contracts=contracts,
             example=contracts[0]["title"] if contracts else "Event",
+            registry=_registry_lines(contracts),
         ),
     }
     for name in _RUNTIME:
@@ -267,6 +268,12 @@ def _align(rows: list[dict[str, Any]], columns: tuple[str, ...], last: Any) -> N
         for row in block:
             cells = [row[column].ljust(width) for column, width in zip(columns, widths, strict=True)]
             row["line"] = " ".join([*cells, last(row)])
+
+
+def _registry_lines(contracts: list[dict[str, Any]]) -> list[str]:
+    keys = [json.dumps(contract["type"]) + ":" for contract in contracts]
+    width = max((len(key) for key in keys), default=0)
+    return [f"{key.ljust(width)} {contract['title']}Contract," for key, contract in zip(keys, contracts, strict=True)]
 
 
 def _check_tag(decl: ObjectDecl, name: str) -> None:

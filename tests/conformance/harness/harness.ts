@@ -1,0 +1,94 @@
+/**
+ * The Node side of the conformance suite, built on the generated TypeScript package.
+ *
+ *   node harness.js publish PLAN   publish the plan's valid events with the typed API, then its
+ *                                  invalid vectors raw with amqplib
+ *   node harness.js consume PLAN   subscribe to every contract; print each event received,
+ *                                  re-serialized from its typed value, as one JSON line
+ */
+import { readFileSync } from "node:fs";
+
+import * as amqp from "amqplib";
+
+import { CONTRACTS, EventBus, type EventContract, type EventType } from "../pkg/src";
+
+interface Plan {
+  readonly url: string;
+  readonly service: string;
+  readonly valid: readonly { type: EventType; data: unknown; id: string; subject: string; time: string }[];
+  readonly invalid: readonly {
+    exchange: string;
+    routing_key: string;
+    content_type: string | null;
+    message_id: string;
+    headers: Record<string, string>;
+    body_b64: string;
+  }[];
+  readonly expect_ids: readonly string[];
+}
+
+function print(record: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+}
+
+async function publish(plan: Plan): Promise<void> {
+  const bus = await EventBus.connect({ url: plan.url, service: plan.service });
+  try {
+    for (const item of plan.invalid) {
+      const connection = await amqp.connect(plan.url);
+      const channel = await connection.createConfirmChannel();
+      const options: amqp.Options.Publish = { headers: item.headers, messageId: item.message_id, deliveryMode: 2 };
+      if (item.content_type !== null) options.contentType = item.content_type;
+      channel.publish(item.exchange, item.routing_key, Buffer.from(item.body_b64, "base64"), options);
+      await channel.waitForConfirms();
+      await connection.close();
+    }
+    for (const item of plan.valid) {
+      const contract: EventContract<unknown> = CONTRACTS[item.type];
+      await bus.publish(contract, contract.check(item.data), { id: item.id, subject: item.subject, time: new Date(item.time) });
+    }
+    print({ published: plan.valid.length + plan.invalid.length });
+  } finally {
+    await bus.close();
+  }
+}
+
+async function consume(plan: Plan): Promise<void> {
+  const bus = await EventBus.connect({ url: plan.url, service: plan.service });
+  const waiting = new Set(plan.expect_ids);
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  for (const contract of Object.values(CONTRACTS) as EventContract<unknown>[]) {
+    await bus.subscribe(contract, (event, context) => {
+      if (!waiting.has(context.id)) return; // someone else's event on the shared exchange
+      print({
+        id: context.id,
+        type: context.type,
+        source: context.source,
+        time: context.time,
+        subject: context.subject ?? null,
+        dataschema: context.dataschema ?? null,
+        data: JSON.parse(JSON.stringify(event)) as unknown,
+      });
+      waiting.delete(context.id);
+      if (waiting.size === 0) finish();
+    });
+  }
+  print({ ready: true });
+  process.on("SIGTERM", finish);
+  if (waiting.size > 0) await finished;
+  await bus.close();
+}
+
+async function main(): Promise<void> {
+  const [command, planFile] = process.argv.slice(2);
+  const plan = JSON.parse(readFileSync(planFile, "utf8")) as Plan;
+  if (command === "publish") await publish(plan);
+  else if (command === "consume") await consume(plan);
+  else throw new Error(`unknown command ${command}`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -98,7 +98,7 @@ def render_go(model: TypeModel, schemas: Mapping[str, Any], contracts_dir: str, 
         "contracts.go": renderer.render(
             "contracts.go.jinja2", context, contracts=contracts,
             example=contracts[0]["title"] if contracts else "Event",
-            registry=_registry_lines(contracts),
+            registry=_key_value_lines([(json.dumps(c["type"]), f"{c['title']}Contract,") for c in contracts]),
         ),
     }
     for name in _RUNTIME:
@@ -166,6 +166,10 @@ class _GoSpeller:
         self.imports.add("encoding/json")
         return "json.RawMessage"
 
+    def raw(self, expr: TypeExpr) -> bool:
+        """Whether the Go type is json.RawMessage (any JSON, null, an opaque union)."""
+        return self.nilable(expr) and not isinstance(expr, ArrayOf | MapOf)
+
     def nilable(self, expr: TypeExpr) -> bool:
         """Whether nil already encodes as JSON null (slices, maps, raw JSON)."""
         if isinstance(expr, AnyJSON | ArrayOf | MapOf) or (isinstance(expr, Scalar) and expr.kind == "null"):
@@ -179,7 +183,8 @@ class _GoSpeller:
         _check_tag(decl, item.json_name)
         inner = item.type.inner if isinstance(item.type, Nullable) else item.type
         tristate = False
-        if self.nilable(inner):
+        if self.raw(inner):
+            # Raw JSON keeps absent (nil, omitted), null and a value apart by itself.
             go_type, omit = self.type(inner), not item.required
         elif item.required:
             go_type, omit = self.type(item.type), False
@@ -214,7 +219,8 @@ class _GoSpeller:
             extra = _EXTRA_FIELD if decl.extra is not None else None
             if tristate or extra:
                 self.imports.add("encoding/json")
-            return {"kind": "object", "name": decl.name, "doc": doc, "fields": fields, "tristate": tristate,
+            presence = _key_value_lines([(f["json"], f"v.{f['name']}.Present,") for f in tristate])
+            return {"kind": "object", "name": decl.name, "doc": doc, "fields": fields, "presence": presence,
                     "extra_field": extra, "custom": bool(tristate or extra)}
         if isinstance(decl, EnumDecl):
             member_names = _unique_names([decl.name + pascal_case(str(v)) for v in decl.values], reserved=set())
@@ -270,10 +276,10 @@ def _align(rows: list[dict[str, Any]], columns: tuple[str, ...], last: Any) -> N
             row["line"] = " ".join([*cells, last(row)])
 
 
-def _registry_lines(contracts: list[dict[str, Any]]) -> list[str]:
-    keys = [json.dumps(contract["type"]) + ":" for contract in contracts]
-    width = max((len(key) for key in keys), default=0)
-    return [f"{key.ljust(width)} {contract['title']}Contract," for key, contract in zip(keys, contracts, strict=True)]
+def _key_value_lines(pairs: list[tuple[str, str]]) -> list[str]:
+    """``key: value`` lines of a composite literal, values aligned as gofmt aligns them."""
+    width = max((len(key) for key, _ in pairs), default=0) + 1
+    return [f"{(key + ':').ljust(width)} {value}" for key, value in pairs]
 
 
 def _check_tag(decl: ObjectDecl, name: str) -> None:

@@ -500,6 +500,9 @@ def _field(prop: str, prop_at: _At, field_type: TypeExpr, required: bool) -> Fie
 def _compatible(old: TypeExpr, new: TypeExpr, declarations: Mapping[str, Declaration]) -> bool:
     if isinstance(old, AnyJSON) or isinstance(new, AnyJSON) or old == new:
         return True
+    null = Scalar("null")
+    if (new == null and isinstance(old, Nullable)) or (old == null and isinstance(new, Nullable)):
+        return True  # one part narrows "X or null" to null (or widens null to "X or null"): same values
     old_inner = old.inner if isinstance(old, Nullable) else old
     new_inner = new.inner if isinstance(new, Nullable) else new
     return json_kind(old_inner, dict(declarations)) == json_kind(new_inner, dict(declarations))

@@ -6,12 +6,29 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/xeipuuv/gojsonschema"
 )
+
+// gojsonschema 1.2.0 checks only the path part of a URI template, so a query expression such as
+// "https://x/notifications{?since,all}" fails there while every other binding accepts it. This
+// checker follows RFC 6570's syntax, as Ajv's (TypeScript) and jsonschema-rs's (Python) do.
+var uriTemplate = regexp.MustCompile(`(?i)^(?:[^\x00-\x20"'<>%\\^` + "`" + `{|}]|%[0-9a-f]{2}|\{[+#./;?&=,!@|]?(?:[a-z0-9_]|%[0-9a-f]{2})+(?::[1-9][0-9]{0,3}|\*)?(?:,(?:[a-z0-9_]|%[0-9a-f]{2})+(?::[1-9][0-9]{0,3}|\*)?)*\})*$`)
+
+type uriTemplateChecker struct{}
+
+func (uriTemplateChecker) IsFormat(input interface{}) bool {
+	text, ok := input.(string)
+	return !ok || uriTemplate.MatchString(text)
+}
+
+func init() {
+	gojsonschema.FormatCheckers.Add("uri-template", uriTemplateChecker{})
+}
 
 // Contract is everything the bus knows about one event type, with the Go type of its data.
 //

@@ -5,6 +5,7 @@
  *                                  invalid vectors raw with amqplib
  *   node harness.js consume PLAN   subscribe to every contract; print each event received,
  *                                  re-serialized from its typed value, as one JSON line
+ *   node harness.js roundtrip FILE decode and re-encode `[{type, data}]` (the corpus test)
  */
 import { readFileSync } from "node:fs";
 
@@ -80,9 +81,26 @@ async function consume(plan: Plan): Promise<void> {
   await bus.close();
 }
 
+/** Decode every `{type, data}` item as its event type and encode it again; print the results. */
+function roundtrip(file: string): void {
+  const items = JSON.parse(readFileSync(file, "utf8")) as { type: string; data: unknown }[];
+  const contracts = CONTRACTS as Readonly<Record<string, EventContract<unknown>>>;
+  const results = items.map((item) => {
+    try {
+      const contract = contracts[item.type];
+      const event = contract.decode(Buffer.from(JSON.stringify(item.data), "utf8"));
+      return { ok: true, data: JSON.parse(contract.encode(event).toString("utf8")) as unknown };
+    } catch (error) {
+      return { ok: false, error: String(error) };
+    }
+  });
+  process.stdout.write(`${JSON.stringify(results)}\n`);
+}
+
 async function main(): Promise<void> {
-  const [command, planFile] = process.argv.slice(2);
-  const plan = JSON.parse(readFileSync(planFile, "utf8")) as Plan;
+  const [command, file] = process.argv.slice(2);
+  if (command === "roundtrip") return roundtrip(file);
+  const plan = JSON.parse(readFileSync(file, "utf8")) as Plan;
   if (command === "publish") await publish(plan);
   else if (command === "consume") await consume(plan);
   else throw new Error(`unknown command ${command}`);

@@ -4,6 +4,7 @@
 //	                       vectors raw with amqp091-go
 //	harness consume PLAN   subscribe to every contract; print each event received, re-serialized
 //	                       from its typed value, as one JSON line
+//	harness roundtrip FILE decode and re-encode [{type, data}] (the corpus test)
 package main
 
 import (
@@ -158,10 +159,48 @@ func nullable(text string) interface{} {
 	return text
 }
 
+// roundtrip decodes every {type, data} item as its event type and encodes it again.
+func roundtrip(data []byte) error {
+	var items []struct {
+		Type string          `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(data, &items); err != nil {
+		return err
+	}
+	results := make([]map[string]interface{}, 0, len(items))
+	for _, item := range items {
+		contract, ok := contracts.Contracts[item.Type]
+		if !ok {
+			results = append(results, map[string]interface{}{"ok": false, "error": "no contract for " + item.Type})
+			continue
+		}
+		encoded, err := contract.Reencode(item.Data)
+		if err != nil {
+			results = append(results, map[string]interface{}{"ok": false, "error": err.Error()})
+			continue
+		}
+		results = append(results, map[string]interface{}{"ok": true, "data": json.RawMessage(encoded)})
+	}
+	line, err := json.Marshal(results)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(line))
+	return nil
+}
+
 func main() {
 	data, err := os.ReadFile(os.Args[2])
 	if err != nil {
 		panic(err)
+	}
+	if os.Args[1] == "roundtrip" {
+		if err := roundtrip(data); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
 	}
 	var p plan
 	if err := json.Unmarshal(data, &p); err != nil {

@@ -19,7 +19,9 @@ _contracts_option = click.option(
     "--contracts", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Contracts folder (default: contracts/ of the repository).",
 )
-_check_option = click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff when the output is stale.")
+_check_option = click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 with a diff when the output is stale."
+)
 
 
 @click.group()

@@ -361,7 +361,8 @@ class _Builder:
             rest = {k: v for k, v in node.items() if k != keyword}
             return self.type_of(_At(at.document, at.pointer, rest, at.base_uri), hint)
         if others:
-            raise at.error(f"{keyword} beside {', '.join(sorted(others))} cannot be mapped; move them into the branches")
+            beside = ", ".join(sorted(others))
+            raise at.error(f"{keyword} beside {beside} cannot be mapped; move them into the branches")
         if at.key in self.names:
             return Named(self.names[at.key])
         nullable = False

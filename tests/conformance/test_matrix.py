@@ -4,7 +4,7 @@ One run: a consumer per language (its own service, so its own queues) subscribes
 contract; then each language publishes every contract's examples through its typed API, plus
 raw vectors: valid events in the other forms consumers must accept (``ce-`` and ``cloudEvents:``
 headers, structured mode) and invalid ones each consumer must park. Every publish fans out to the
-three consumers' queues, so one run fills the whole 3×3 matrix:
+three consumers' queues, so one run fills the whole 3x3 matrix:
 
 - every valid event arrives in every language, re-serialized from its typed value equal to the
   original field for field, with the same CloudEvents attributes everywhere;
@@ -286,7 +286,8 @@ def _check_parked(broker: RawBroker, run_id: str, publishers: list[Published],
         for contract in REGISTRY:
             queue_name = f"conf-{run_id}-{consumer}.{contract.type}"
             wanted = [v for p in publishers for v in p.vectors if v.parked_as and v.event_type == contract.type]
-            wait_until(lambda q=f"{queue_name}.dlq", n=len(wanted): broker.depth(q) >= n, timeout=30)
+            dead_letters, count = f"{queue_name}.dlq", len(wanted)
+            wait_until(lambda q=dead_letters, n=count: broker.depth(q) >= n, timeout=30)
             parked = {m.properties.message_id: m for m in broker.get(f"{queue_name}.dlq", len(wanted), timeout=5)}
             for publisher in publishers:
                 for vector in (v for v in publisher.vectors if v.parked_as and v.event_type == contract.type):

@@ -40,7 +40,7 @@ def build_corpus(root: Path, *, github_events: int = 30, examples_per_event: int
                 continue  # the typemap fixture shares common/ with the repository
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, target)
-            if not path.relative_to(source).parts[0] == "common":
+            if path.relative_to(source).parts[0] != "common":
                 origins[target.relative_to(root).as_posix()] = label
     origins.update(_github(root, github_events, examples_per_event))
     return origins
@@ -68,7 +68,8 @@ def _github(root: Path, limit: int, per_event: int) -> dict[str, str]:
             by_action.setdefault(payload.get("action", "event"), []).append(payload)
         for action, payloads in sorted(by_action.items()):
             definition = f"{event['name']}${action}"
-            if definition not in schema["definitions"] or not (_NAME.fullmatch(event["name"]) and _NAME.fullmatch(action)):
+            usable_name = _NAME.fullmatch(event["name"]) and _NAME.fullmatch(action)
+            if definition not in schema["definitions"] or not usable_name:
                 continue
             reference = f"../{SHARED}#/definitions/{definition}"
             validator = jsonschema_rs.validator_for(

@@ -17,7 +17,6 @@ import json
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,7 +103,7 @@ def compare(original: Any, result: Any, path: str = "") -> tuple[bool, list[str]
             child_respelt, child_problems = compare(left, right, f"{path}/{index}")
             respelt, problems = respelt or child_respelt, problems + child_problems
         return respelt, problems
-    if original == result and type(original) is type(result) or (
+    if (original == result and type(original) is type(result)) or (
         isinstance(original, int | float) and isinstance(result, int | float) and not isinstance(original, bool)
         and not isinstance(result, bool) and original == result
     ):
@@ -148,7 +147,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     for relative in sorted(events):
         source, error = generated[relative]
         if source is None:
-            python_results += [{"ok": False, "error": f"generation: {error}"}] * len(events[relative].schema["examples"])
+            failed = {"ok": False, "error": f"generation: {error}"}
+            python_results += [failed] * len(events[relative].schema["examples"])
         else:
             python_results += python_side.round_trip(contracts, events[relative], source)
     results["python"] = python_results

@@ -50,10 +50,11 @@ __all__ = ["check_go", "generate_go", "render_go", "write_go"]
 _TEMPLATES = Path(__file__).parent / "templates"
 _RUNTIME = ("bus", "contract", "envelope", "errors", "jsonx", "parking")
 _MODULE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*")
-_GO_KEYWORDS = frozenset(
-    "break case chan const continue default defer else fallthrough for func go goto if import interface map "
-    "package range return select struct switch type var".split()
-)
+_GO_KEYWORDS = frozenset({
+    "break", "case", "chan", "const", "continue", "default", "defer", "else", "fallthrough", "for", "func", "go",
+    "goto", "if", "import", "interface", "map", "package", "range", "return", "select", "struct", "switch", "type",
+    "var",
+})
 # Characters encoding/json accepts in a struct tag name, besides letters and digits.
 _TAG_PUNCTUATION = set("!#$%&()*+-./:;<=>?@[]^_{|}~ ")
 _EXTRA_FIELD = "AdditionalProperties"
@@ -227,8 +228,8 @@ class _GoSpeller:
             members = [{"name": n, "type": decl.name, "doc": "", "value": json.dumps(v, ensure_ascii=False)}
                        for n, v in zip(member_names, decl.values, strict=True)]
             _align(members, ("name", "type"), lambda m: f"= {m['value']}")
-            return {"kind": "enum", "name": decl.name, "doc": doc, "base": "string" if decl.kind == "string" else "int64",
-                    "members": members}
+            base = "string" if decl.kind == "string" else "int64"
+            return {"kind": "enum", "name": decl.name, "doc": doc, "base": base, "members": members}
         if decl.opaque:
             self.imports.add("encoding/json")
             return {"kind": "opaque", "name": decl.name, "doc": doc}

@@ -14,6 +14,7 @@ gojsonschema (``_draft07``), fill the templates in ``templates/``. The module::
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -235,7 +236,8 @@ class _GoSpeller:
             return {"kind": "opaque", "name": decl.name, "doc": doc}
         self.imports.update({"encoding/json", "fmt"})
         kinds = [v.kind for v in decl.variants]
-        variant_names = _unique_names([self._variant_name(v.type, v.kind) for v in decl.variants], reserved=set())
+        variant_names = _unique_names([self._variant_name(decl.name, v.type, v.kind) for v in decl.variants],
+                                      reserved=set())
         variants = []
         for variant, name in zip(decl.variants, variant_names, strict=True):
             matched = [variant.kind]
@@ -254,10 +256,14 @@ class _GoSpeller:
                 "discriminator": decl.discriminator,
                 "discriminator_json": json.dumps(decl.discriminator) if decl.discriminator else ""}
 
-    def _variant_name(self, expr: TypeExpr, kind: str) -> str:
-        if isinstance(expr, Named):
-            return expr.name
-        return pascal_case(kind)
+    def _variant_name(self, union: str, expr: TypeExpr, kind: str) -> str:
+        """``Circle`` for ``EverythingChangedV1Circle`` in ``EverythingChangedV1Shape``: the name past the shared prefix."""
+        if not isinstance(expr, Named):
+            return pascal_case(kind)
+        prefix = os.path.commonprefix([union, expr.name])
+        while prefix and not expr.name[len(prefix):][:1].isupper():
+            prefix = prefix[:-1]
+        return expr.name[len(prefix):] or expr.name
 
 
 def _align(rows: list[dict[str, Any]], columns: tuple[str, ...], last: Any) -> None:

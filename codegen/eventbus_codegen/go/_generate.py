@@ -14,7 +14,6 @@ gojsonschema (``_draft07``), fill the templates in ``templates/``. The module::
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -257,10 +256,12 @@ class _GoSpeller:
                 "discriminator_json": json.dumps(decl.discriminator) if decl.discriminator else ""}
 
     def _variant_name(self, union: str, expr: TypeExpr, kind: str) -> str:
-        """``Circle`` for ``EverythingChangedV1Circle`` in ``EverythingChangedV1Shape``: the name past the shared prefix."""
+        """``Circle`` for ``EverythingChangedV1Circle`` in ``EverythingChangedV1Shape``: past the shared prefix."""
         if not isinstance(expr, Named):
             return pascal_case(kind)
-        prefix = os.path.commonprefix([union, expr.name])
+        size = next((i for i, (a, b) in enumerate(zip(union, expr.name, strict=False)) if a != b),
+                    min(len(union), len(expr.name)))
+        prefix = expr.name[:size]
         while prefix and not expr.name[len(prefix):][:1].isupper():
             prefix = prefix[:-1]
         return expr.name[len(prefix):] or expr.name

@@ -65,6 +65,12 @@ func (c *Contract[T]) compiled() (*gojsonschema.Schema, error) {
 	return c.schema, c.compileErr
 }
 
+// OnExchange returns the same contract published to (and consumed from) another exchange, e.g.
+// a tenant's or a test's own.
+func (c *Contract[T]) OnExchange(exchange string) *Contract[T] {
+	return newContract[T](c.Type, exchange, c.RoutingKey, c.SchemaID, c.resources...)
+}
+
 // Violations lists every reason the JSON document data breaks the schema (none when it is valid).
 func (c *Contract[T]) Violations(data []byte) ([]SchemaViolation, error) {
 	schema, err := c.compiled()

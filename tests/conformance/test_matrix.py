@@ -335,3 +335,25 @@ def _park_problems(message: Any, vector: Vector, queue_name: str) -> list[str]:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def test_a_publish_no_queue_can_take_is_an_error_in_every_language(
+    run_id: str, node_harness: list[str], go_harness: list[str], tmp_path: Path
+) -> None:
+    """mandatory + confirms: the broker returns the message, and the typed publish fails with it."""
+    exchange = f"conf-{run_id}-nobody"
+    item = {"type": "chat.conversation.ended.v1", "data": _example("chat.conversation.ended.v1"),
+            "id": f"{run_id}-unroutable", "subject": "s", "time": PUBLISHED_AT}
+    plan_file = tmp_path / "unroutable.json"
+    plan_file.write_text(json.dumps({"url": BROKER_URL, "service": f"conf-{run_id}-u", "exchange": exchange,
+                                     "valid": [item], "invalid": [], "expect_ids": []}))
+    try:
+        for harness in (node_harness, go_harness):
+            result = subprocess.run([*harness, "unroutable", str(plan_file)], capture_output=True, text=True,
+                                    timeout=60)
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout.splitlines()[-1]) == {"error": "unroutable"}
+    finally:
+        raw = RawBroker(BROKER_URL)
+        raw.channel.exchange_delete(exchange)
+        raw.close()

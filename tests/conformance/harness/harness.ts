@@ -6,12 +6,13 @@
  *   node harness.js consume PLAN   subscribe to every contract; print each event received,
  *                                  re-serialized from its typed value, as one JSON line
  *   node harness.js roundtrip FILE decode and re-encode `[{type, data}]` (the corpus test)
+ *   node harness.js unroutable PLAN publish to an exchange with no queue: report the error
  */
 import { readFileSync } from "node:fs";
 
 import * as amqp from "amqplib";
 
-import { CONTRACTS, EventBus, type EventContract, type EventType } from "../pkg/src";
+import { CONTRACTS, EventBus, UnroutableError, type EventContract, type EventType } from "../pkg/src";
 
 interface Plan {
   readonly url: string;
@@ -26,6 +27,7 @@ interface Plan {
     body_b64: string;
   }[];
   readonly expect_ids: readonly string[];
+  readonly exchange?: string;
 }
 
 function print(record: Record<string, unknown>): void {
@@ -81,6 +83,21 @@ async function consume(plan: Plan): Promise<void> {
   await bus.close();
 }
 
+/** Publish the first valid event to the plan's exchange, where no queue is bound: report the error. */
+async function unroutable(plan: Plan): Promise<void> {
+  const bus = await EventBus.connect({ url: plan.url, service: plan.service });
+  try {
+    const item = plan.valid[0];
+    const contract: EventContract<unknown> = { ...CONTRACTS[item.type], exchange: plan.exchange ?? "" };
+    await bus.publish(contract, contract.check(item.data), { id: item.id });
+    print({ error: null });
+  } catch (error) {
+    print({ error: error instanceof UnroutableError ? "unroutable" : String(error) });
+  } finally {
+    await bus.close();
+  }
+}
+
 /** Decode every `{type, data}` item as its event type and encode it again; print the results. */
 function roundtrip(file: string): void {
   const items = JSON.parse(readFileSync(file, "utf8")) as { type: string; data: unknown }[];
@@ -103,6 +120,7 @@ async function main(): Promise<void> {
   const plan = JSON.parse(readFileSync(file, "utf8")) as Plan;
   if (command === "publish") await publish(plan);
   else if (command === "consume") await consume(plan);
+  else if (command === "unroutable") await unroutable(plan);
   else throw new Error(`unknown command ${command}`);
 }
 

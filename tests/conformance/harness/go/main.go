@@ -5,12 +5,14 @@
 //	harness consume PLAN   subscribe to every contract; print each event received, re-serialized
 //	                       from its typed value, as one JSON line
 //	harness roundtrip FILE decode and re-encode [{type, data}] (the corpus test)
+//	harness unroutable PLAN publish to an exchange with no queue: report the error
 package main
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -41,6 +43,7 @@ type plan struct {
 		BodyB64     string            `json:"body_b64"`
 	} `json:"invalid"`
 	ExpectIDs []string `json:"expect_ids"`
+	Exchange  string   `json:"exchange"`
 }
 
 var out sync.Mutex
@@ -152,6 +155,31 @@ func consume(ctx context.Context, p plan) error {
 	return nil
 }
 
+// unroutable publishes the first valid event to the plan's exchange, where no queue is bound.
+func unroutable(ctx context.Context, p plan) error {
+	bus, err := contracts.Connect(ctx, contracts.Options{URL: p.URL, Service: p.Service})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	var event contracts.ConversationEndedV1
+	if err := json.Unmarshal(p.Valid[0].Data, &event); err != nil {
+		return err
+	}
+	contract := contracts.ConversationEndedV1Contract.OnExchange(p.Exchange)
+	_, err = contracts.Publish(ctx, bus, contract, event, contracts.PublishOptions{ID: p.Valid[0].ID})
+	var publishErr *contracts.PublishError
+	switch {
+	case err == nil:
+		emit(map[string]interface{}{"error": nil})
+	case errors.As(err, &publishErr) && publishErr.Kind == contracts.PublishUnroutable:
+		emit(map[string]interface{}{"error": "unroutable"})
+	default:
+		emit(map[string]interface{}{"error": err.Error()})
+	}
+	return nil
+}
+
 func nullable(text string) interface{} {
 	if text == "" {
 		return nil
@@ -213,6 +241,8 @@ func main() {
 		err = publish(ctx, p)
 	case "consume":
 		err = consume(ctx, p)
+	case "unroutable":
+		err = unroutable(ctx, p)
 	default:
 		err = fmt.Errorf("unknown command %s", os.Args[1])
 	}

@@ -1,9 +1,13 @@
-"""Run a bus's subscribers until they have seen enough, for round-trip tests."""
+"""Run a bus's subscribers until they have seen enough, for round-trip tests.
+
+The broker is shared with other test runs that publish the same event types, so a collector given
+the ids it waits for keeps only those (other publishers' events reach the test's queues too).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from eventbus import EventBus, EventContext, SyncEventBus
@@ -22,14 +26,16 @@ class AsyncCollector:
         self.received.append((event, ctx))
         self._changed.set()
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[Any, EventContext]]:
+    async def wait_for(
+        self, count: int, timeout: float = 10.0, ids: Collection[str] | None = None
+    ) -> list[tuple[Any, EventContext]]:
         async def enough() -> None:
-            while len(self.received) < count:
+            while not _enough(self.received, count, ids):
                 self._changed.clear()
                 await self._changed.wait()
 
         await asyncio.wait_for(enough(), timeout)
-        return self.received
+        return _ours(self.received, ids)
 
 
 class SyncCollector:
@@ -42,6 +48,19 @@ class SyncCollector:
     def _record(self, event: Any, ctx: EventContext) -> None:
         self.received.append((event, ctx))
 
-    def wait_for(self, count: int, timeout: float = 10.0, until: Callable[[], bool] | None = None) -> list[Any]:
-        self.bus.run(until=until or (lambda: len(self.received) >= count), timeout=timeout)
-        return self.received
+    def wait_for(
+        self, count: int, timeout: float = 10.0, until: Callable[[], bool] | None = None,
+        ids: Collection[str] | None = None,
+    ) -> list[Any]:
+        self.bus.run(until=until or (lambda: _enough(self.received, count, ids)), timeout=timeout)
+        return _ours(self.received, ids)
+
+
+def _enough(received: list[tuple[Any, EventContext]], count: int, ids: Collection[str] | None) -> bool:
+    if ids is None:
+        return len(received) >= count
+    return set(ids) <= {ctx.id for _, ctx in received}
+
+
+def _ours(received: list[tuple[Any, EventContext]], ids: Collection[str] | None) -> list[tuple[Any, EventContext]]:
+    return received if ids is None else [(event, ctx) for event, ctx in received if ctx.id in ids]

@@ -127,7 +127,7 @@ async def test_sdk_consumes_what_other_producers_write(settings: BusSettings, ra
         raw.publish("chat", CONTRACT.type, structured.body, pika.BasicProperties(
             content_type=structured.content_type, headers=structured.headers))
         sent[event.get_attributes()["id"]] = "conv_structured"
-        received = await collector.wait_for(4)
+        received = await collector.wait_for(4, ids=sent)
     finally:
         await bus.close()
     got = {ctx.id: (event, ctx) for event, ctx in received}

@@ -286,9 +286,7 @@ def _check_parked(broker: RawBroker, run_id: str, publishers: list[Published],
         for contract in REGISTRY:
             queue_name = f"conf-{run_id}-{consumer}.{contract.type}"
             wanted = [v for p in publishers for v in p.vectors if v.parked_as and v.event_type == contract.type]
-            dead_letters, count = f"{queue_name}.dlq", len(wanted)
-            wait_until(lambda q=dead_letters, n=count: broker.depth(q) >= n, timeout=30)
-            parked = {m.properties.message_id: m for m in broker.get(f"{queue_name}.dlq", len(wanted), timeout=5)}
+            parked = _take_parked(broker, f"{queue_name}.dlq", {v.message_id for v in wanted})
             for publisher in publishers:
                 for vector in (v for v in publisher.vectors if v.parked_as and v.event_type == contract.type):
                     problems = matrix[(publisher.language, consumer)]
@@ -297,6 +295,20 @@ def _check_parked(broker: RawBroker, run_id: str, publishers: list[Published],
                         problems.append(f"{vector.case}: not parked")
                         continue
                     problems.extend(f"{vector.case}: {p}" for p in _park_problems(message, vector, queue_name))
+
+
+def _take_parked(broker: RawBroker, dead_letters: str, ids: set[str]) -> dict[str, Any]:
+    """Our parked messages by id; other runs' bad input on the shared exchanges may be parked there too."""
+    parked: dict[str, Any] = {}
+
+    def all_found() -> bool:
+        for message in broker.get(dead_letters, 50, timeout=0.2):
+            if message.properties.message_id in ids:
+                parked[message.properties.message_id] = message
+        return ids <= parked.keys()
+
+    wait_until(all_found, timeout=30)
+    return parked
 
 
 def _park_problems(message: Any, vector: Vector, queue_name: str) -> list[str]:

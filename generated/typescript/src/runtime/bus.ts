@@ -159,6 +159,7 @@ export class EventBus {
     if (!options.service) throw new Error("a service name is required");
     const connection = await amqp.connect(options.url ?? DEFAULT_URL, { clientProperties: { connection_name: `${options.service}:publish` } });
     const channel = await connection.createConfirmChannel();
+    surviveErrorEvents(connection, channel);
     return new EventBus(options, new Publisher(connection, channel, options.confirmTimeoutMs ?? 30_000));
   }
 
@@ -205,7 +206,12 @@ export class EventBus {
     for (const key of options.bindingKeys ?? [contract.routingKey]) await channel.bindQueue(queue, contract.exchange, key);
     const reply = await channel.consume(queue, (message) => {
       if (message === null) return;
-      const work = this.handle(channel, queue, contract, handler, message);
+      const work = this.handle(channel, queue, contract, handler, message).catch((error: unknown) => {
+        // Not the handler's failure (that is parked) but ours, e.g. a schema that does not compile:
+        // give the delivery back rather than lose it.
+        process.stderr.write(`eventbus: cannot handle a delivery on ${queue}: ${String(error)}\n`);
+        channel.nack(message, false, true);
+      });
       this.inFlight.add(work);
       void work.finally(() => this.inFlight.delete(work));
     }, { noAck: false });
@@ -232,6 +238,7 @@ export class EventBus {
     if (this.consumer === undefined) {
       const connection = await amqp.connect(this.url, { clientProperties: { connection_name: `${this.service}:consume` } });
       const channel = await connection.createChannel();
+      surviveErrorEvents(connection, channel);
       await channel.prefetch(this.prefetch);
       this.consumer = { connection, channel };
     }
@@ -293,6 +300,16 @@ export class EventBus {
     }
     channel.ack(message);
   }
+}
+
+/**
+ * amqplib reports a channel or connection failure twice: the pending call rejects, and the object
+ * emits "error". An EventEmitter with no "error" listener would crash the process, so listen; the
+ * caller sees the rejection.
+ */
+function surviveErrorEvents(connection: amqp.ChannelModel, channel: amqp.Channel): void {
+  connection.on("error", () => undefined);
+  channel.on("error", () => undefined);
 }
 
 interface Prepared<T> {

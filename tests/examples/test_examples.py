@@ -16,7 +16,7 @@ import pytest
 from eventbus import BusSettings, SyncEventBus
 from eventbus_contracts import REGISTRY
 from tests.conftest import BROKER_URL, RawBroker, RawMessage, wait_until
-from tests.toolchain.builds import go_env, go_workspace, have_go, link_node_modules, run, tsc
+from tests.toolchain.builds import go_env, go_workspace, have_go, link_node_modules, run
 
 pytestmark = [pytest.mark.broker, pytest.mark.polyglot]
 
@@ -41,11 +41,11 @@ def test_node_simulator_publishes_confirmed_conversations(tmp_path: Path, servic
     shutil.copytree(ROOT / "generated" / "typescript", tmp_path / "generated" / "typescript")
     example = tmp_path / "examples" / "node"
     shutil.copytree(ROOT / "examples" / "node", example, ignore=shutil.ignore_patterns("node_modules", "dist"))
-    link_node_modules(example)
-    tsc(example)
+    link_node_modules(example)  # what `npm install` would put there, from the test toolchain's lockfile
+    run(["npm", "run", "--silent", "build"], example)
     tap = broker.declare_tap("chat", "chat.conversation.ended.v1")
 
-    output = run(["node", "dist/examples/node/simulator.js", "--count", "3", "--service", service], example,
+    output = run(["npm", "start", "--silent", "--", "--count", "3", "--service", service], example,
                  env={"EVENTBUS_URL": BROKER_URL}, timeout=60)
 
     lines = output.splitlines()

@@ -24,6 +24,7 @@ from .._contracts import load_contracts
 from .._draft07 import to_draft07
 from .._errors import GenerationError
 from .._model import (
+    NO_DEFAULT,
     AnyJSON,
     ArrayOf,
     ContractTypes,
@@ -198,6 +199,8 @@ class _GoSpeller:
             lines.append(f"Format: {inner.format}.")
         if isinstance(inner, Literal):
             lines.append(f"Always {json.dumps(inner.value, ensure_ascii=False)}.")
+        if item.default is not NO_DEFAULT:
+            lines.append(f"Default when absent: {json.dumps(item.default, ensure_ascii=False)}.")
         return {
             "name": name,
             "type": go_type,

@@ -29,16 +29,18 @@ const (
 // From typemap/everything.changed.v1.schema.json#.
 type EverythingChangedV1 struct {
 	// Format: uuid.
-	Id      string                   `json:"id"`
-	Count   int64                    `json:"count"`
-	Ratio   float64                  `json:"ratio"`
-	Enabled *bool                    `json:"enabled,omitempty"`
-	Origin  Point                    `json:"origin"`
-	Path    *[]Point                 `json:"path,omitempty"`
-	Color   *Color                   `json:"color,omitempty"`
-	Shape   EverythingChangedV1Shape `json:"shape"`
-	Tags    []string                 `json:"tags"`
-	Labels  map[string]string        `json:"labels"`
+	Id    string  `json:"id"`
+	Count int64   `json:"count"`
+	Ratio float64 `json:"ratio"`
+	// Default when absent: true.
+	Enabled *bool    `json:"enabled,omitempty"`
+	Origin  Point    `json:"origin"`
+	Path    *[]Point `json:"path,omitempty"`
+	// Default when absent: "red".
+	Color  *Color                   `json:"color,omitempty"`
+	Shape  EverythingChangedV1Shape `json:"shape"`
+	Tags   []string                 `json:"tags"`
+	Labels map[string]string        `json:"labels"`
 	// Always "fixture".
 	Kind     string                       `json:"kind"`
 	Priority *EverythingChangedV1Priority `json:"priority,omitempty"`

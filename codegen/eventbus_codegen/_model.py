@@ -189,6 +189,21 @@ class ContractTypes:
     resources: tuple[str, ...]  # $id of the shared documents it reaches
     examples: tuple[Any, ...] = ()
 
+    @property
+    def constant(self) -> str:
+        """``CONVERSATION_ENDED_V1``, as the Python package names it: the type without its domain."""
+        return "_".join(self.type.split(".")[1:]).upper()
+
+    @property
+    def summary(self) -> str:
+        """The description on one line, for a doc comment."""
+        return " ".join((self.description or "").split())
+
+    @property
+    def is_alias(self) -> bool:
+        """Whether the data is a declaration named otherwise (a contract that is a ``$ref``)."""
+        return self.title != self.root
+
 
 @dataclass(frozen=True, slots=True)
 class TypeModel:

@@ -27,7 +27,6 @@ from .._model import (
     NO_DEFAULT,
     AnyJSON,
     ArrayOf,
-    ContractTypes,
     Declaration,
     EnumDecl,
     Field,
@@ -87,20 +86,20 @@ def render_go(model: TypeModel, schemas: Mapping[str, Any], contracts_dir: str, 
     context: dict[str, Any] = {"header": header, "contracts_dir": contracts_dir, "package": package, "module": module}
     speller = _GoSpeller({decl.name: decl for decl in model.declarations})
     declarations = [speller.declaration(decl) for decl in model.declarations]
-    contracts = [_contract_view(contract) for contract in model.contracts]
+    contracts = model.contracts
     files = {
         "go.mod": renderer.render("go.mod.jinja2", context),
         "types.go": renderer.render(
             "types.go.jinja2", context, declarations=declarations, imports=sorted(speller.imports),
-            aliases=[c for c in contracts if c["title"] != c["root"]],
+            aliases=[c for c in contracts if c.is_alias],
         ),
         "schemas.go": renderer.render("schemas.go.jinja2", context, schemas=[
             {"id": json.dumps(schema_id), "text": _raw_json(schema)} for schema_id, schema in sorted(schemas.items())
         ]),
         "contracts.go": renderer.render(
             "contracts.go.jinja2", context, contracts=contracts,
-            example=contracts[0]["title"] if contracts else "Event",
-            registry=_key_value_lines([(json.dumps(c["type"]), f"{c['title']}Contract,") for c in contracts]),
+            example=contracts[0].title if contracts else "Event",
+            registry=_key_value_lines([(json.dumps(c.type), f"{c.title}Contract,") for c in contracts]),
         ),
     }
     for name in _RUNTIME:
@@ -318,16 +317,3 @@ def _unique_names(names: list[str], reserved: set[str]) -> list[str]:
 def _comment(lines: list[str], indent: str = "") -> str:
     text = [part for line in lines if line for part in line.splitlines()]
     return "".join(f"{indent}// {part}".rstrip() + "\n" for part in text)
-
-
-def _contract_view(contract: ContractTypes) -> dict[str, Any]:
-    return {
-        "title": contract.title,
-        "root": contract.root,
-        "type": contract.type,
-        "exchange": contract.exchange,
-        "routing_key": contract.routing_key,
-        "schema_id": contract.schema_id,
-        "resources": list(contract.resources),
-        "description": " ".join((contract.description or "").split()),
-    }

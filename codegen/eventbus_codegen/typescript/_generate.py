@@ -25,7 +25,6 @@ from .._model import (
     NO_DEFAULT,
     AnyJSON,
     ArrayOf,
-    ContractTypes,
     EnumDecl,
     Field,
     Literal,
@@ -61,10 +60,9 @@ def generate_typescript(contracts_root: Path, package_name: str = DEFAULT_PACKAG
 
 
 def render_typescript(model: TypeModel, contracts_dir: str, package_name: str) -> dict[str, str]:
-    renderer = Renderer(_TEMPLATES)
+    renderer = Renderer(_TEMPLATES, {"doc": lambda text: _doc([text])})
     header = renderer.render("header.jinja2", {}, source=f"{contracts_dir}/").rstrip("\n")
     context: dict[str, Any] = {"header": header, "contracts_dir": contracts_dir, "package_name": package_name}
-    contracts = [_contract_view(contract) for contract in model.contracts]
     files = {
         "package.json": renderer.render("package.json.jinja2", context),
         "tsconfig.json": renderer.render("tsconfig.json.jinja2", context),
@@ -73,11 +71,11 @@ def render_typescript(model: TypeModel, contracts_dir: str, package_name: str) -
             "types.ts.jinja2",
             context,
             declarations=[_declaration_view(declaration) for declaration in model.declarations],
-            aliases=[contract for contract in contracts if contract["title"] != contract["root"]],
+            aliases=[contract for contract in model.contracts if contract.is_alias],
         ),
         "src/schemas.ts": renderer.render("schemas.ts.jinja2", context, schemas=json.dumps(
             model.schemas, indent=2, ensure_ascii=False)),
-        "src/contracts.ts": renderer.render("contracts.ts.jinja2", context, contracts=contracts),
+        "src/contracts.ts": renderer.render("contracts.ts.jinja2", context, contracts=model.contracts),
     }
     for name in _RUNTIME:
         files[f"src/runtime/{name}.ts"] = renderer.render(f"runtime/{name}.ts.jinja2", context)
@@ -157,21 +155,3 @@ def _declaration_view(declaration: ObjectDecl | EnumDecl | UnionDecl) -> dict[st
         doc = _doc([declaration.description or "", f"Tagged by {declaration.discriminator!r}.",
                     f"From {declaration.source}."])
     return {"kind": "union", "name": declaration.name, "doc": doc, "members": members}
-
-
-def _contract_view(contract: ContractTypes) -> dict[str, Any]:
-    return {
-        "title": contract.title,
-        "root": contract.root,
-        "constant": contract_constant(contract),
-        "type": contract.type,
-        "exchange": contract.exchange,
-        "routing_key": contract.routing_key,
-        "schema_id": contract.schema_id,
-        "doc": _doc([f"{contract.type}: {contract.description or ''}".rstrip(": ")]),
-    }
-
-
-def contract_constant(contract: ContractTypes) -> str:
-    """``CONVERSATION_ENDED_V1``, as the Python package names it: the type without its domain."""
-    return "_".join(contract.type.split(".")[1:]).upper()

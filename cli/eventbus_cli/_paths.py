@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["default_contracts_dir", "default_python_out"]
+__all__ = ["default_contracts_dir", "default_generated_dir", "default_python_out"]
 
 
 def _repo_root() -> Path:
@@ -19,5 +19,9 @@ def default_contracts_dir() -> Path:
     return _repo_root() / "contracts"
 
 
+def default_generated_dir() -> Path:
+    return _repo_root() / "generated"
+
+
 def default_python_out() -> Path:
-    return _repo_root() / "generated" / "python" / "eventbus_contracts"
+    return default_generated_dir() / "python" / "eventbus_contracts"

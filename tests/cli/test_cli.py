@@ -120,3 +120,59 @@ def test_demo_runs_against_the_real_broker() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("received chat.conversation.ended.v1") == 3
     assert "published 3 events, all confirmed by the broker" in result.stdout
+
+
+GO_MODULE = "eventbus.example/contracts"
+
+
+def test_codegen_typescript_and_go_check_find_the_committed_output_up_to_date() -> None:
+    for args in (("typescript",), ("go", "--module", GO_MODULE)):
+        result = run("codegen", *args, "--check")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "is up to date" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "edited", "old", "new"),
+    [
+        (("typescript",), "src/types.ts", "export interface ConversationEndedV1 {", "export interface Tampered {"),
+        (("go", "--module", GO_MODULE), "types.go", "type ConversationEndedV1 struct", "type Tampered struct"),
+    ],
+)
+def test_codegen_check_shows_typescript_and_go_drift(
+    tmp_path: Path, args: tuple[str, ...], edited: str, old: str, new: str
+) -> None:
+    out = tmp_path / "out"
+    assert run("codegen", *args, "--out", str(out)).returncode == 0
+    target = out / edited
+    target.write_text(target.read_text().replace(old, new))
+    result = run("codegen", *args, "--check", "--out", str(out))
+    assert result.returncode == 1
+    assert f"-{new}" in result.stdout and f"+{old}" in result.stdout
+    assert "is stale" in result.stderr
+
+
+def test_codegen_go_never_deletes_hand_written_code(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.go").write_text("package contracts\n")
+    result = run("codegen", "go", "--module", GO_MODULE, "--out", str(out))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "not generated code" in result.stderr
+    assert (out / "mine.go").exists()
+
+
+def test_codegen_unmappable_schema_is_one_line_naming_the_schema_path(tmp_path: Path) -> None:
+    import shutil
+
+    contracts = tmp_path / "contracts"
+    shutil.copytree(ROOT / "contracts", contracts)
+    path = contracts / "chat" / "conversation.ended.v1.schema.json"
+    schema = json.loads(path.read_text())
+    schema["properties"]["ended_reason"] = {"type": "array", "prefixItems": [{"type": "string"}]}
+    path.write_text(json.dumps(schema))
+    for args in (("typescript",), ("go", "--module", GO_MODULE)):
+        result = run("codegen", *args, "--contracts", str(contracts), "--out", str(tmp_path / "out"))
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert f"{path.as_posix()}#/properties/ended_reason: tuples" in result.stderr

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import posixpath
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -33,6 +34,11 @@ from .._refs import iter_refs
 __all__ = ["LINE_LENGTH", "generate_model_module"]
 
 LINE_LENGTH = 120
+# ``{"type": ["string", "null"], "format": "date-time"}``: the format applies to the string branch;
+# the generator only says it has no format for null, which changes nothing in its output.
+_SHAPE_KEYWORDS = frozenset({"type", "properties", "additionalProperties", "allOf", "anyOf", "oneOf", "items", "enum",
+                             "const"})
+_BENIGN_WARNING = re.compile(r"format of '[^']*' not understood for 'null'")
 
 # Nearest pyproject.toml for the generator's built-in formatter, so no project around the
 # temporary directory (or the user's home) can change the output.
@@ -80,6 +86,11 @@ def generate_model_module(contracts: ContractSet, document: ContractDocument, cl
                     use_field_description=True,
                     # No extra_fields: the generator forbids extra fields exactly where the schema says
                     # additionalProperties is false, which is what the JSON Schema validator enforces too.
+                    # Formats with a normalizing pydantic type (AnyUrl adds a trailing "/", EmailStr needs
+                    # email-validator) stay plain strings, as in TypeScript and Go: the JSON Schema validator
+                    # checks the format, and the value round-trips unchanged.
+                    type_mappings=["email=string", "idn-email=string", "uri=string", "uri-reference=string",
+                                   "iri=string", "iri-reference=string", "uri-template=string"],
                     disable_timestamp=True,
                     custom_file_header=header,
                     formatters=[Formatter.BUILTIN],
@@ -92,6 +103,8 @@ def generate_model_module(contracts: ContractSet, document: ContractDocument, cl
         for warning in caught:
             if issubclass(warning.category, DeprecationWarning | PendingDeprecationWarning):
                 continue  # about the generator's own dependencies, not about this contract or its output
+            if _BENIGN_WARNING.search(str(warning.message)):
+                continue
             message = str(warning.message).replace(str(workdir), "<tmp>")
             raise GenerationError(document.path, "", f"datamodel-code-generator warned: {message}")
     if not isinstance(source, str):
@@ -121,7 +134,37 @@ def _rebased(document: ContractDocument, contracts: ContractSet, folder: PurePos
             rebased = f"{posixpath.relpath(target_path, folder)}#{fragment}"
         _set_at_pointer(schema, pointer, rebased)
     schema.pop("$id", None)
+    _mark_open_objects(schema)
+    if folder == PurePosixPath(".") and "$ref" in schema and not _SHAPE_KEYWORDS & (schema.keys() - {"$ref"}):
+        # A contract that is only a $ref would become a type alias; as allOf it becomes a model class
+        # (a subclass of the referenced one), which is what a contract's model has to be.
+        schema["allOf"] = [{"$ref": schema.pop("$ref")}]
     return schema
+
+
+def _mark_open_objects(node: Any) -> None:
+    """Say ``additionalProperties: true`` where the schema leaves it implied.
+
+    The generator gives such models ``extra="allow"`` only when it is explicit; with it, pydantic
+    keeps the keys the schema does not name, so an event read and re-sent in Python is unchanged
+    (as in TypeScript and Go), while ``additionalProperties: false`` still means ``extra="forbid"``.
+    """
+    if isinstance(node, list):
+        for item in node:
+            _mark_open_objects(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if "properties" in node and "additionalProperties" not in node and "unevaluatedProperties" not in node:
+        node["additionalProperties"] = True
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas"):
+            if isinstance(value, dict):
+                for subschema in value.values():
+                    _mark_open_objects(subschema)
+        elif key in ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+                     "allOf", "anyOf", "oneOf", "prefixItems"):
+            _mark_open_objects(value)
 
 
 def _set_at_pointer(node: Any, pointer: str, value: str) -> None:

@@ -1,0 +1,553 @@
+"""JSON Schema → the language-neutral type model (``_model``): the parser stage of TS and Go codegen.
+
+Types describe the *shape* of valid data; everything else a schema says (lengths, patterns,
+ranges, ``not``, ``if``/``then``) stays with the validator, which every binding runs on the
+embedded schema before it builds or after it reads a value. So a keyword is either a shape
+keyword, mapped here, or a validation keyword, left to the validator; a shape this module
+cannot map faithfully (tuples, ``$dynamicRef``, enums of mixed kinds, contradictory ``allOf``)
+is a ``GenerationError`` naming ``file#/pointer`` — never a type that is silently wrong.
+
+Names: a contract's data is ``<title>V<major>``; a ``$defs`` entry of a shared document is its
+key in PascalCase; anything declared inside an event contract is prefixed with the contract's
+name, so adding a contract never renames another's types; anonymous nested shapes are named
+after their parent and property (``CandidatesUpdatedV1Candidate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urldefrag, urljoin
+
+from ._contracts import ContractDocument, ContractSet
+from ._errors import GenerationError
+from ._model import (
+    NO_DEFAULT,
+    AnyJSON,
+    ArrayOf,
+    ContractTypes,
+    Declaration,
+    EnumDecl,
+    Field,
+    Literal,
+    MapOf,
+    Named,
+    Nullable,
+    ObjectDecl,
+    Scalar,
+    TypeExpr,
+    TypeModel,
+    UnionDecl,
+    Variant,
+    json_kind,
+)
+from ._names import pascal_case
+from ._refs import escape_pointer
+
+__all__ = ["build_type_model", "contract_type_name"]
+
+# Keywords that decide the shape of a value; all others only narrow which values are valid.
+SHAPE_KEYWORDS = frozenset(
+    {
+        "$ref",
+        "$dynamicRef",
+        "additionalProperties",
+        "allOf",
+        "anyOf",
+        "const",
+        "enum",
+        "items",
+        "oneOf",
+        "patternProperties",
+        "prefixItems",
+        "properties",
+        "type",
+    }
+)
+_SCALARS = ("string", "integer", "number", "boolean")
+
+
+def contract_type_name(document: ContractDocument) -> str:
+    """``ConversationEndedV1``: the title plus the major version, as in the Python package."""
+    return f"{document.title}V{document.event_metadata.major_version}"
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    """A schema node and where it is: the document it belongs to and its JSON pointer there."""
+
+    document: ContractDocument
+    pointer: str
+    node: Any
+    base_uri: str
+
+    def child(self, *tokens: str | int) -> _At:
+        node = self.node
+        pointer = self.pointer
+        for token in tokens:
+            node = node[token]
+            pointer += "/" + escape_pointer(str(token))
+        base = self.base_uri
+        if isinstance(node, dict) and isinstance(node.get("$id"), str):
+            base = urljoin(base, node["$id"])
+        return _At(self.document, pointer, node, base)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.document.schema_id, self.pointer)
+
+    def error(self, message: str) -> GenerationError:
+        return GenerationError(self.document.path, self.pointer, message)
+
+
+def build_type_model(contracts: ContractSet) -> TypeModel:
+    """The type model of every event contract in ``contracts``; ``GenerationError`` for what cannot map."""
+    builder = _Builder(contracts)
+    planned = []
+    for document in sorted(contracts.events, key=lambda doc: doc.event_metadata.type):
+        planned.append(builder.contract(document))
+    names = [contract.title for contract in planned]
+    for contract, document in zip(planned, sorted(contracts.events, key=lambda d: d.event_metadata.type), strict=True):
+        if names.count(contract.title) > 1:
+            raise GenerationError(document.path, "/title", f"another contract is also named {contract.title}")
+    declarations = tuple(sorted(builder.declarations.values(), key=lambda decl: decl.name))
+    schemas = {doc.schema_id: dict(doc.schema) for doc in contracts.documents}
+    return TypeModel(tuple(planned), declarations, dict(sorted(schemas.items())))
+
+
+class _Builder:
+    def __init__(self, contracts: ContractSet) -> None:
+        self.contracts = contracts
+        self.by_id = {doc.schema_id: doc for doc in contracts.documents}
+        self.names: dict[tuple[str, str], str] = {}
+        self.taken: set[str] = set()
+        self.declarations: dict[str, Declaration] = {}
+        self.contract_names = {
+            doc.schema_id: contract_type_name(doc) for doc in contracts.events if doc.metadata is not None
+        }
+
+    # -- contracts -----------------------------------------------------------------------------
+
+    def contract(self, document: ContractDocument) -> ContractTypes:
+        meta = document.event_metadata
+        name = contract_type_name(document)
+        at = _At(document, "", document.schema, document.schema_id)
+        root = self.type_of(at, name)
+        if not isinstance(root, Named) or isinstance(self.declarations[root.name], EnumDecl):
+            raise at.error("event data must be a JSON object (with properties) or a union of objects")
+        examples = document.schema.get("examples")
+        return ContractTypes(
+            type=meta.type,
+            exchange=meta.exchange,
+            routing_key=meta.routing_key,
+            schema_id=document.schema_id,
+            title=name,
+            major_version=meta.major_version,
+            domain=meta.domain,
+            description=_text(document.schema.get("description")),
+            root=root.name,
+            resources=document.reaches,
+            examples=tuple(examples) if isinstance(examples, list) else (),
+        )
+
+    # -- naming --------------------------------------------------------------------------------
+
+    def _name(self, at: _At, hint: str) -> str:
+        existing = self.names.get(at.key)
+        if existing is not None:
+            return existing
+        name = hint
+        counter = 2
+        while name in self.taken:
+            name = f"{hint}{counter}"
+            counter += 1
+        self.names[at.key] = name
+        self.taken.add(name)
+        return name
+
+    def _hint_for_target(self, at: _At) -> str:
+        """The name a ``$ref`` target gets: its ``$defs`` key, or its document's name."""
+        tokens = [unquote(t).replace("~1", "/").replace("~0", "~") for t in at.pointer.split("/")[1:]]
+        owner = self.contract_names.get(at.document.schema_id, "")
+        if not tokens:
+            if owner:
+                return owner
+            return pascal_case(str(at.document.schema.get("title") or at.document.relative_path.stem))
+        local = pascal_case(tokens[-1]) if not tokens[-1].isdigit() else pascal_case("".join(tokens[-2:]))
+        title = at.node.get("title") if isinstance(at.node, dict) else None
+        if len(tokens) == 2 and tokens[0] in ("$defs", "definitions"):
+            local = pascal_case(tokens[1])
+        elif isinstance(title, str) and title:
+            local = pascal_case(title)
+        return owner + local
+
+    def _declare(self, declaration: Declaration) -> Named:
+        self.declarations[declaration.name] = declaration
+        return Named(declaration.name)
+
+    # -- types ---------------------------------------------------------------------------------
+
+    def type_of(self, at: _At, hint: str) -> TypeExpr:
+        node = at.node
+        if node is True or (isinstance(node, dict) and not (SHAPE_KEYWORDS & node.keys())):
+            return AnyJSON()
+        if not isinstance(node, dict):
+            raise at.error("a schema here must be an object or true (false admits no value, so no type)")
+        if "$dynamicRef" in node:
+            raise at.error("$dynamicRef cannot be mapped to static types")
+        if "$ref" in node:
+            if SHAPE_KEYWORDS & (node.keys() - {"$ref"}):
+                return self._all_of(at, hint, with_ref=True)
+            return self._ref(at.child("$ref"), node["$ref"])
+        if "allOf" in node:
+            return self._all_of(at, hint, with_ref=False)
+        if "oneOf" in node or "anyOf" in node:
+            return self._union(at, hint)
+        if "enum" in node:
+            return self._enum(at, hint)
+        if "const" in node:
+            return self._const(at)
+        return self._typed(at, hint)
+
+    def _ref(self, ref_at: _At, ref: Any) -> TypeExpr:
+        if not isinstance(ref, str):
+            raise ref_at.error("$ref must be a string")
+        target = self._resolve(ref_at, ref)
+        if target.key in self.names:
+            return Named(self.names[target.key])
+        return self.type_of(target, self._hint_for_target(target))
+
+    def _resolve(self, ref_at: _At, ref: str) -> _At:
+        absolute = urljoin(ref_at.base_uri, ref)
+        document_id, fragment = urldefrag(absolute)
+        document = self.by_id.get(document_id)
+        if document is None:
+            raise ref_at.error(f"$ref {ref!r} names no loaded schema")
+        at = _At(document, "", document.schema, document.schema_id)
+        if not fragment:
+            return at
+        if not fragment.startswith("/"):
+            found = _find_anchor(at, fragment)
+            if found is None:
+                raise ref_at.error(f"$ref {ref!r}: no $anchor {fragment!r}")
+            return found
+        tokens = [unquote(t).replace("~1", "/").replace("~0", "~") for t in fragment.split("/")[1:]]
+        try:
+            return at.child(*(int(t) if isinstance(at.node, list) and t.isdigit() else t for t in tokens))
+        except (KeyError, IndexError, TypeError):
+            raise ref_at.error(f"$ref {ref!r} points at nothing") from None
+
+    def _typed(self, at: _At, hint: str) -> TypeExpr:
+        node = at.node
+        declared = node.get("type")
+        if declared is None:
+            if "properties" in node or "additionalProperties" in node or "patternProperties" in node:
+                kinds = ["object"]
+            elif "items" in node or "prefixItems" in node:
+                kinds = ["array"]
+            else:
+                return AnyJSON()
+        else:
+            kinds = [declared] if isinstance(declared, str) else list(declared)
+        nullable = "null" in kinds
+        kinds = [kind for kind in kinds if kind != "null"]
+        if "integer" in kinds and "number" in kinds:
+            kinds.remove("integer")  # every integer is a number
+        if not kinds:
+            return Scalar("null")
+        if len(kinds) > 1:
+            variants = []
+            for kind in kinds:
+                narrowed = {**node, "type": kind}
+                variant_at = _At(at.document, at.pointer, narrowed, at.base_uri)
+                variants.append(Variant(self._single(variant_at, kind, f"{hint}{pascal_case(kind)}"), kind))
+            union = self._declare(UnionDecl(self._name(at, hint), _text(node.get("description")),
+                                            tuple(variants), None, _source(at)))
+            return Nullable(union) if nullable else union
+        result = self._single(at, kinds[0], hint)
+        return Nullable(result) if nullable else result
+
+    def _single(self, at: _At, kind: str, hint: str) -> TypeExpr:
+        node = at.node
+        if kind == "object":
+            return self._object(at, hint)
+        if kind == "array":
+            if "prefixItems" in node or isinstance(node.get("items"), list):
+                raise at.error("tuples (prefixItems / an items array) cannot be mapped to static types")
+            items = node.get("items", True)
+            if items is True or items == {}:
+                return ArrayOf(AnyJSON())
+            return ArrayOf(self.type_of(at.child("items"), f"{hint}Item"))
+        if kind in _SCALARS:
+            fmt = node.get("format")
+            return Scalar(kind, fmt if isinstance(fmt, str) else None)
+        raise at.error(f"unknown type {kind!r}")
+
+    def _object(self, at: _At, hint: str) -> TypeExpr:
+        node = at.node
+        properties = node.get("properties") or {}
+        additional = node.get("additionalProperties", True)
+        if node.get("unevaluatedProperties") is False:
+            additional = False
+        if not properties:
+            if "patternProperties" in node or additional is True or additional == {}:
+                return MapOf(AnyJSON())
+            if additional is not False:
+                return MapOf(self.type_of(at.child("additionalProperties"), f"{hint}Value"))
+        if at.key in self.names:
+            return Named(self.names[at.key])
+        name = self._name(at, hint)
+        self.declarations[name] = ObjectDecl(name, None, (), None, _source(at))  # placeholder for recursion
+        required = set(node.get("required") or ())
+        fields = []
+        for prop, schema in properties.items():
+            if schema is False:
+                continue  # the property must be absent: nothing to hold it
+            prop_at = at.child("properties", prop)
+            field_type = self.type_of(prop_at, name + pascal_case(prop))
+            fields.append(_field(prop, prop_at, field_type, prop in required))
+        if "patternProperties" in node or additional is True or additional == {}:
+            extra: TypeExpr | None = AnyJSON()
+        elif additional is False:
+            extra = None
+        else:
+            extra = self.type_of(at.child("additionalProperties"), f"{name}Value")
+        return self._declare(ObjectDecl(name, _text(node.get("description")), tuple(fields), extra, _source(at)))
+
+    def _enum(self, at: _At, hint: str) -> TypeExpr:
+        values = at.node["enum"]
+        if not isinstance(values, list) or not values:
+            raise at.error("enum must be a non-empty array")
+        nullable = None in values
+        rest = [value for value in values if value is not None]
+        if not rest:
+            return Scalar("null")
+        if all(isinstance(v, bool) for v in rest):
+            result: TypeExpr = Literal(rest[0]) if len(rest) == 1 else Scalar("boolean")
+        elif len(rest) == 1 and isinstance(rest[0], str | int | float):
+            result = Literal(rest[0])
+        elif all(isinstance(v, str) for v in rest):
+            result = self._declare(EnumDecl(self._name(at, hint), _text(at.node.get("description")), "string",
+                                            tuple(rest), _source(at)))
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in rest):
+            result = self._declare(EnumDecl(self._name(at, hint), _text(at.node.get("description")), "integer",
+                                            tuple(rest), _source(at)))
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in rest):
+            result = Scalar("number")
+        else:
+            raise at.error("an enum mixing kinds of values (or holding objects/arrays) has no static type")
+        return Nullable(result) if nullable else result
+
+    def _const(self, at: _At) -> TypeExpr:
+        value = at.node["const"]
+        if value is None:
+            return Scalar("null")
+        if isinstance(value, str | int | float | bool):
+            return Literal(value)
+        return AnyJSON()  # a constant object or array: the validator pins it, the type keeps it as JSON
+
+    def _union(self, at: _At, hint: str) -> TypeExpr:
+        node = at.node
+        if "oneOf" in node and "anyOf" in node:
+            raise at.error("oneOf and anyOf on the same schema cannot be mapped; nest one inside the other")
+        keyword = "oneOf" if "oneOf" in node else "anyOf"
+        branches = node[keyword]
+        if not isinstance(branches, list) or not branches:
+            raise at.error(f"{keyword} must be a non-empty array")
+        others = SHAPE_KEYWORDS & (node.keys() - {keyword, "type"})
+        if all(isinstance(b, dict) and not (SHAPE_KEYWORDS & b.keys()) for b in branches):
+            # Branches that only narrow (e.g. required one of two properties): the shape is the rest.
+            rest = {k: v for k, v in node.items() if k != keyword}
+            return self.type_of(_At(at.document, at.pointer, rest, at.base_uri), hint)
+        if others:
+            beside = ", ".join(sorted(others))
+            raise at.error(f"{keyword} beside {beside} cannot be mapped; move them into the branches")
+        if at.key in self.names:
+            return Named(self.names[at.key])
+        nullable = False
+        variants: list[TypeExpr] = []
+        for index, branch in enumerate(branches):
+            branch_at = at.child(keyword, index)
+            if _is_null_schema(branch):
+                nullable = True
+                continue
+            title = branch.get("title") if isinstance(branch, dict) else None
+            branch_hint = hint + (pascal_case(title) if isinstance(title, str) and title else f"Option{index + 1}")
+            expr = self.type_of(branch_at, branch_hint)
+            if isinstance(expr, Nullable):
+                nullable, expr = True, expr.inner
+            if expr not in variants:
+                variants.append(expr)
+        if not variants:
+            return Scalar("null")
+        if len(variants) == 1:
+            result = variants[0]
+        elif any(isinstance(v, AnyJSON) for v in variants):
+            result = AnyJSON()
+        else:
+            result = self._declare(self._union_decl(at, hint, variants))
+        return Nullable(result) if nullable else result
+
+    def _union_decl(self, at: _At, hint: str, variants: list[TypeExpr]) -> UnionDecl:
+        name = self._name(at, hint)
+        kinds = [json_kind(v, self.declarations) for v in variants]
+        discriminator = self._discriminator(variants) if all(k == "object" for k in kinds) else None
+        built = []
+        for variant, kind in zip(variants, kinds, strict=True):
+            tag = None
+            if discriminator is not None:
+                tag = str(self._tag_of(variant, discriminator))
+            built.append(Variant(variant, kind, tag))
+        return UnionDecl(name, _text(at.node.get("description")), tuple(built), discriminator, _source(at))
+
+    def _object_fields(self, expr: TypeExpr) -> tuple[Field, ...] | None:
+        if isinstance(expr, Named):
+            declaration = self.declarations.get(expr.name)
+            if isinstance(declaration, ObjectDecl):
+                return declaration.fields
+        return None
+
+    def _discriminator(self, variants: list[TypeExpr]) -> str | None:
+        field_sets = [self._object_fields(v) for v in variants]
+        if any(fields is None for fields in field_sets):
+            return None
+        first = field_sets[0] or ()
+        for candidate in first:
+            values = []
+            for fields in field_sets:
+                match = next((f for f in fields or () if f.json_name == candidate.json_name), None)
+                if match is None or not match.required or not isinstance(match.type, Literal):
+                    break
+                if not isinstance(match.type.value, str):
+                    break
+                values.append(match.type.value)
+            else:
+                if len(set(values)) == len(values):
+                    return candidate.json_name
+        return None
+
+    def _tag_of(self, variant: TypeExpr, discriminator: str) -> str | int | float | bool:
+        for field in self._object_fields(variant) or ():
+            if field.json_name == discriminator and isinstance(field.type, Literal):
+                return field.type.value
+        raise AssertionError("discriminator checked before")
+
+    def _all_of(self, at: _At, hint: str, *, with_ref: bool) -> TypeExpr:
+        """``allOf`` (or ``$ref`` beside shape keywords, which means the same): merge object parts."""
+        node = at.node
+        parts: list[_At] = []
+        rest = {k: v for k, v in node.items() if k not in ("allOf", "$ref")}
+        if with_ref:
+            parts.append(self._resolve(at.child("$ref"), node["$ref"]))
+        if "allOf" in node:
+            if not isinstance(node["allOf"], list):
+                raise at.error("allOf must be an array")
+            parts.extend(at.child("allOf", index) for index in range(len(node["allOf"])))
+        if SHAPE_KEYWORDS & rest.keys():
+            parts.append(_At(at.document, at.pointer, rest, at.base_uri))
+        flat = [part for part in self._flatten(parts) if SHAPE_KEYWORDS & _keys(part.node)]
+        if not flat:
+            return AnyJSON()
+        if len(flat) == 1:
+            return self.type_of(flat[0], hint)
+        if not all(_is_object_schema(part.node) for part in flat):
+            raise at.error("allOf can be mapped only when its parts are objects (or only narrow one shape)")
+        if at.key in self.names:
+            return Named(self.names[at.key])
+        name = self._name(at, hint)
+        self.declarations[name] = ObjectDecl(name, None, (), None, _source(at))
+        fields: dict[str, Field] = {}
+        required: set[str] = set()
+        extra: TypeExpr | None = AnyJSON()
+        for part in flat:
+            required.update(part.node.get("required") or ())
+            for prop, schema in (part.node.get("properties") or {}).items():
+                if schema is False:
+                    continue
+                prop_at = part.child("properties", prop)
+                field_type = self.type_of(prop_at, name + pascal_case(prop))
+                previous = fields.get(prop)
+                if previous is not None and not _compatible(previous.type, field_type, self.declarations):
+                    raise prop_at.error(f"allOf parts give property {prop!r} types that do not agree")
+                if previous is None or not isinstance(field_type, AnyJSON):
+                    fields[prop] = _field(prop, prop_at, field_type, False)
+            if part.node.get("additionalProperties") is False or part.node.get("unevaluatedProperties") is False:
+                extra = None
+        merged = tuple(
+            Field(f.json_name, f.type, f.json_name in required, f.description, f.default) for f in fields.values()
+        )
+        return self._declare(ObjectDecl(name, _text(node.get("description")), merged, extra, _source(at)))
+
+    def _flatten(self, parts: list[_At]) -> list[_At]:
+        """Follow pure ``$ref`` parts and nested ``allOf`` so merging sees the object schemas themselves."""
+        flat: list[_At] = []
+        for part in parts:
+            node = part.node
+            if isinstance(node, dict) and "$ref" in node and not (SHAPE_KEYWORDS & (node.keys() - {"$ref"})):
+                flat.extend(self._flatten([self._resolve(part.child("$ref"), node["$ref"])]))
+            elif isinstance(node, dict) and "allOf" in node and not (SHAPE_KEYWORDS & (node.keys() - {"allOf"})):
+                flat.extend(self._flatten([part.child("allOf", i) for i in range(len(node["allOf"]))]))
+            else:
+                flat.append(part)
+        return flat
+
+
+def _field(prop: str, prop_at: _At, field_type: TypeExpr, required: bool) -> Field:
+    node = prop_at.node if isinstance(prop_at.node, dict) else {}
+    return Field(prop, field_type, required, _text(node.get("description")), node.get("default", NO_DEFAULT))
+
+
+def _compatible(old: TypeExpr, new: TypeExpr, declarations: Mapping[str, Declaration]) -> bool:
+    if isinstance(old, AnyJSON) or isinstance(new, AnyJSON) or old == new:
+        return True
+    null = Scalar("null")
+    if (new == null and isinstance(old, Nullable)) or (old == null and isinstance(new, Nullable)):
+        return True  # one part narrows "X or null" to null (or widens null to "X or null"): same values
+    old_inner = old.inner if isinstance(old, Nullable) else old
+    new_inner = new.inner if isinstance(new, Nullable) else new
+    return json_kind(old_inner, dict(declarations)) == json_kind(new_inner, dict(declarations))
+
+
+def _is_null_schema(node: Any) -> bool:
+    if not isinstance(node, dict):
+        return False
+    return node.get("type") == "null" or ("const" in node and node["const"] is None) or node.get("enum") == [None]
+
+
+def _is_object_schema(node: Any) -> bool:
+    if not isinstance(node, dict):
+        return False
+    kind = node.get("type")
+    return kind == "object" or (kind is None and ("properties" in node or "required" in node))
+
+
+def _keys(node: Any) -> set[str]:
+    return set(node) if isinstance(node, dict) else set()
+
+
+def _find_anchor(at: _At, anchor: str) -> _At | None:
+    node = at.node
+    if isinstance(node, dict):
+        if node.get("$anchor") == anchor:
+            return at
+        for key in node:
+            if key in ("enum", "const", "examples", "default"):
+                continue
+            found = _find_anchor(at.child(key), anchor)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for index in range(len(node)):
+            found = _find_anchor(at.child(index), anchor)
+            if found is not None:
+                return found
+    return None
+
+
+def _source(at: _At) -> str:
+    return f"{at.document.relative_path}#{at.pointer}"
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None

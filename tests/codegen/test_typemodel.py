@@ -1,0 +1,140 @@
+"""The language-neutral type model: what each JSON Schema shape becomes, and what is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eventbus_codegen import GenerationError, load_contracts
+from eventbus_codegen._model import (
+    AnyJSON,
+    ArrayOf,
+    EnumDecl,
+    Literal,
+    MapOf,
+    Named,
+    Nullable,
+    ObjectDecl,
+    Scalar,
+    TypeModel,
+    UnionDecl,
+)
+from eventbus_codegen._typemodel import build_type_model
+
+from .conftest import CONTRACTS, EditSchema
+
+TYPEMAP = Path(__file__).parent / "typemap_contracts"
+ENDED = "chat/conversation.ended.v1.schema.json"
+
+
+@pytest.fixture(scope="module")
+def typemap() -> TypeModel:
+    return build_type_model(load_contracts(TYPEMAP))
+
+
+def _fields(model: TypeModel, name: str) -> dict[str, object]:
+    declaration = model.declaration(name)
+    assert isinstance(declaration, ObjectDecl)
+    return {field.json_name: field for field in declaration.fields}
+
+
+def test_our_contracts_share_declarations_from_common() -> None:
+    model = build_type_model(load_contracts(CONTRACTS))
+    assert [c.title for c in model.contracts] == ["ConversationEndedV1", "CandidatesUpdatedV1",
+                                                 "FriendshipStatusChangedV1"]
+    status = model.declaration("FriendshipStatus")
+    assert isinstance(status, EnumDecl) and status.values == ("stranger", "acquaintance", "friend", "close_friend")
+    fields = _fields(model, "FriendshipStatusChangedV1")
+    assert fields["status"].type == fields["previous_status"].type == Named("FriendshipStatus")
+    ended = _fields(model, "ConversationEndedV1")
+    assert ended["started_at"].type == Scalar("string", "date-time") and ended["started_at"].required
+    assert ended["messages_by_participant"].type == MapOf(Scalar("integer"))
+    assert not ended["ended_reason"].required
+    assert ended["participants"].type == ArrayOf(Scalar("string"))
+    assert _fields(model, "CandidatesUpdatedV1")["candidates"].type == ArrayOf(Named("CandidatesUpdatedV1Candidate"))
+
+
+def test_every_supported_shape_maps(typemap: TypeModel) -> None:
+    fields = _fields(typemap, "EverythingChangedV1")
+    assert fields["id"].type == Scalar("string", "uuid")
+    assert fields["count"].type == Scalar("integer") and fields["ratio"].type == Scalar("number")
+    assert fields["enabled"].default is True and not fields["enabled"].required
+    assert fields["origin"].type == Named("Point") and fields["path"].type == ArrayOf(Named("Point"))
+    assert fields["kind"].type == Literal("fixture")
+    assert fields["maybe_note"].type == Nullable(Scalar("string")) and fields["maybe_note"].required
+    assert fields["maybe_count"].type == Nullable(Scalar("integer"))
+    assert fields["maybe_origin"].type == Nullable(Named("Point"))
+    assert fields["anything"].type == AnyJSON()
+    assert fields["labels"].type == MapOf(Scalar("string"))
+    assert {"@type", "kebab-case", "2fa", "class", "default", "Type"} <= fields.keys()
+    priority = typemap.declaration("EverythingChangedV1Priority")
+    assert isinstance(priority, EnumDecl) and priority.kind == "integer" and priority.values == (1, 2, 3)
+    meta = typemap.declaration("EverythingChangedV1Meta")
+    assert isinstance(meta, ObjectDecl) and meta.extra == AnyJSON()  # open: unknown keys are kept
+    assert typemap.declaration("Point").extra is None  # additionalProperties: false
+
+
+def test_unions_are_tagged_by_a_constant_property_or_told_apart_by_kind(typemap: TypeModel) -> None:
+    shape = typemap.declaration("EverythingChangedV1Shape")
+    assert isinstance(shape, UnionDecl) and shape.discriminator == "kind"
+    assert [(v.type, v.tag) for v in shape.variants] == [
+        (Named("EverythingChangedV1Circle"), "circle"), (Named("EverythingChangedV1Square"), "square")
+    ]
+    by_kind = typemap.declaration("EverythingChangedV1IdOrNumber")
+    assert isinstance(by_kind, UnionDecl) and by_kind.by_kind and not by_kind.opaque
+    assert [v.kind for v in by_kind.variants] == ["string", "integer"]
+
+
+def test_untagged_object_unions_are_opaque(contracts_copy: Path, edit_schema: EditSchema) -> None:
+    def change(schema: dict) -> None:
+        schema["properties"]["ended_reason"] = {"oneOf": [
+            {"type": "object", "properties": {"a": {"type": "string"}}},
+            {"type": "object", "properties": {"b": {"type": "string"}}},
+        ]}
+
+    edit_schema(ENDED, change)
+    union = build_type_model(load_contracts(contracts_copy)).declaration("ConversationEndedV1EndedReason")
+    assert isinstance(union, UnionDecl) and union.opaque
+
+
+@pytest.mark.parametrize(
+    ("schema", "pointer", "message"),
+    [
+        ({"type": "array", "prefixItems": [{"type": "string"}]}, "/properties/ended_reason", "tuples"),
+        ({"$dynamicRef": "#meta"}, "/properties/ended_reason", "$dynamicRef"),
+        ({"enum": ["a", 1]}, "/properties/ended_reason", "mixing kinds"),
+        ({"type": "object", "properties": {"a": {"type": "string"}},
+          "oneOf": [{"type": "string"}, {"type": "integer"}]},
+         "/properties/ended_reason", "oneOf beside properties"),
+        ({"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}},
+                    {"type": "object", "properties": {"a": {"type": "integer"}}}]},
+         "/properties/ended_reason/allOf/1/properties/a", "do not agree"),
+        (False, "/properties/ended_reason", None),  # false: the property must be absent, so no field
+    ],
+)
+def test_what_cannot_be_mapped_is_an_error_at_its_schema_path(
+    contracts_copy: Path, edit_schema: EditSchema, schema: object, pointer: str, message: str | None
+) -> None:
+    path = edit_schema(ENDED, lambda s: s["properties"].__setitem__("ended_reason", schema))
+    if message is None:
+        model = build_type_model(load_contracts(contracts_copy))
+        assert "ended_reason" not in _fields(model, "ConversationEndedV1")
+        return
+    with pytest.raises(GenerationError) as caught:
+        build_type_model(load_contracts(contracts_copy))
+    assert caught.value.path == path
+    assert caught.value.pointer == pointer
+    assert message in caught.value.message
+    assert str(caught.value).startswith(f"{path.as_posix()}#{pointer}: ")
+
+
+def test_names_stay_apart_when_two_shapes_want_the_same_one(contracts_copy: Path, edit_schema: EditSchema) -> None:
+    def change(schema: dict) -> None:
+        schema["properties"]["ended_reason"] = {"type": "object", "properties": {"x": {"type": "string"}}}
+        schema["$defs"] = {"EndedReason": {"type": "object", "properties": {"y": {"type": "string"}}}}
+        schema["properties"]["other"] = {"$ref": "#/$defs/EndedReason"}
+
+    edit_schema(ENDED, change)
+    names = {d.name for d in build_type_model(load_contracts(contracts_copy)).declarations}
+    assert {"ConversationEndedV1EndedReason", "ConversationEndedV1EndedReason2"} <= names

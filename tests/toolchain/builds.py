@@ -1,0 +1,114 @@
+"""Building generated TypeScript and Go code in tests, once per session, with no network.
+
+Node: ``tests/toolchain/package.json`` + its lockfile pin TypeScript, amqplib, Ajv and the corpus's
+public schema packages; ``.ci/run`` installs them with ``npm ci`` (``ensure_node_modules`` does
+the same when they are missing). A build folder gets a ``node_modules`` link to them, so Node
+and tsc resolve packages as they would in a user's project.
+
+Go: Debian's golang-go with Debian-packaged libraries (no module proxy is reachable here). The
+generated go.mod names the real module versions; a build folder gets a ``go.work`` that replaces
+each of them with a copy of the Debian sources (``/usr/share/gocode/src``) carrying a minimal
+go.mod, since some Debian copies have none and others require test-only modules.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+__all__ = [
+    "GO_DEPENDENCIES",
+    "TOOLCHAIN",
+    "BuildError",
+    "ensure_node_modules",
+    "go_env",
+    "go_workspace",
+    "have_go",
+    "link_node_modules",
+    "run",
+    "tsc",
+    "write_files",
+]
+
+TOOLCHAIN = Path(__file__).resolve().parent
+DEBIAN_GOCODE = Path("/usr/share/gocode/src")
+# Module path → the version the generated go.mod requires (what Debian ships).
+GO_DEPENDENCIES = {
+    "github.com/google/uuid": "v1.3.0",
+    "github.com/rabbitmq/amqp091-go": "v1.5.0",
+    "github.com/xeipuuv/gojsonschema": "v1.2.0",
+    "github.com/xeipuuv/gojsonpointer": "v0.0.0-20190905194746-02993c407bfb",
+    "github.com/xeipuuv/gojsonreference": "v0.0.0-20180127040603-bd5ef7bd5415",
+}
+
+
+class BuildError(AssertionError):
+    """A compile or tool run failed; the message carries its output."""
+
+
+def run(args: Sequence[str], cwd: Path, *, env: Mapping[str, str] | None = None, timeout: float = 300) -> str:
+    result = subprocess.run(
+        list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+    if result.returncode != 0:
+        raise BuildError(f"{' '.join(args)} failed in {cwd} ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def ensure_node_modules() -> Path:
+    """The toolchain's node_modules, installed from the lockfile if they are not there yet."""
+    modules = TOOLCHAIN / "node_modules"
+    if not (modules / ".package-lock.json").is_file():
+        run(["npm", "ci", "--no-audit", "--no-fund"], TOOLCHAIN, timeout=600)
+    return modules
+
+
+def link_node_modules(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "node_modules"
+    if not link.exists():
+        link.symlink_to(ensure_node_modules(), target_is_directory=True)
+
+
+def tsc(project: Path) -> str:
+    """Compile a TypeScript project with the pinned compiler; BuildError with the diagnostics if it fails."""
+    compiler = ensure_node_modules() / "typescript" / "bin" / "tsc"
+    return run(["node", str(compiler), "-p", str(project)], project)
+
+
+def write_files(files: Mapping[str, str], folder: Path) -> Path:
+    for relative, content in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    return folder
+
+
+def have_go() -> bool:
+    return shutil.which("go") is not None and all((DEBIAN_GOCODE / module).is_dir() for module in GO_DEPENDENCIES)
+
+
+def go_workspace(folder: Path, modules: Iterable[Path]) -> Path:
+    """A go.work in ``folder`` using ``modules`` with every dependency replaced by its Debian copy."""
+    deps = folder / "go-deps"
+    lines = ["go 1.19", "", "use ("]
+    lines += [f"\t{module.resolve()}" for module in modules]
+    lines += [")", "", "replace ("]
+    for module, version in sorted(GO_DEPENDENCIES.items()):
+        target = deps / module
+        if not target.is_dir():
+            shutil.copytree(DEBIAN_GOCODE / module, target, ignore=shutil.ignore_patterns("*_test.go", "go.sum"))
+            (target / "go.mod").write_text(f"module {module}\n", encoding="utf-8")
+        lines.append(f"\t{module} {version} => {target}")
+    lines += [")", ""]
+    work = folder / "go.work"
+    work.write_text("\n".join(lines), encoding="utf-8")
+    return work
+
+
+def go_env(work: Path) -> dict[str, str]:
+    """Environment for the go command: this workspace, no proxy, no checksum database."""
+    return {"GOWORK": str(work), "GOPROXY": "off", "GOFLAGS": "", "GOSUMDB": "off"}

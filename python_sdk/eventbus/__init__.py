@@ -3,7 +3,7 @@
 The public API is what ``__all__`` lists; modules starting with ``_`` are private and may change.
 """
 
-from ._async_bus import EventBus
+from ._async_bus import EventBus, Middleware
 from ._context import EventContext
 from ._contract import ContractRegistry, EventContract, contract_for
 from ._envelope import CloudEventAttributes, parse_envelope
@@ -15,15 +15,20 @@ from ._exceptions import (
     EventBusError,
     EventValidationError,
     HandlerControl,
+    HandlerTimeoutError,
     ParkMessage,
+    PublishBlockedError,
     PublishError,
     PublishNackedError,
     PublishTimeoutError,
+    RetryLater,
     SchemaViolation,
     TopologyError,
     TopologyMismatchError,
     UnroutableError,
 )
+from ._limits import InputLimits
+from ._retry import ExponentialBackoff, RetryPolicy
 from ._settings import DEFAULT_URL, BusSettings, redact_url
 from ._sync_bus import SyncEventBus, TappedMessage
 from ._topology import consumer_queue_name, dead_letter_queue_name
@@ -42,11 +47,18 @@ __all__ = [
     "EventContext",
     "EventContract",
     "EventValidationError",
+    "ExponentialBackoff",
     "HandlerControl",
+    "HandlerTimeoutError",
+    "InputLimits",
+    "Middleware",
     "ParkMessage",
+    "PublishBlockedError",
     "PublishError",
     "PublishNackedError",
     "PublishTimeoutError",
+    "RetryLater",
+    "RetryPolicy",
     "SchemaViolation",
     "SyncEventBus",
     "TappedMessage",

@@ -10,7 +10,7 @@ import orjson
 import pika
 import pytest
 
-from eventbus import BusSettings, EventBus, EventContext, ParkMessage, SyncEventBus
+from eventbus import BusSettings, EventBus, EventContext, ParkMessage, RetryPolicy, SyncEventBus
 from eventbus_contracts import REGISTRY, ConversationEndedV1
 
 from ..conftest import RawBroker
@@ -106,7 +106,7 @@ async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: R
     bus = EventBus(settings)
     seen: list[str] = []
 
-    @bus.subscribe(ConversationEndedV1)
+    @bus.subscribe(ConversationEndedV1, retry=RetryPolicy.never())
     async def handler(event: ConversationEndedV1, ctx: EventContext) -> None:
         _handle(event, ctx, seen)
 
@@ -127,7 +127,7 @@ async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: R
 def test_sync_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroker) -> None:
     seen: list[str] = []
     with SyncEventBus(settings) as bus:
-        bus.subscribe(ConversationEndedV1)(lambda event, ctx: _handle(event, ctx, seen))
+        bus.subscribe(ConversationEndedV1, retry=RetryPolicy.never())(lambda event, ctx: _handle(event, ctx, seen))
         bus.start()
         good, _ = _publish_all(raw)
         queue = f"{settings.service}.{TYPE}"

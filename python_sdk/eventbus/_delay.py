@@ -37,6 +37,7 @@ from ._topology import QueueSpec
 
 __all__ = [
     "DELAY_LEVELS",
+    "DELAY_PREFIX",
     "DELIVER_EXCHANGE",
     "MAX_DELAY",
     "TICK_MS",
@@ -55,6 +56,7 @@ __all__ = [
 TICK_MS = 100
 DELAY_LEVELS = 23  # 2**23 ticks of 100 ms ≈ 9.7 days > MAX_DELAY
 MAX_DELAY = timedelta(days=7)
+DELAY_PREFIX = "eventbus.delay."  # every exchange a retry can arrive from starts with it
 DELIVER_EXCHANGE = "eventbus.delay.deliver"
 UNROUTABLE_QUEUE = "eventbus.delay.unroutable"
 LANDING_PREFIX = "eventbus.delayed."

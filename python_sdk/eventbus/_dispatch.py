@@ -16,7 +16,7 @@ from typing import Any
 
 from ._context import EventContext
 from ._contract import EventContract
-from ._delay import DELIVER_EXCHANGE, TICK_MS, delay_ticks
+from ._delay import DELAY_PREFIX, TICK_MS, delay_ticks
 from ._envelope import parse_envelope
 from ._exceptions import EnvelopeError, EventValidationError
 from ._limits import DEFAULT_LIMITS, InputLimits, check_raw
@@ -121,7 +121,7 @@ def _text(value: Any) -> str:
 def _origin(delivery: Delivery) -> tuple[str, str]:
     """Where the event was first published: a retry arrives through the delay machinery (or a
     replay through the default exchange), and carries its original exchange and key in headers."""
-    if delivery.exchange in ("", DELIVER_EXCHANGE) and delivery.headers:
+    if (not delivery.exchange or delivery.exchange.startswith(DELAY_PREFIX)) and delivery.headers:
         exchange = delivery.headers.get(ORIGINAL_EXCHANGE_HEADER)
         routing_key = delivery.headers.get(ORIGINAL_ROUTING_KEY_HEADER)
         if exchange is not None and routing_key is not None:

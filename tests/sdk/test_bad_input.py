@@ -10,7 +10,7 @@ import orjson
 import pika
 import pytest
 
-from eventbus import BusSettings, EventBus, EventContext, ParkMessage, RetryPolicy, SyncEventBus
+from eventbus import BusSettings, EventBus, EventContext, InputLimits, ParkMessage, RetryPolicy, SyncEventBus
 from eventbus_contracts import REGISTRY, ConversationEndedV1
 
 from ..conftest import RawBroker
@@ -54,6 +54,11 @@ BAD = [
     ("unknown type", _body(), _headers(cloudEvents_type="chat.nothing.v9"), "application/json",
      "unsupported_event_type"),
     ("wrong content type", _body(), _headers(), "text/plain", "unsupported_content_type"),
+    ("too big", _body(conversation_id="c" * 70_000), _headers(), "application/json", "body_too_large"),
+    ("too deep", b'{"conversation_id": ' + b"[" * 65 + b"]" * 65 + b"}", _headers(), "application/json", "too_deep"),
+    ("duplicate key", _body()[:-1] + b', "message_count": 3}', _headers(), "application/json", "duplicate_key"),
+    ("huge integer", _body()[:-1] + b', "x": 123456789012345678901234567890}', _headers(), "application/json",
+     "number_out_of_range"),
     ("handler raises", _body(conversation_id="conv_handler_raises"), _headers(), "application/json", "handler_error"),
     ("handler parks", _body(conversation_id="conv_handler_parks"), _headers(), "application/json", "not_for_us"),
 ]
@@ -102,8 +107,11 @@ def _handle(event: ConversationEndedV1, ctx: EventContext, seen: list[str]) -> N
     seen.append(event.conversation_id)
 
 
+LIMITS = InputLimits(max_body_bytes=64_000)
+
+
 async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroker) -> None:
-    bus = EventBus(settings)
+    bus = EventBus(settings.with_(limits=LIMITS))
     seen: list[str] = []
 
     @bus.subscribe(ConversationEndedV1, retry=RetryPolicy.never())
@@ -126,7 +134,7 @@ async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: R
 
 def test_sync_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroker) -> None:
     seen: list[str] = []
-    with SyncEventBus(settings) as bus:
+    with SyncEventBus(settings.with_(limits=LIMITS)) as bus:
         bus.subscribe(ConversationEndedV1, retry=RetryPolicy.never())(lambda event, ctx: _handle(event, ctx, seen))
         bus.start()
         good, _ = _publish_all(raw)

@@ -8,6 +8,7 @@ CI box may be slow); tests/faults/test_delays.py measures accuracy.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -62,7 +63,7 @@ async def _until(predicate: Any, timeout: float = 20.0) -> None:
 def _check_transient(calls: Calls) -> None:
     attempts = calls.of("conv_transient")
     assert [a for _, a, _, _ in attempts] == [1, 2, 3]
-    gaps = [later[2] - earlier[2] for earlier, later in zip(attempts, attempts[1:], strict=False)]
+    gaps = [later[2] - earlier[2] for earlier, later in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.3 - 0.01 and gaps[1] >= 0.6 - 0.01  # never before the backoff delay
     second, third = attempts[1][3], attempts[2][3]
     assert second.headers["eventbus-retry-delay-ms"] == 300 and third.headers["eventbus-retry-delay-ms"] == 600

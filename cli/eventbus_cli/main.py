@@ -12,6 +12,7 @@ from ._demo import demo
 from ._publish import publish
 from ._tail import tail
 from ._topology_cmd import topology
+from ._worker import worker
 
 __all__ = ["cli", "main"]
 
@@ -29,7 +30,7 @@ def cli(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, publish, tail, topology):
+for command in (codegen, contracts, demo, publish, tail, topology, worker):
     cli.add_command(command)
 
 

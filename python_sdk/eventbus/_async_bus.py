@@ -82,6 +82,7 @@ class EventBus:
         self._shutdown: list[Hook] = []
         self._started_hooks = False
         self._idle: asyncio.Future[None] | None = None
+        self._stopping: AsyncConsumer | None = None
 
     @classmethod
     def from_env(cls, service: str, **overrides: Any) -> EventBus:
@@ -290,10 +291,21 @@ class EventBus:
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking deliveries, give in-flight handlers ``grace`` seconds (default
-        ``settings.shutdown_grace``), requeue what did not finish, close the consumer."""
+        ``settings.shutdown_grace``), requeue what did not finish, close the consumer.
+
+        Called again while draining (a second SIGTERM), it cancels the running handlers at once;
+        their deliveries go back to the queue.
+        """
+        if self._stopping is not None:
+            self._stopping.hurry()  # asked again while draining: do not wait for the grace period
+            return
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop(self.settings.shutdown_grace if grace is None else grace)
+            self._stopping = consumer
+            try:
+                await consumer.stop(self.settings.shutdown_grace if grace is None else grace)
+            finally:
+                self._stopping = None
         if self._idle is not None and not self._idle.done():
             self._idle.set_result(None)
         if self._started_hooks:

@@ -254,6 +254,11 @@ class AsyncConsumer:
 
     # -- shutdown -----------------------------------------------------------------------------
 
+    def hurry(self) -> None:
+        """Cancel the handlers still running (a second SIGTERM); ``stop`` then requeues their deliveries."""
+        for task in list(self._in_flight):
+            task.cancel()
+
     async def stop(self, grace: float) -> None:
         """Stop taking deliveries, give in-flight handlers ``grace`` seconds, requeue the rest, close."""
         self._draining = True

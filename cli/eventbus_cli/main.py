@@ -9,6 +9,7 @@ import click
 from ._codegen_cmd import codegen
 from ._contracts_cmd import contracts
 from ._demo import demo
+from ._dlq_cmd import dlq
 from ._publish import publish
 from ._tail import tail
 from ._topology_cmd import topology
@@ -30,7 +31,7 @@ def cli(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, publish, tail, topology, worker):
+for command in (codegen, contracts, demo, dlq, publish, tail, topology, worker):
     cli.add_command(command)
 
 

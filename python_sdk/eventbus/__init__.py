@@ -6,6 +6,7 @@ The public API is what ``__all__`` lists; modules starting with ``_`` are privat
 from ._async_bus import EventBus, Middleware
 from ._context import EventContext
 from ._contract import ContractRegistry, EventContract, contract_for
+from ._dead_letters import DeadLetters, ReplayResult
 from ._envelope import CloudEventAttributes, parse_envelope
 from ._exceptions import (
     ConfigurationError,
@@ -28,6 +29,7 @@ from ._exceptions import (
     UnroutableError,
 )
 from ._limits import InputLimits
+from ._parked import ParkedMessage
 from ._retry import ExponentialBackoff, RetryPolicy
 from ._settings import DEFAULT_URL, BusSettings, redact_url
 from ._sync_bus import SyncEventBus, TappedMessage
@@ -41,6 +43,7 @@ __all__ = [
     "ContractError",
     "ContractRegistry",
     "DEFAULT_URL",
+    "DeadLetters",
     "EnvelopeError",
     "EventBus",
     "EventBusError",
@@ -53,10 +56,12 @@ __all__ = [
     "InputLimits",
     "Middleware",
     "ParkMessage",
+    "ParkedMessage",
     "PublishBlockedError",
     "PublishError",
     "PublishNackedError",
     "PublishTimeoutError",
+    "ReplayResult",
     "RetryLater",
     "RetryPolicy",
     "SchemaViolation",

@@ -153,7 +153,7 @@ async def test_a_retry_reaches_only_the_queue_that_failed(settings: BusSettings,
     @failing.subscribe(ConversationEndedV1, retry=RetryPolicy(max_attempts=2, backoff=EXACT))
     async def flaky(event: ConversationEndedV1, ctx: EventContext) -> None:
         failing_calls.record(event, ctx)
-        if ctx.attempt == 1:
+        if event.conversation_id == "conv_shared" and ctx.attempt == 1:
             raise RuntimeError("once")
 
     healthy.subscribe(ConversationEndedV1)(healthy_calls.record)

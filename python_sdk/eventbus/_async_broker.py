@@ -83,13 +83,13 @@ async def declare_exchange(channel: AbstractChannel, spec: ExchangeSpec) -> None
     )
 
 
-async def _declares(connection: AbstractConnection, spec: QueueSpec) -> bool:
+async def _declare_or_error(connection: AbstractConnection, spec: QueueSpec) -> TopologyError | None:
     try:
         async with declaring_channel(connection) as channel:
             await channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
-    except TopologyError:
-        return False
-    return True
+    except TopologyError as exc:
+        return exc
+    return None
 
 
 async def declare_queue(connection: AbstractConnection, spec: QueueSpec) -> None:
@@ -100,8 +100,12 @@ async def declare_queue(connection: AbstractConnection, spec: QueueSpec) -> None
             await channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
     except TopologyError:
         legacy = without_safety_net(spec)
-        if legacy is None or not await _declares(connection, legacy):
+        if legacy is None:
             raise
+        # Differs in more than the safety net (say, the queue type): report that difference.
+        other = await _declare_or_error(connection, legacy)
+        if other is not None:
+            raise other from None
         log.warning(LEGACY_QUEUE_WARNING, spec.name)
 
 

@@ -69,13 +69,13 @@ def _bind(channel: BlockingChannel, binding: Binding) -> None:
         channel.queue_bind(binding.destination, binding.source, routing_key=binding.routing_key)
 
 
-def _declares(connection: pika.BlockingConnection, spec: QueueSpec) -> bool:
+def _declare_or_error(connection: pika.BlockingConnection, spec: QueueSpec) -> TopologyError | None:
     try:
         with declaring_channel(connection) as channel:
             channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
-    except TopologyError:
-        return False
-    return True
+    except TopologyError as exc:
+        return exc
+    return None
 
 
 def declare_queue(connection: pika.BlockingConnection, spec: QueueSpec) -> None:
@@ -85,8 +85,12 @@ def declare_queue(connection: pika.BlockingConnection, spec: QueueSpec) -> None:
             channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
     except TopologyError:
         legacy = without_safety_net(spec)
-        if legacy is None or not _declares(connection, legacy):
+        if legacy is None:
             raise
+        # Differs in more than the safety net (say, the queue type): report that difference.
+        other = _declare_or_error(connection, legacy)
+        if other is not None:
+            raise other from None
         log.warning(LEGACY_QUEUE_WARNING, spec.name)
 
 

@@ -61,7 +61,8 @@ class FaultBroker:
             (self.root / directory).mkdir(parents=True)
         (self.root / "enabled_plugins").write_text("[].\n")
         # The system config pins the listener to 5672; this node gets its own file.
-        (self.root / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n")
+        config = f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        (self.root / "rabbitmq.conf").write_text(config)
         (self.root / "rabbitmq-env.conf").write_text("")
         if os.geteuid() == 0:  # the packaged scripts switch to the rabbitmq user
             shutil.chown(self.root, "rabbitmq", "rabbitmq")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
+from pika.adapters.utils import connection_workflow
 
 from ._connect_errors import connection_failed
 from ._delay import Binding, ExchangeSpec, delay_topology
@@ -24,7 +25,14 @@ __all__ = ["CONNECTION_ERRORS", "apply", "connect", "declare_delay_topology", "d
 
 log = logging.getLogger("eventbus")
 
-CONNECTION_ERRORS = (pika.exceptions.AMQPError, ConnectionError, OSError)
+CONNECTION_ERRORS = (
+    pika.exceptions.AMQPError,
+    # pika's connection workflow raises its own types when the handshake times out
+    connection_workflow.AMQPConnectorException,
+    connection_workflow.AMQPConnectionWorkflowFailed,
+    ConnectionError,
+    OSError,
+)
 
 
 def connect(settings: BusSettings, role: str) -> pika.BlockingConnection:

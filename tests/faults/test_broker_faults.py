@@ -38,8 +38,9 @@ class Publishing:
     """Publishes one event after another from ``lanes`` concurrent tasks until stopped; every call
     ends up either in ``confirmed`` (returned) or in ``failed`` (raised)."""
 
-    def __init__(self, bus: EventBus, lanes: int = 8) -> None:
+    def __init__(self, bus: EventBus, lanes: int = 8, prefix: str = "evt") -> None:
         self.bus = bus
+        self.prefix = prefix
         self.confirmed: set[str] = set()
         self.failed: dict[str, str] = {}
         self._stop = asyncio.Event()
@@ -48,7 +49,7 @@ class Publishing:
     async def _lane(self, lane: int) -> None:
         n = 0
         while not self._stop.is_set():
-            event_id = f"evt-{lane}-{n}"
+            event_id = f"{self.prefix}-{lane}-{n}"
             n += 1
             try:
                 await self.bus.publish(_event(f"conv_{lane}_{n}"), event_id=event_id)

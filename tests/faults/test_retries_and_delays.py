@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import defaultdict
 from typing import Any
@@ -75,7 +76,7 @@ async def test_transient_failures_succeed_on_attempt_3_and_permanent_ones_park_w
     for event_id in transient + broken:
         attempts = calls[event_id]
         assert [a for a, _, _ in attempts] == [1, 2, 3]
-        for (_, before, _), (_, after, delay_ms) in zip(attempts, attempts[1:], strict=False):
+        for (_, before, _), (_, after, delay_ms) in itertools.pairwise(attempts):
             assert delay_ms is not None
             early += after - before < delay_ms / 1000 - 0.01
     assert early == 0  # no retry came back before its backoff delay
@@ -101,7 +102,9 @@ async def test_a_poison_message_does_not_block_the_queue(fault_broker: FaultBrok
     handled: list[str] = []
     poison_attempts: list[int] = []
 
-    @bus.subscribe(CONTRACT.model, retry=RetryPolicy(max_attempts=4, backoff=ExponentialBackoff(first=0.5, factor=2, jitter=0)))
+    quick = RetryPolicy(max_attempts=4, backoff=ExponentialBackoff(first=0.5, factor=2, jitter=0))
+
+    @bus.subscribe(CONTRACT.model, retry=quick)
     async def handler(event: Any, ctx: EventContext) -> None:
         if event.conversation_id == "conv_poison":
             poison_attempts.append(ctx.attempt)

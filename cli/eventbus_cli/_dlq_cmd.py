@@ -42,6 +42,14 @@ def _tool(url: str) -> DeadLetters:
     return DeadLetters(BusSettings(service="eventbus-dlq", urls=(url,)))
 
 
+def _existing(tool: DeadLetters, name: str) -> int:
+    """The depth of queue ``name``; a one-line error when there is no such queue."""
+    depth = tool.depth(name)
+    if depth is None:
+        fail(f"queue {name!r} does not exist")
+    return depth  # type: ignore[return-value]
+
+
 @contextlib.contextmanager
 def _progress(label: str, total: int) -> Iterator[Any]:
     if total < _PROGRESS_FROM:
@@ -111,12 +119,8 @@ def show(queue: str, limit: int, skip: int, as_json: bool, url: str) -> None:
     Messages are read and handed back in their order; none is removed.
     """
     name = _dlq_name(queue)
-    with _tool(url) as tool:
-        total = tool.depth(name)
-        if total is None:
-            fail(f"queue {name!r} does not exist")
-        with _progress(f"reading {name}", total) as progress:
-            total, messages = tool.peek(name, skip=skip, limit=limit, progress=progress)
+    with _tool(url) as tool, _progress(f"reading {name}", _existing(tool, name)) as progress:
+        total, messages = tool.peek(name, skip=skip, limit=limit, progress=progress)
     if as_json:
         for message in messages:
             click.echo(orjson.dumps(message.to_json()).decode())
@@ -149,12 +153,8 @@ def replay(queue: str, ids: tuple[str, ...], everything: bool, reason: str | Non
         raise click.UsageError("--all replays everything; leave out --id and --reason")
     name = _dlq_name(queue)
     wanted = frozenset(ids)
-    with _tool(url) as tool:
-        total = tool.depth(name)
-        if total is None:
-            fail(f"queue {name!r} does not exist")
-        with _progress(f"replaying from {name}", total) as progress:
-            result = tool.replay(name, lambda m: m.matches(wanted, reason), limit=limit, progress=progress)
+    with _tool(url) as tool, _progress(f"replaying from {name}", _existing(tool, name)) as progress:
+        result = tool.replay(name, lambda m: m.matches(wanted, reason), limit=limit, progress=progress)
     click.echo(f"replayed {len(result.replayed)} of {result.scanned} message(s) from {name}")
     for event_id, problem in result.failed:
         click.echo(f"error: {event_id} stays parked: {problem}", err=True)
@@ -174,9 +174,7 @@ def purge(queue: str, yes: bool, url: str) -> None:
     """Delete every message parked in QUEUE (asks first unless --yes)."""
     name = _dlq_name(queue)
     with _tool(url) as tool:
-        depth = tool.depth(name)
-        if depth is None:
-            fail(f"queue {name!r} does not exist")
+        depth = _existing(tool, name)
         if not yes and not click.confirm(f"delete all {depth} message(s) in {name}?", default=False, err=True):
             fail("purge cancelled; nothing was deleted")
         purged = tool.purge(name)

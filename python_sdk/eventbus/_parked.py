@@ -17,7 +17,6 @@ from ._delay import UNROUTABLE_QUEUE
 from ._envelope import format_time
 from ._parking import (
     ATTEMPT_HEADER,
-    DELIVER_AT_HEADER,
     ERROR_HEADER,
     ERROR_TYPE_HEADER,
     FIRST_FAILURE_HEADER,
@@ -25,9 +24,9 @@ from ._parking import (
     ORIGINAL_EXCHANGE_HEADER,
     ORIGINAL_QUEUE_HEADER,
     ORIGINAL_ROUTING_KEY_HEADER,
+    PARK_HEADERS,
     PARKED_AT_HEADER,
     REASON_HEADER,
-    RETRY_DELAY_HEADER,
     TRACEBACK_HEADER,
     copy_headers,
 )
@@ -36,19 +35,10 @@ __all__ = ["REPLAYED_AT_HEADER", "REPLAYS_HEADER", "ParkedMessage", "describe_pa
 
 REPLAYED_AT_HEADER = "eventbus-replayed-at"
 REPLAYS_HEADER = "eventbus-replays"
-# What a replayed copy leaves behind: it starts over as attempt 1 with a clean history.
-_FAILURE_HEADERS = (
-    ATTEMPT_HEADER,
-    REASON_HEADER,
-    ERROR_HEADER,
-    ERROR_TYPE_HEADER,
-    TRACEBACK_HEADER,
-    PARKED_AT_HEADER,
-    FIRST_FAILURE_HEADER,
-    LAST_FAILURE_HEADER,
-    RETRY_DELAY_HEADER,
-    DELIVER_AT_HEADER,
-)
+# What a replayed copy leaves behind: it starts over as attempt 1 with a clean history; only
+# where it came from stays.
+_ORIGIN_HEADERS = (ORIGINAL_EXCHANGE_HEADER, ORIGINAL_ROUTING_KEY_HEADER, ORIGINAL_QUEUE_HEADER)
+_FAILURE_HEADERS = tuple(name for name in PARK_HEADERS if name not in _ORIGIN_HEADERS)
 
 
 def _text(value: Any) -> str | None:

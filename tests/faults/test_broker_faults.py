@@ -24,55 +24,8 @@ from eventbus import (
 from eventbus_contracts import REGISTRY
 
 from ._broker import FaultBroker
+from ._events import CONTRACT, Publishing, event, until
 from .conftest import Tally, fast_settings
-
-CONTRACT = REGISTRY.get("chat.conversation.ended.v1")
-EXAMPLE = CONTRACT.schema["examples"][0]
-
-
-def _event(name: str) -> Any:
-    return CONTRACT.validate_python({**EXAMPLE, "conversation_id": name})
-
-
-class Publishing:
-    """Publishes one event after another from ``lanes`` concurrent tasks until stopped; every call
-    ends up either in ``confirmed`` (returned) or in ``failed`` (raised)."""
-
-    def __init__(self, bus: EventBus, lanes: int = 8, prefix: str = "evt") -> None:
-        self.bus = bus
-        self.prefix = prefix
-        self.confirmed: set[str] = set()
-        self.failed: dict[str, str] = {}
-        self._stop = asyncio.Event()
-        self._tasks = [asyncio.create_task(self._lane(n)) for n in range(lanes)]
-
-    async def _lane(self, lane: int) -> None:
-        n = 0
-        while not self._stop.is_set():
-            event_id = f"{self.prefix}-{lane}-{n}"
-            n += 1
-            try:
-                await self.bus.publish(_event(f"conv_{lane}_{n}"), event_id=event_id)
-            except EventBusError as exc:
-                self.failed[event_id] = type(exc).__name__
-                await asyncio.sleep(0.05)
-            else:
-                self.confirmed.add(event_id)
-
-    def count(self) -> int:
-        return len(self.confirmed)
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-
-
-async def _until(condition: Any, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_connections_closed_and_broker_restarted_during_publish_and_consume(
@@ -90,17 +43,17 @@ async def test_connections_closed_and_broker_restarted_during_publish_and_consum
     publisher = EventBus(fast_settings("fault-publisher", healthy_broker.url, reconnect_window=1.0))
     publishing = Publishing(publisher)
     try:
-        await _until(lambda: publishing.count() >= 300, what="publishing under way")
+        await until(lambda: publishing.count() >= 300, what="publishing under way")
         await asyncio.to_thread(healthy_broker.close_all_connections)
         mark = publishing.count()
-        await _until(lambda: publishing.count() >= mark + 300, what="publishing after connections were closed")
+        await until(lambda: publishing.count() >= mark + 300, what="publishing after connections were closed")
         await asyncio.to_thread(healthy_broker.stop_app)
         await asyncio.sleep(1)  # publishes now fail or wait for the broker
         await asyncio.to_thread(healthy_broker.start_app)
         mark = publishing.count()
-        await _until(lambda: publishing.count() >= mark + 300, timeout=90, what="publishing after the restart")
+        await until(lambda: publishing.count() >= mark + 300, timeout=90, what="publishing after the restart")
         await publishing.stop()
-        await _until(lambda: publishing.confirmed <= set(handled), timeout=90, what="every confirmed id handled")
+        await until(lambda: publishing.confirmed <= set(handled), timeout=90, what="every confirmed id handled")
     finally:
         await publishing.stop()
         await publisher.close()
@@ -129,11 +82,11 @@ async def test_a_retry_waiting_in_the_delay_queues_survives_a_broker_restart(
 
     await bus.start()
     try:
-        await bus.publish(_event("conv_restart_retry"))
-        await _until(lambda: len(attempts) == 1, what="the first attempt")
+        await bus.publish(event("conv_restart_retry"))
+        await until(lambda: len(attempts) == 1, what="the first attempt")
         await asyncio.to_thread(healthy_broker.stop_app)
         await asyncio.to_thread(healthy_broker.start_app)
-        await _until(lambda: len(attempts) == 2, timeout=60, what="the retry after the restart")
+        await until(lambda: len(attempts) == 2, timeout=60, what="the retry after the restart")
     finally:
         await bus.close()
     assert [a for a, _ in attempts] == [1, 2]
@@ -151,16 +104,16 @@ async def test_a_blocked_broker_makes_publishers_raise_within_the_bound_while_co
     await consumer.start()
     publisher = EventBus(fast_settings("fault-publisher", healthy_broker.url, confirm_timeout=2.0))
     try:
-        before = await publisher.publish(_event("conv_before_alarm"))
-        await _until(lambda: before in handled, what="the first event")
+        before = await publisher.publish(event("conv_before_alarm"))
+        await until(lambda: before in handled, what="the first event")
         await asyncio.to_thread(healthy_broker.block_publishers)
         started = time.monotonic()
         with pytest.raises(PublishBlockedError, match="blocked publishing"):
-            await publisher.publish(_event("conv_during_alarm"), event_id="evt-during-alarm")
+            await publisher.publish(event("conv_during_alarm"), event_id="evt-during-alarm")
         waited = time.monotonic() - started
         await asyncio.to_thread(healthy_broker.unblock_publishers)
-        after = await publisher.publish(_event("conv_after_alarm"))
-        await _until(lambda: after in handled, what="an event after the alarm")
+        after = await publisher.publish(event("conv_after_alarm"))
+        await until(lambda: after in handled, what="an event after the alarm")
     finally:
         await publisher.close()
         await consumer.close()
@@ -185,7 +138,7 @@ def test_sync_publisher_and_consumer_ride_through_closed_connections(
                 while not stop.is_set():
                     n += 1
                     try:
-                        confirmed.add(publisher.publish(_event(f"conv_sync_{n}"), event_id=f"sync-{n}"))
+                        confirmed.add(publisher.publish(event(f"conv_sync_{n}"), event_id=f"sync-{n}"))
                     except EventBusError:
                         failed.add(f"sync-{n}")
 
@@ -263,8 +216,8 @@ async def test_a_queue_from_before_the_delivery_limit_is_used_with_a_warning(
     bus.subscribe(CONTRACT.model)(lambda event, ctx: handled.append(ctx.id))
     await bus.start()
     try:
-        event_id = await bus.publish(_event("conv_legacy_queue"))
-        await _until(lambda: event_id in handled, what="the event on the old queue")
+        event_id = await bus.publish(event("conv_legacy_queue"))
+        await until(lambda: event_id in handled, what="the event on the old queue")
     finally:
         await bus.close()
     assert any("without a delivery limit" in r.getMessage() for r in caplog.records)

@@ -19,27 +19,11 @@ from eventbus import (
     PublishTimeoutError,
     SyncEventBus,
 )
-from eventbus_contracts import REGISTRY
 
 from ._broker import FaultBroker
+from ._events import CONTRACT, Publishing, depth, event, until
 from ._proxy import FaultProxy
 from .conftest import Tally, fast_settings
-from .test_broker_faults import Publishing
-
-CONTRACT = REGISTRY.get("chat.conversation.ended.v1")
-EXAMPLE = CONTRACT.schema["examples"][0]
-
-
-def _event(name: str) -> Any:
-    return CONTRACT.validate_python({**EXAMPLE, "conversation_id": name})
-
-
-async def _until(condition: Any, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def _consumer(service: str, url: str, handled: list[str], **changes: Any) -> EventBus:
@@ -59,32 +43,32 @@ async def test_proxy_resets_stalls_and_blackholes(fault_broker: FaultBroker, pro
     try:
         for round_ in range(2):  # connection resets: both sides see a RST
             mark = publishing.count()
-            await _until(lambda: publishing.count() >= mark + 200, what=f"publishing before reset {round_}")  # noqa: B023
+            await until(lambda: publishing.count() >= mark + 200, what=f"publishing before reset {round_}")  # noqa: B023
             proxy.reset()
         mark = publishing.count()
-        await _until(lambda: publishing.count() >= mark + 200, what="publishing after the resets")
+        await until(lambda: publishing.count() >= mark + 200, what="publishing after the resets")
         await publishing.stop()
 
         # Stalled path: nothing arrives, nothing fails. A publish must still end (aio-pika#46).
         proxy.stall()
         started = time.monotonic()
         with pytest.raises(PublishTimeoutError):
-            await publisher.publish(_event("conv_stalled"), event_id="evt-stalled")
+            await publisher.publish(event("conv_stalled"), event_id="evt-stalled")
         timings["stalled_publish_raised_after_s"] = time.monotonic() - started
         # Blackhole: new connections are accepted and never answered; connecting gives up.
         proxy.blackhole()
         started = time.monotonic()
         with pytest.raises((PublishError, ConnectionFailedError)):
-            await publisher.publish(_event("conv_blackholed"), event_id="evt-blackholed")
+            await publisher.publish(event("conv_blackholed"), event_id="evt-blackholed")
         timings["blackholed_publish_raised_after_s"] = time.monotonic() - started
         await asyncio.sleep(10)  # long enough for the consumer's heartbeat to give up on its connection
         proxy.heal()
         after = Publishing(publisher, lanes=2, prefix="healed")
-        await _until(lambda: after.count() >= 100, timeout=90, what="publishing after healing")
+        await until(lambda: after.count() >= 100, timeout=90, what="publishing after healing")
         await after.stop()
         confirmed = publishing.confirmed | after.confirmed
         failed = {**publishing.failed, **after.failed, "evt-stalled": "timeout", "evt-blackholed": "connect"}
-        await _until(lambda: confirmed <= set(handled), timeout=90, what="every confirmed id handled")
+        await until(lambda: confirmed <= set(handled), timeout=90, what="every confirmed id handled")
     finally:
         proxy.heal()
         await publishing.stop()
@@ -108,7 +92,7 @@ def test_sync_publish_on_a_stalled_connection_raises(fault_broker: FaultBroker, 
         proxy.stall()
         started = time.monotonic()
         with pytest.raises(EventBusError):
-            bus.publish(_event("conv_sync_stalled"))
+            bus.publish(event("conv_sync_stalled"))
         waited = time.monotonic() - started
     proxy.heal()
     tally.notes.update(stalled_sync_publish_raised_after_s=round(waited, 1))
@@ -132,12 +116,12 @@ async def test_an_ack_due_after_a_reconnect_is_not_sent_on_the_new_channel(
 
     await bus.start()
     try:
-        slow_id = await bus.publish(_event("conv_slow"))
-        await _until(lambda: slow_id in started, what="the slow handler to start")
+        slow_id = await bus.publish(event("conv_slow"))
+        await until(lambda: slow_id in started, what="the slow handler to start")
         await asyncio.to_thread(healthy_broker.close_all_connections)
-        await _until(lambda: slow_id in finished, timeout=60, what="the slow event handled after the reconnect")
-        later = await bus.publish(_event("conv_later"))
-        await _until(lambda: later in finished, what="an event after the reconnect")
+        await until(lambda: slow_id in finished, timeout=60, what="the slow event handled after the reconnect")
+        later = await bus.publish(event("conv_later"))
+        await until(lambda: later in finished, what="an event after the reconnect")
         await asyncio.sleep(2)  # a stale ack would close the channel now and force a second reconnect
         reconnects = bus.reconnects
     finally:
@@ -161,9 +145,9 @@ def test_sync_handler_finishing_after_a_reconnect_does_not_ack_on_the_new_channe
             finished.append(ctx.id)
 
         bus.start()
-        slow_id = bus.publish(_event("conv_sync_slow"))
+        slow_id = bus.publish(event("conv_sync_slow"))
         bus.run(until=lambda: finished.count(slow_id) >= 2, timeout=60)
-        later = bus.publish(_event("conv_sync_later"))
+        later = bus.publish(event("conv_sync_later"))
         bus.run(until=lambda: later in finished, timeout=30)
         reconnects = bus.reconnects
     assert finished.count(slow_id) == 2  # once unacked on the dead channel, once redelivered and acked
@@ -195,13 +179,13 @@ async def test_cpu_bound_handlers_do_not_starve_heartbeats(healthy_broker: Fault
     await bus.start()
     queue = f"{service}.{CONTRACT.type}"
     try:
-        event_id = await bus.publish(_event(f"conv_cpu_{executor}"))
-        await _until(lambda: event_id in handled, what="the CPU-bound handler")
+        event_id = await bus.publish(event(f"conv_cpu_{executor}"))
+        await until(lambda: event_id in handled, what="the CPU-bound handler")
         reconnects = bus.reconnects
     finally:
         await bus.close(grace=5)
     assert handled == [event_id] and reconnects == 0
-    assert _depth(healthy_broker.url, queue) == 0  # acked; an unacked delivery would be back in the queue
+    assert depth(healthy_broker.url, queue) == 0  # acked; an unacked delivery would be back in the queue
     tally.published, tally.handled = 1, len(handled)
     tally.notes.update(executor=executor, consumer_reconnects=reconnects)
 
@@ -212,20 +196,10 @@ def test_a_slow_sync_handler_keeps_the_pika_connection_alive(healthy_broker: Fau
     with SyncEventBus(fast_settings(service, healthy_broker.url, heartbeat=1)) as bus:
         bus.subscribe(CONTRACT.model)(lambda event, ctx: handled.append(burn_cpu(event, ctx)))
         bus.start()
-        event_id = bus.publish(_event("conv_sync_cpu"))
+        event_id = bus.publish(event("conv_sync_cpu"))
         bus.run(until=lambda: event_id in handled, timeout=30)
         bus.run(timeout=1)  # a redelivery would show up now
         reconnects = bus.reconnects
     assert handled == [event_id] and reconnects == 0
     tally.published, tally.handled = 1, len(handled)
     tally.notes.update(consumer_reconnects=reconnects)
-
-
-def _depth(url: str, queue: str) -> int:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        return connection.channel().queue_declare(queue, passive=True).method.message_count
-    finally:
-        connection.close()

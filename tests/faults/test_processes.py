@@ -12,34 +12,20 @@ import signal
 from pathlib import Path
 
 from eventbus import EventBus
-from eventbus_contracts import REGISTRY
 
 from .._processes import Worker, read_ids
 from ._broker import FaultBroker
+from ._events import CONTRACT, depth, drain, event
 from .conftest import Tally, fast_settings
 
-CONTRACT = REGISTRY.get("chat.conversation.ended.v1")
-EXAMPLE = CONTRACT.schema["examples"][0]
 
-
-async def _publish(url: str, service: str, count: int) -> list[str]:
+async def _publish(url: str, service: str, count: int, delivery_limit: int = 20) -> list[str]:
     """Declare the worker's queue first (so nothing is unroutable), then publish ``count`` events."""
-    events = [CONTRACT.validate_python({**EXAMPLE, "conversation_id": f"conv_{n:05d}"}) for n in range(count)]
-    async with EventBus(fast_settings(service, url)) as declarer:
+    async with EventBus(fast_settings(service, url, delivery_limit=delivery_limit)) as declarer:
         declarer.subscribe(CONTRACT.model)(lambda event: None)
         await declarer.start()  # same queue and arguments as the worker's; stops consuming on close
     async with EventBus(fast_settings("fault-publisher", url)) as publisher:
-        return await publisher.publish_many(events)
-
-
-def _depth(url: str, queue: str) -> int:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        return connection.channel().queue_declare(queue, passive=True).method.message_count
-    finally:
-        connection.close()
+        return await publisher.publish_many([event(f"conv_{n:05d}") for n in range(count)])
 
 
 def test_sigkill_mid_run_then_restart_loses_nothing(fault_broker: FaultBroker, service: str, tmp_path: Path,
@@ -65,8 +51,8 @@ def test_sigkill_mid_run_then_restart_loses_nothing(fault_broker: FaultBroker, s
     handled = read_ids(tmp_path / "handled.txt")
     lost = set(published) - set(handled)
     assert not lost
-    assert _depth(fault_broker.url, f"{service}.{CONTRACT.type}") == 0
-    assert _depth(fault_broker.url, f"{service}.{CONTRACT.type}.dlq") == 0
+    assert depth(fault_broker.url, f"{service}.{CONTRACT.type}") == 0
+    assert depth(fault_broker.url, f"{service}.{CONTRACT.type}.dlq") == 0
     tally.published, tally.handled, tally.lost = len(published), len(set(handled)), len(lost)
     tally.notes.update(handled_before_kill=at_kill, handled_twice=len(handled) - len(set(handled)))
 
@@ -85,7 +71,7 @@ def test_sigterm_under_load_finishes_or_requeues_in_flight(fault_broker: FaultBr
         worker.kill()
     handled = set(read_ids(worker.handled))
     started = set(read_ids(worker.started))
-    remaining = _depth(fault_broker.url, queue)
+    remaining = depth(fault_broker.url, queue)
     # Acked = gone from the queue; every acked event was handled, the rest wait in the queue.
     assert len(handled) + remaining == len(published), (len(handled), remaining)
     requeued_in_flight = len(started - handled)
@@ -110,7 +96,7 @@ def test_a_poison_message_that_kills_the_process_is_parked_by_the_delivery_limit
 ) -> None:
     env = {"APP_SERVICE": service, "APP_URL": fault_broker.url, "APP_CRASH_ON": "conv_00003",
            "APP_DELIVERY_LIMIT": "3"}
-    published = asyncio.run(_publish_with_limit(fault_broker.url, service, 10, limit=3))
+    published = asyncio.run(_publish(fault_broker.url, service, 10, delivery_limit=3))
     poison = published[3]
     crashes = 0
     while True:
@@ -128,35 +114,10 @@ def test_a_poison_message_that_kills_the_process_is_parked_by_the_delivery_limit
             assert crashes <= 4, "the delivery limit did not stop the crash loop"
         finally:
             worker.kill()
-    dlq = _parked_ids(fault_broker.url, f"{service}.{CONTRACT.type}.dlq")
+    dlq = [p.message_id for p in drain(fault_broker.url, f"{service}.{CONTRACT.type}.dlq")]
     handled = set(read_ids(tmp_path / "handled.txt"))
     assert dlq == [poison]
     assert handled == set(published) - {poison}
     tally.published, tally.handled, tally.parked = len(published), len(handled), len(dlq)
     tally.lost = len(set(published) - handled - set(dlq))
     tally.notes.update(process_crashes=crashes, delivery_limit=3)
-
-
-async def _publish_with_limit(url: str, service: str, count: int, limit: int) -> list[str]:
-    events = [CONTRACT.validate_python({**EXAMPLE, "conversation_id": f"conv_{n:05d}"}) for n in range(count)]
-    async with EventBus(fast_settings(service, url, delivery_limit=limit)) as declarer:
-        declarer.subscribe(CONTRACT.model)(lambda event: None)
-        await declarer.start()
-    async with EventBus(fast_settings("fault-publisher", url)) as publisher:
-        return [await publisher.publish(e) for e in events]
-
-
-def _parked_ids(url: str, queue: str) -> list[str]:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        ids = []
-        while True:
-            method, properties, _ = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return ids
-            ids.append(properties.message_id)
-    finally:
-        connection.close()

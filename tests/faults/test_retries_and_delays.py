@@ -12,39 +12,10 @@ import pika
 
 from eventbus import EventBus, EventContext, ExponentialBackoff, RetryPolicy
 from eventbus._delay import DELAY_LEVELS, level_name
-from eventbus_contracts import REGISTRY
 
 from ._broker import FaultBroker
+from ._events import CONTRACT, drain, event, until
 from .conftest import Tally, fast_settings
-
-CONTRACT = REGISTRY.get("chat.conversation.ended.v1")
-EXAMPLE = CONTRACT.schema["examples"][0]
-
-
-def _event(name: str) -> Any:
-    return CONTRACT.validate_python({**EXAMPLE, "conversation_id": name})
-
-
-async def _until(condition: Any, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def _drain(url: str, queue: str) -> list[pika.BasicProperties]:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        found = []
-        while True:
-            method, properties, _ = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return found
-            found.append(properties)
-    finally:
-        connection.close()
 
 
 async def test_transient_failures_succeed_on_attempt_3_and_permanent_ones_park_with_history(
@@ -62,14 +33,14 @@ async def test_transient_failures_succeed_on_attempt_3_and_permanent_ones_park_w
 
     await bus.start()
     try:
-        transient = [await bus.publish(_event(f"conv_flaky_{n}")) for n in range(200)]
-        broken = [await bus.publish(_event(f"conv_broken_{n}")) for n in range(20)]
+        transient = [await bus.publish(event(f"conv_flaky_{n}")) for n in range(200)]
+        broken = [await bus.publish(event(f"conv_broken_{n}")) for n in range(20)]
         dlq = f"{service}.{CONTRACT.type}.dlq"
-        await _until(lambda: all(len(calls[i]) == 3 for i in transient + broken), what="three attempts each")
-        parked = await asyncio.to_thread(_drain, fault_broker.url, dlq)
+        await until(lambda: all(len(calls[i]) == 3 for i in transient + broken), what="three attempts each")
+        parked = await asyncio.to_thread(drain, fault_broker.url, dlq)
         while len(parked) < len(broken):  # the last parks may still be on their way
             await asyncio.sleep(0.1)
-            parked += await asyncio.to_thread(_drain, fault_broker.url, dlq)
+            parked += await asyncio.to_thread(drain, fault_broker.url, dlq)
     finally:
         await bus.close()
     early = 0
@@ -113,15 +84,15 @@ async def test_a_poison_message_does_not_block_the_queue(fault_broker: FaultBrok
 
     await bus.start()
     try:
-        poison = await bus.publish(_event("conv_poison"))
-        good = await bus.publish_many([_event(f"conv_good_{n}") for n in range(1000)])
-        await _until(lambda: set(good) <= set(handled), what="the good events behind the poison")
+        poison = await bus.publish(event("conv_poison"))
+        good = await bus.publish_many([event(f"conv_good_{n}") for n in range(1000)])
+        await until(lambda: set(good) <= set(handled), what="the good events behind the poison")
         good_done_while_poison_on_attempt = len(poison_attempts)
         dlq = f"{service}.{CONTRACT.type}.dlq"
-        await _until(lambda: len(poison_attempts) == 4, what="the poison's last attempt")
+        await until(lambda: len(poison_attempts) == 4, what="the poison's last attempt")
         parked = []
         while not parked:
-            parked = await asyncio.to_thread(_drain, fault_broker.url, dlq)
+            parked = await asyncio.to_thread(drain, fault_broker.url, dlq)
             await asyncio.sleep(0.05)
     finally:
         await bus.close()
@@ -155,9 +126,9 @@ async def test_delays_have_no_head_of_line_blocking_and_are_never_early(
     try:
         for name, delay in wanted.items():  # the long ones first: they must not hold the short ones back
             sent[name] = time.monotonic()
-            await bus.publish(_event(name), delay=delay)
+            await bus.publish(event(name), delay=delay)
         short = [n for n, d in wanted.items() if d < 60]
-        await _until(lambda: all(n in arrived for n in short), timeout=30, what="the short delays")
+        await until(lambda: all(n in arrived for n in short), timeout=30, what="the short delays")
         waiting = await asyncio.to_thread(_level_depths, fault_broker.url)
     finally:
         await bus.close()

@@ -98,10 +98,6 @@ class DelayRoute:
     routing_key: str
     ticks: int
 
-    @property
-    def delay_ms(self) -> int:
-        return self.ticks * TICK_MS
-
 
 def level_name(level: int) -> str:
     return f"eventbus.delay.{level:02d}"

@@ -13,7 +13,6 @@ import random
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from ._exceptions import ConfigurationError, HandlerTimeoutError, ParkMessage, RetryLater
 from ._parking import ParkReason
@@ -126,10 +125,6 @@ def format_traceback(exc: BaseException) -> str:
     """The last few frames of ``exc``'s traceback, short enough for a message header."""
     text = "".join(traceback.format_exception(exc, limit=-_TRACEBACK_FRAMES)).rstrip()
     return text if len(text) <= _TRACEBACK_CHARS else "…" + text[-(_TRACEBACK_CHARS - 1) :]
-
-
-def as_seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class ReconnectWindow:

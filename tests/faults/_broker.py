@@ -8,6 +8,7 @@ about 5 s on the CI machine.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -55,6 +56,20 @@ class FaultBroker:
         if result.returncode != 0:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {result.stderr.strip() or result.stdout}")
         return result.stdout
+
+    @staticmethod
+    def stop_orphans() -> list[str]:
+        """Stop nodes of earlier runs whose pytest process is gone (a run killed before its teardown)."""
+        result = subprocess.run(["epmd", "-names"], capture_output=True, text=True, timeout=30)
+        stopped = []
+        for match in re.finditer(r"^name eventbus-faults-(\d+) at port", result.stdout, re.MULTILINE):
+            pid = int(match[1])
+            if pid == os.getpid() or Path(f"/proc/{pid}").exists():
+                continue
+            node = f"eventbus-faults-{pid}@localhost"
+            subprocess.run(["rabbitmqctl", "-n", node, "stop"], capture_output=True, timeout=120)
+            stopped.append(node)
+        return stopped
 
     def start(self) -> None:
         for directory in ("mnesia", "log"):

@@ -111,6 +111,7 @@ async def test_a_blocked_broker_makes_publishers_raise_within_the_bound_while_co
         with pytest.raises(PublishBlockedError, match="blocked publishing"):
             await publisher.publish(event("conv_during_alarm"), event_id="evt-during-alarm")
         waited = time.monotonic() - started
+        sync_waited = await asyncio.to_thread(_sync_publish_while_blocked, healthy_broker.url)
         await asyncio.to_thread(healthy_broker.unblock_publishers)
         after = await publisher.publish(event("conv_after_alarm"))
         await until(lambda: after in handled, what="an event after the alarm")
@@ -118,7 +119,16 @@ async def test_a_blocked_broker_makes_publishers_raise_within_the_bound_while_co
         await publisher.close()
         await consumer.close()
     tally.published, tally.handled = 2, len({before, after} & set(handled))
-    tally.notes.update(blocked_publish_raised_after_s=round(waited, 1))
+    tally.notes.update(blocked_publish_raised_after_s=round(waited, 1),
+                       blocked_sync_publish_raised_after_s=round(sync_waited, 1))
+
+
+def _sync_publish_while_blocked(url: str) -> float:
+    with SyncEventBus(fast_settings("fault-sync-publisher", url, confirm_timeout=2.0)) as bus:
+        started = time.monotonic()
+        with pytest.raises(PublishBlockedError):
+            bus.publish(event("conv_sync_during_alarm"))
+        return time.monotonic() - started
 
 
 def test_sync_publisher_and_consumer_ride_through_closed_connections(

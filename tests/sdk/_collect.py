@@ -1,12 +1,20 @@
-"""Run a bus's subscribers until they have seen enough, for round-trip tests."""
+"""Run a bus's subscribers until they have seen given events, for round-trip tests.
+
+The broker is shared: other tests and services publish the same event types meanwhile, so
+collectors wait for, and return, the events with the ids a test published, and nothing else.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any
 
 from eventbus import EventBus, EventContext, SyncEventBus
+
+
+def _ours(received: list[tuple[Any, EventContext]], ids: set[str]) -> list[tuple[Any, EventContext]]:
+    return [(event, ctx) for event, ctx in received if ctx.id in ids]
 
 
 class AsyncCollector:
@@ -22,14 +30,16 @@ class AsyncCollector:
         self.received.append((event, ctx))
         self._changed.set()
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[tuple[Any, EventContext]]:
+    async def wait_for_ids(self, ids: Iterable[str], timeout: float = 10.0) -> list[tuple[Any, EventContext]]:
+        wanted = set(ids)
+
         async def enough() -> None:
-            while len(self.received) < count:
+            while not wanted <= {ctx.id for _, ctx in self.received}:
                 self._changed.clear()
                 await self._changed.wait()
 
         await asyncio.wait_for(enough(), timeout)
-        return self.received
+        return _ours(self.received, wanted)
 
 
 class SyncCollector:
@@ -42,6 +52,7 @@ class SyncCollector:
     def _record(self, event: Any, ctx: EventContext) -> None:
         self.received.append((event, ctx))
 
-    def wait_for(self, count: int, timeout: float = 10.0, until: Callable[[], bool] | None = None) -> list[Any]:
-        self.bus.run(until=until or (lambda: len(self.received) >= count), timeout=timeout)
-        return self.received
+    def wait_for_ids(self, ids: Iterable[str], timeout: float = 10.0) -> list[tuple[Any, EventContext]]:
+        wanted = set(ids)
+        self.bus.run(until=lambda: wanted <= {ctx.id for _, ctx in self.received}, timeout=timeout)
+        return _ours(self.received, wanted)

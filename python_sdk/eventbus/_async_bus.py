@@ -190,8 +190,6 @@ class EventBus:
         if isinstance(kind, Executor):
             return kind
         name = kind or "thread"
-        if name not in ("thread", "process"):
-            raise ConfigurationError(f"executor must be 'thread', 'process' or an Executor, got {kind!r}")
         if name not in self._executors:
             self._executors[name] = (
                 ThreadPoolExecutor(self.settings.prefetch, thread_name_prefix="eventbus-handler")
@@ -226,9 +224,12 @@ class EventBus:
         def register(handler: Handler) -> Handler:
             call: Handler = handler
             if not inspect.iscoroutinefunction(handler):
-                pool = self._executor(executor)
+                if not isinstance(executor, Executor) and executor not in (None, "thread", "process"):
+                    raise ConfigurationError(f"executor must be 'thread', 'process' or an Executor, got {executor!r}")
 
                 async def in_executor(*args: Any) -> Any:
+                    # The pool is made on first use, sized by the settings in force then (--concurrency).
+                    pool = self._executor(executor)
                     return await asyncio.get_running_loop().run_in_executor(pool, partial(handler, *args))
 
                 call = in_executor

@@ -257,3 +257,36 @@ def test_sync_delayed_publish(settings: BusSettings, raw: RawBroker) -> None:
         bus.run(until=lambda: bool(calls.of("conv_sync_delayed")), timeout=15)
     assert len(calls.of("conv_sync_delayed")) == 1
     assert calls.of("conv_sync_delayed")[0][2] - sent >= 0.7 - 0.06
+
+
+async def test_middleware_wraps_every_handler_call_in_order(settings: BusSettings, raw: RawBroker) -> None:
+    trail: list[str] = []
+
+    def layer(name: str) -> Any:
+        async def wrap(call_next: Any, event: ConversationEndedV1, ctx: EventContext) -> Any:
+            trail.append(f"{name}>{ctx.attempt}")
+            try:
+                return await call_next(event, ctx)
+            finally:
+                trail.append(f"<{name}")
+
+        return wrap
+
+    bus = EventBus(settings, middleware=[layer("bus")])
+    done: list[str] = []
+
+    @bus.subscribe(ConversationEndedV1, middleware=[layer("handler")])
+    async def handler(event: ConversationEndedV1) -> None:  # no context: the layers still get one
+        if event.conversation_id == "conv_layers":
+            trail.append("handler")
+            done.append(event.conversation_id)
+
+    await bus.start()
+    try:
+        await bus.publish(_event("conv_layers"))
+        await _until(lambda: bool(done))
+    finally:
+        await bus.close()
+    start = trail.index("handler")
+    assert trail[start - 2 : start + 3] == ["bus>1", "handler>1", "handler", "<handler", "<bus"]
+

@@ -9,6 +9,7 @@ import pytest
 from eventbus import (
     BusSettings,
     ConfigurationError,
+    EventBus,
     EventValidationError,
     ExponentialBackoff,
     HandlerTimeoutError,
@@ -18,6 +19,7 @@ from eventbus import (
 )
 from eventbus._parking import park_headers, retry_headers
 from eventbus._retry import ReconnectWindow, Retry, failure_reason
+from eventbus_contracts import ConversationEndedV1
 
 
 def test_backoff_grows_by_factor_and_stops_at_the_maximum() -> None:
@@ -145,3 +147,17 @@ def test_a_reconnect_window_backs_off_then_gives_up() -> None:
         now[0] += wait
     assert waits and all(0 < w <= 2 for w in waits)
     assert sum(waits) >= 5 - 2
+
+
+def test_bad_subscriptions_are_refused_when_the_decorator_runs() -> None:
+    bus = EventBus(BusSettings(service="svc"))
+    with pytest.raises(ConfigurationError, match="executor"):
+        bus.subscribe(ConversationEndedV1, executor="fibers")(lambda event: None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="async"):
+        bus.subscribe(ConversationEndedV1, executor="thread")(_async_noop)
+    with pytest.raises(ConfigurationError, match="consumer_timeout"):
+        bus.subscribe(ConversationEndedV1, timeout=3600)(_async_noop)
+
+
+async def _async_noop(event: ConversationEndedV1) -> None:
+    return None

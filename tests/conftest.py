@@ -64,6 +64,16 @@ class RawBroker:
             found.append(RawMessage(method.routing_key, method.exchange, properties, body))
         return found
 
+    def find(self, queue: str, message_id: str, timeout: float = 10.0) -> list[RawMessage]:
+        """Messages on ``queue`` with ``message_id``, skipping what other publishers sent meanwhile."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = self.get(queue, 500, timeout=0.5)
+            matches = [m for m in batch if m.properties.message_id == message_id]
+            if matches:
+                return matches + [m for m in self.get(queue, 500, timeout=0.2) if m.properties.message_id == message_id]
+        return []
+
     def depth(self, queue: str) -> int:
         return self.channel.queue_declare(queue, passive=True).method.message_count
 

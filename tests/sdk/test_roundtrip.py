@@ -51,7 +51,7 @@ async def test_async_publish_async_consume(settings: BusSettings, raw: Any) -> N
     try:
         events = _examples()
         ids = [await bus.publish(e, subject="s") for e in events]
-        received = await collector.wait_for_ids(ids)
+        received = await collector.wait_for(len(events))
     finally:
         await bus.close()
     _assert_matches(events, ids, received, settings)
@@ -63,7 +63,7 @@ def test_sync_publish_sync_consume(settings: BusSettings, raw: Any) -> None:
         bus.start()
         events = _examples()
         ids = [bus.publish(e, subject="s") for e in events]
-        received = collector.wait_for_ids(ids)
+        received = collector.wait_for(len(events))
     _assert_matches(events, ids, received, settings)
 
 
@@ -75,7 +75,7 @@ async def test_sync_publish_async_consume(settings: BusSettings, raw: Any) -> No
     try:
         with SyncEventBus(settings) as publisher:
             ids = await asyncio.to_thread(lambda: [publisher.publish(e, subject="s") for e in events])
-        received = await collector.wait_for_ids(ids)
+        received = await collector.wait_for(len(events))
     finally:
         await bus.close()
     _assert_matches(events, ids, received, settings)
@@ -88,7 +88,7 @@ async def test_async_publish_sync_consume(settings: BusSettings, raw: Any) -> No
         consumer.start()  # declares and binds the queues before anything is published
         async with EventBus(settings) as publisher:
             ids = [await publisher.publish(e, subject="s") for e in events]
-        received = collector.wait_for_ids(ids)
+        received = collector.wait_for(len(events))
     _assert_matches(events, ids, received, settings)
 
 
@@ -101,7 +101,7 @@ async def test_publish_many_confirms_every_event(settings: BusSettings, raw: Any
     await bus.start()
     try:
         ids = await bus.publish_many(events)
-        received = await collector.wait_for_ids(ids, timeout=30)
+        received = await collector.wait_for(300, timeout=30)
     finally:
         await bus.close()
     assert len(set(ids)) == 300

@@ -30,7 +30,7 @@ from ._async_broker import CONNECTION_ERRORS, apply, connect, declare_delay_topo
 from ._async_publisher import AsyncPublisher
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
 from ._dispatch import Delivery, QueueDispatcher, Ready
-from ._exceptions import ConnectionFailedError, HandlerTimeoutError, PublishError, TopologyError
+from ._exceptions import ConnectionFailedError, EventBusError, HandlerTimeoutError, TopologyError
 from ._parking import ParkReason
 from ._retry import ExponentialBackoff, Retry
 from ._settings import BusSettings
@@ -226,7 +226,7 @@ class AsyncConsumer:
     ) -> None:
         try:
             await publish()
-        except PublishError as exc:
+        except EventBusError as exc:  # not confirmed, broker unreachable, or a declaration refused
             log.error("could not %s (%s); handing the delivery back to the queue", what, exc)
             await asyncio.sleep(_SETTLE_PAUSE)
             await self._settle(channel, tag, requeue=True)

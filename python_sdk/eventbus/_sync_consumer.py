@@ -29,7 +29,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
 from ._dispatch import Delivery, QueueDispatcher, Ready
-from ._exceptions import ConnectionFailedError, HandlerTimeoutError, PublishError
+from ._exceptions import ConnectionFailedError, EventBusError, HandlerTimeoutError
 from ._parking import ParkReason
 from ._retry import ExponentialBackoff, Retry
 from ._settings import BusSettings
@@ -43,6 +43,7 @@ log = logging.getLogger("eventbus")
 
 _RECONNECT = ExponentialBackoff(first=0.5, factor=2.0, maximum=30.0, jitter=0.5)
 _TICK = 0.05  # how often the I/O loop looks at time limits and the stop flag
+_SETTLE_PAUSE = 1.0  # after a failed retry/park publish, before handing the delivery back
 
 
 def _copy_properties(original: pika.BasicProperties, headers: dict[str, Any]) -> pika.BasicProperties:
@@ -237,8 +238,9 @@ class SyncConsumer:
     def _publish_then_ack(self, publish: Callable[[], None], tag: int, what: str) -> None:
         try:
             publish()
-        except PublishError as exc:
+        except EventBusError as exc:  # not confirmed, broker unreachable, or a declaration refused
             log.error("could not %s (%s); handing the delivery back to the queue", what, exc)
+            time.sleep(_SETTLE_PAUSE)  # a broken publisher must not turn into a hot redelivery loop
             self._ack(tag, requeue=True)
             return
         self._ack(tag)

@@ -98,29 +98,44 @@ async def test_a_retry_waiting_in_the_delay_queues_survives_a_broker_restart(
 async def test_a_blocked_broker_makes_publishers_raise_within_the_bound_while_consumers_go_on(
     healthy_broker: FaultBroker, service: str, tally: Tally
 ) -> None:
-    consumer = EventBus(fast_settings(service, healthy_broker.url))
+    """Under a memory alarm publishes raise after the bound; a failed handler whose retry copy
+    cannot be published is handed back to its queue (never acked unsettled) and retried after."""
+    consumer = EventBus(fast_settings(service, healthy_broker.url, confirm_timeout=1.0))
     handled: list[str] = []
-    consumer.subscribe(CONTRACT.model)(lambda event, ctx: handled.append(ctx.id))
+    runs: list[int] = []
+
+    @consumer.subscribe(CONTRACT.model, retry=RetryPolicy(max_attempts=3))
+    async def handle(event: Any, ctx: EventContext) -> None:
+        if event.conversation_id == "conv_fails_during_alarm":
+            runs.append(ctx.attempt)
+            if ctx.attempt == 1:
+                raise RuntimeError("fails once")
+        handled.append(ctx.id)
+
     await consumer.start()
     publisher = EventBus(fast_settings("fault-publisher", healthy_broker.url, confirm_timeout=2.0))
     try:
         before = await publisher.publish(event("conv_before_alarm"))
         await until(lambda: before in handled, what="the first event")
+        flaky = await publisher.publish(event("conv_fails_during_alarm"), delay=1.0)  # arrives during the alarm
         await asyncio.to_thread(healthy_broker.block_publishers)
         started = time.monotonic()
         with pytest.raises(PublishBlockedError, match="blocked publishing"):
             await publisher.publish(event("conv_during_alarm"), event_id="evt-during-alarm")
         waited = time.monotonic() - started
         sync_waited = await asyncio.to_thread(_sync_publish_while_blocked, healthy_broker.url)
+        await until(lambda: runs.count(1) >= 2, what="the failed delivery handed back while its retry is blocked")
         await asyncio.to_thread(healthy_broker.unblock_publishers)
         after = await publisher.publish(event("conv_after_alarm"))
-        await until(lambda: after in handled, what="an event after the alarm")
+        await until(lambda: after in handled and flaky in handled, what="events after the alarm")
     finally:
         await publisher.close()
         await consumer.close()
-    tally.published, tally.handled = 2, len({before, after} & set(handled))
+    assert runs[-1] == 2 and set(runs) == {1, 2}
+    tally.published, tally.handled = 3, len({before, flaky, after} & set(handled))
     tally.notes.update(blocked_publish_raised_after_s=round(waited, 1),
-                       blocked_sync_publish_raised_after_s=round(sync_waited, 1))
+                       blocked_sync_publish_raised_after_s=round(sync_waited, 1),
+                       handed_back_while_blocked=runs.count(1) - 1)
 
 
 def _sync_publish_while_blocked(url: str) -> float:

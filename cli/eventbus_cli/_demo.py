@@ -1,21 +1,28 @@
 """``eventbus demo``: publish a few conversations on the local RabbitMQ and watch a subscriber get them.
 
 It runs against a real broker or not at all: when none answers, it says so in one line with
-the fix instead of pretending.
+the fix instead of pretending. Each run uses queues of its own (``demo-<run>.…``) and deletes
+them at the end, so a backlog left on a shared broker by earlier runs or other publishers of
+``chat.conversation.ended.v1`` never slows it down, and runs in parallel do not steal from
+each other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import click
+import pika
+import pika.exceptions
 from rich.console import Console
 from rich.table import Table
 
-from eventbus import EventBus, EventContext
+from eventbus import EventBus, EventContext, dead_letter_queue_name
 from eventbus_contracts import ConversationEndedV1
 
 from ._errors import one_line_errors
@@ -50,19 +57,30 @@ def sample_conversations(count: int, seed: int = 7) -> list[ConversationEndedV1]
     return events
 
 
+def _delete_queues(url: str, queues: list[str]) -> None:
+    with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+        connection = pika.BlockingConnection(pika.URLParameters(url))
+        try:
+            channel = connection.channel()
+            for queue in queues:
+                channel.queue_delete(queue)
+        finally:
+            connection.close()
+
+
 async def _run(url: str, count: int, console: Console) -> None:
-    bus = EventBus.from_env("demo", urls=(url,))
+    bus = EventBus.from_env(f"demo-{uuid.uuid4().hex[:8]}", urls=(url,))
     expected = sample_conversations(count, seed=int(time.time()))
     wanted = {e.conversation_id for e in expected}
     done = asyncio.Event()
-    table = Table(title=f"{count} conversations, confirmed on publish, consumed from demo.chat.conversation.ended.v1")
+    table = Table(title=f"{count} conversations, confirmed on publish, consumed from {bus.settings.service}.…")
     for column in ("conversation", "participants", "messages", "minutes", "attempt"):
         table.add_column(column)
 
     @bus.subscribe(ConversationEndedV1)
     async def on_conversation_ended(event: ConversationEndedV1, ctx: EventContext) -> None:
         if event.conversation_id not in wanted:
-            return  # left over from an earlier run
+            return  # someone else's, published on the same broker meanwhile
         wanted.discard(event.conversation_id)
         minutes = (event.ended_at - event.started_at).total_seconds() / 60
         console.print(f"[green]received[/] {ctx.type} id={ctx.id[:8]}… {event.conversation_id}")
@@ -81,7 +99,9 @@ async def _run(url: str, count: int, console: Console) -> None:
         console.print(table)
         console.print(f"round trip for {count} events: {elapsed * 1000:.0f} ms")
     finally:
-        await bus.close()
+        await bus.close(grace=1)
+        queues = [s.queue for s in bus.subscriptions]
+        _delete_queues(url, queues + [dead_letter_queue_name(q) for q in queues])
 
 
 @click.command()

@@ -9,10 +9,12 @@ import click
 from ._codegen_cmd import codegen
 from ._contracts_cmd import contracts
 from ._demo import demo
+from ._dlq_cmd import dlq
 from ._docs_cmd import docs
 from ._publish import publish
 from ._tail import tail
 from ._topology_cmd import topology
+from ._worker import worker
 
 __all__ = ["cli", "main"]
 
@@ -30,7 +32,7 @@ def cli(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, docs, publish, tail, topology):
+for command in (codegen, contracts, demo, dlq, docs, publish, tail, topology, worker):
     cli.add_command(command)
 
 

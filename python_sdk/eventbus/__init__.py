@@ -3,9 +3,10 @@
 The public API is what ``__all__`` lists; modules starting with ``_`` are private and may change.
 """
 
-from ._async_bus import EventBus
+from ._async_bus import EventBus, Middleware
 from ._context import EventContext
 from ._contract import ContractRegistry, EventContract, contract_for
+from ._dead_letters import DeadLetters, ReplayResult
 from ._envelope import CloudEventAttributes, parse_envelope
 from ._exceptions import (
     ConfigurationError,
@@ -15,15 +16,21 @@ from ._exceptions import (
     EventBusError,
     EventValidationError,
     HandlerControl,
+    HandlerTimeoutError,
     ParkMessage,
+    PublishBlockedError,
     PublishError,
     PublishNackedError,
     PublishTimeoutError,
+    RetryLater,
     SchemaViolation,
     TopologyError,
     TopologyMismatchError,
     UnroutableError,
 )
+from ._limits import InputLimits
+from ._parked import ParkedMessage
+from ._retry import ExponentialBackoff, RetryPolicy
 from ._settings import DEFAULT_URL, BusSettings, redact_url
 from ._sync_bus import SyncEventBus, TappedMessage
 from ._topology import consumer_queue_name, dead_letter_queue_name
@@ -36,17 +43,27 @@ __all__ = [
     "ContractError",
     "ContractRegistry",
     "DEFAULT_URL",
+    "DeadLetters",
     "EnvelopeError",
     "EventBus",
     "EventBusError",
     "EventContext",
     "EventContract",
     "EventValidationError",
+    "ExponentialBackoff",
     "HandlerControl",
+    "HandlerTimeoutError",
+    "InputLimits",
+    "Middleware",
     "ParkMessage",
+    "ParkedMessage",
+    "PublishBlockedError",
     "PublishError",
     "PublishNackedError",
     "PublishTimeoutError",
+    "ReplayResult",
+    "RetryLater",
+    "RetryPolicy",
     "SchemaViolation",
     "SyncEventBus",
     "TappedMessage",

@@ -1,55 +1,50 @@
-"""The asyncio event bus on aio-pika: confirmed publishing and typed, validated consuming.
+"""The asyncio event bus: confirmed (and delayed) publishing, typed handlers with retries.
 
 Two connections per bus, on purpose: RabbitMQ blocks *publishing* connections under a memory or
 disk alarm, and a consumer that shares one would stop acking and stall. Publishing (including
-parking to a DLQ) goes through the publish connection; consuming and acking through the other.
-
-Publishing writes straight to the underlying aiormq channel with publisher confirms and
-``mandatory``; concurrent publishes share the channel, so ``publish_many`` keeps a window of
-them in flight and the broker confirms them in batches (``multiple``).
+retries and parking) goes through ``AsyncPublisher``; consuming and acking through
+``AsyncConsumer``, which also reconnects and drains on shutdown. Both sit on aiormq, the AMQP
+layer under aio-pika, to keep per-message plumbing small.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime
-from typing import Any, TypeVar
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Literal, TypeVar
 
-import aio_pika
-import aiormq
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
-from aiormq.abc import ConfirmationFrameType
 from pamqp import commands as spec
 from pydantic import BaseModel
 
-from ._connect_errors import connection_failed
-from ._contract import EventContract, contract_for
-from ._dispatch import Delivery, QueueDispatcher, Ready, Subscription, failure_reason, handler_arity
-from ._exceptions import (
-    PublishError,
-    PublishNackedError,
-    PublishTimeoutError,
-    TopologyError,
-    UnroutableError,
-)
-from ._outgoing import OutgoingMessage, build_outgoing
-from ._parking import ParkReason, park_headers
+from ._async_consumer import AsyncConsumer
+from ._async_publisher import AsyncPublisher
+from ._contract import EventContract
+from ._dispatch import QueueDispatcher, Subscription
+from ._exceptions import ConfigurationError
+from ._outgoing import OutgoingMessage, build_outgoing, delayed_headers, plan_delay
+from ._retry import RetryPolicy
 from ._settings import BusSettings
-from ._topology import QueueSpec, consumer_queue_name, describe_mismatch, queue_specs
+from ._subscribing import group_by_queue, make_subscription
 
-__all__ = ["EventBus"]
+__all__ = ["EventBus", "Middleware"]
 
 log = logging.getLogger("eventbus")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Handler = Callable[..., Any]
+CallNext = Callable[[Any, Any], Awaitable[Any]]
+Middleware = Callable[[CallNext, Any, Any], Awaitable[Any]]
+"""``async def layer(call_next, event, context)``: wraps every handler call of a bus (logging,
+metrics, dedup); composed once at subscribe time, so a bus without middleware pays nothing."""
+Hook = Callable[[], Any]
 
 
-def _properties(message: OutgoingMessage) -> spec.Basic.Properties:
+def _properties(message: OutgoingMessage, headers: dict[str, Any] | None = None) -> spec.Basic.Properties:
     return spec.Basic.Properties(
         content_type=message.content_type,
         delivery_mode=message.delivery_mode,
@@ -57,149 +52,37 @@ def _properties(message: OutgoingMessage) -> spec.Basic.Properties:
         message_type=message.event_type,
         timestamp=message.timestamp,
         app_id=message.app_id,
-        headers=message.headers,
+        headers=message.headers if headers is None else headers,
     )
 
 
-async def _connect(settings: BusSettings, role: str) -> AbstractRobustConnection:
-    """Open a robust connection to the first broker URL that answers."""
-    errors: list[tuple[str, BaseException]] = []
-    for url in settings.urls:
-        try:
-            return await aio_pika.connect_robust(
-                url,
-                timeout=settings.connect_timeout,
-                heartbeat=settings.heartbeat,
-                client_properties={"connection_name": f"{settings.service}:{role}", **settings.client_properties},
-            )
-        except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
-            errors.append((url, exc))
-    raise connection_failed(errors)
-
-
-class _Publisher:
-    """A confirm channel and the exchanges already declared on it."""
-
-    def __init__(self, settings: BusSettings) -> None:
-        self._settings = settings
-        self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractRobustChannel | None = None
-        self._declared: set[str] = set()
-        self._lock = asyncio.Lock()
-
-    async def _ready(self) -> aiormq.abc.AbstractChannel:
-        if self._channel is None or self._channel.is_closed:
-            async with self._lock:
-                if self._connection is None:
-                    self._connection = await _connect(self._settings, "publish")
-                if self._channel is None or self._channel.is_closed:
-                    self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-        assert self._channel is not None
-        return await self._channel.get_underlay_channel()
-
-    async def ensure_exchange(self, name: str) -> None:
-        if name in self._declared or not name:
-            return
-        channel = await self._ready()
-        try:
-            await channel.exchange_declare(exchange=name, exchange_type="topic", durable=True)
-        except aiormq.exceptions.ChannelPreconditionFailed as exc:
-            raise describe_mismatch(str(exc)) or TopologyError(str(exc)) from None
-        self._declared.add(name)
-
-    async def send(
-        self, message: OutgoingMessage, *, exchange: str | None = None, routing_key: str | None = None
-    ) -> None:
-        target = message.exchange if exchange is None else exchange
-        await self.ensure_exchange(target)
-        await self.send_raw(
-            body=message.body,
-            exchange=target,
-            routing_key=message.routing_key if routing_key is None else routing_key,
-            properties=_properties(message),
-            event_type=message.event_type,
-            event_id=message.message_id,
-        )
-
-    async def send_raw(
-        self,
-        *,
-        body: bytes,
-        exchange: str,
-        routing_key: str,
-        properties: spec.Basic.Properties,
-        event_type: str | None,
-        event_id: str | None,
-    ) -> None:
-        channel = await self._ready()
-        try:
-            confirmation: ConfirmationFrameType | None = await channel.basic_publish(
-                body,
-                exchange=exchange,
-                routing_key=routing_key,
-                properties=properties,
-                mandatory=True,
-                timeout=self._settings.confirm_timeout,
-            )
-        except aiormq.exceptions.PublishError:
-            raise UnroutableError(
-                f"{event_type or 'message'} {event_id or ''} is unroutable: no queue is bound to "
-                f"exchange {exchange!r} with routing key {routing_key!r}",
-                event_type=event_type,
-                event_id=event_id,
-            ) from None
-        except aiormq.exceptions.DeliveryError as exc:
-            raise PublishNackedError(
-                f"broker refused {event_type or 'message'} {event_id or ''}: {exc.frame!r}",
-                event_type=event_type,
-                event_id=event_id,
-            ) from None
-        except TimeoutError:
-            raise PublishTimeoutError(
-                f"no confirm for {event_type or 'message'} {event_id or ''} within "
-                f"{self._settings.confirm_timeout:g}s; it may or may not be stored",
-                event_type=event_type,
-                event_id=event_id,
-            ) from None
-        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
-            raise PublishError(
-                f"publish of {event_type or 'message'} {event_id or ''} failed: {type(exc).__name__}: {exc}",
-                event_type=event_type,
-                event_id=event_id,
-            ) from exc
-        if confirmation is not None and not isinstance(confirmation, spec.Basic.Ack):
-            raise PublishNackedError(
-                f"broker did not ack {event_type or 'message'} {event_id or ''}: {confirmation!r}",
-                event_type=event_type,
-                event_id=event_id,
-            )
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
-        self._channel = None
-        self._declared.clear()
+async def _call_hook(hook: Hook) -> None:
+    result = hook()
+    if inspect.isawaitable(result):
+        await result
 
 
 class EventBus:
     """Publish typed events and run typed handlers for one service.
 
     ``async with EventBus(settings) as bus`` opens the publish connection lazily on first use;
-    ``await bus.start()`` declares the queues of every ``@bus.subscribe`` handler and starts
-    consuming; ``await bus.stop()`` stops taking deliveries, lets in-flight handlers finish
-    (up to ``grace``), and closes.
+    ``await bus.run()`` declares the queues of every ``@bus.subscribe`` handler and consumes
+    until ``await bus.stop()`` (``eventbus worker`` calls it on SIGTERM/SIGINT): stop taking
+    deliveries, let in-flight handlers finish within the grace period, requeue the rest.
     """
 
-    def __init__(self, settings: BusSettings) -> None:
+    def __init__(self, settings: BusSettings, *, middleware: Sequence[Middleware] = ()) -> None:
         self.settings = settings
-        self._publisher = _Publisher(settings)
+        self._middleware = tuple(middleware)
+        self._publisher = AsyncPublisher(settings)
         self._subscriptions: list[Subscription] = []
-        self._consumer_connection: AbstractRobustConnection | None = None
-        self._consumer_channel: AbstractRobustChannel | None = None
-        self._consumer_tags: list[tuple[aio_pika.abc.AbstractQueue, str]] = []
-        self._in_flight: set[asyncio.Task[Any]] = set()
-        self._stopped = asyncio.Event()
+        self._consumer: AsyncConsumer | None = None
+        self._executors: dict[str, Executor] = {}
+        self._startup: list[Hook] = []
+        self._shutdown: list[Hook] = []
+        self._started_hooks = False
+        self._idle: asyncio.Future[None] | None = None
+        self._stopping: AsyncConsumer | None = None
 
     @classmethod
     def from_env(cls, service: str, **overrides: Any) -> EventBus:
@@ -214,18 +97,6 @@ class EventBus:
 
     # -- publishing ---------------------------------------------------------------------------
 
-    def _outgoing(
-        self,
-        event: BaseModel,
-        subject: str | None,
-        event_id: str | None,
-        time: datetime | None,
-        headers: dict[str, Any] | None,
-    ) -> OutgoingMessage:
-        return build_outgoing(
-            event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers
-        )
-
     async def publish(
         self,
         event: BaseModel,
@@ -234,32 +105,71 @@ class EventBus:
         event_id: str | None = None,
         time: datetime | None = None,
         headers: dict[str, Any] | None = None,
+        delay: float | timedelta | None = None,
+        at: datetime | None = None,
     ) -> str:
         """Validate, publish and wait for the broker's confirm; returns the event id.
 
-        Raises ``EventValidationError`` before sending anything when the event breaks its
-        contract, ``UnroutableError`` when no queue is bound for it, and another
-        ``PublishError`` when the broker does not confirm it in time.
+        ``delay`` (seconds or a timedelta) or ``at`` (an aware datetime) hold the event back
+        for 0 s … 7 days, to the nearest 100 ms; it then reaches every subscriber as a direct
+        publish would (see docs/reliability.md). Raises ``EventValidationError`` before sending
+        anything when the event breaks its contract, ``UnroutableError`` when no queue is bound
+        for it (checked at publish time for undelayed events), and another ``PublishError``
+        when the broker does not confirm it in time.
         """
-        message = self._outgoing(event, subject, event_id, time, headers)
-        await self._publisher.send(message)
+        message = build_outgoing(
+            event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers
+        )
+        ticks = plan_delay(delay, at)
+        if ticks is None:
+            await self._send(message)
+        else:
+            await self._send_delayed(message, ticks)
         return message.message_id
 
-    async def publish_many(self, events: Iterable[BaseModel], *, subject: str | None = None) -> list[str]:
+    async def _send(self, message: OutgoingMessage) -> None:
+        await self._publisher.ensure_exchange(message.exchange)
+        await self._publisher.send(
+            body=message.body,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            properties=_properties(message),
+            event_type=message.event_type,
+            event_id=message.message_id,
+        )
+
+    async def _send_delayed(self, message: OutgoingMessage, ticks: int) -> None:
+        landing = await self._publisher.ensure_landing(message.exchange, message.routing_key)
+        await self._publisher.send_delayed(
+            body=message.body,
+            ticks=ticks,
+            target=landing,
+            properties=_properties(message, delayed_headers(message.headers, ticks)),
+            event_type=message.event_type,
+            event_id=message.message_id,
+        )
+
+    async def publish_many(
+        self, events: Iterable[BaseModel], *, subject: str | None = None, delay: float | timedelta | None = None
+    ) -> list[str]:
         """Publish a batch with up to ``settings.publish_window`` confirms outstanding at once.
 
         Every event is validated before the first is sent. All events are attempted; if any
         fails, the first error is raised after the rest have settled, and its ``event_id``
         says which one (the others that returned no error are confirmed).
         """
-        messages = [self._outgoing(e, subject, None, None, None) for e in events]
-        for exchange in {m.exchange for m in messages}:
-            await self._publisher.ensure_exchange(exchange)
+        messages = [build_outgoing(e, source=self.settings.source, subject=subject) for e in events]
+        ticks = plan_delay(delay, None)
+        for exchange, routing_key in {(m.exchange, m.routing_key) for m in messages}:
+            if ticks is None:
+                await self._publisher.ensure_exchange(exchange)
+            else:
+                await self._publisher.ensure_landing(exchange, routing_key)
         window = asyncio.Semaphore(self.settings.publish_window)
 
         async def one(message: OutgoingMessage) -> None:
             async with window:
-                await self._publisher.send(message)
+                await (self._send(message) if ticks is None else self._send_delayed(message, ticks))
 
         results = await asyncio.gather(*(one(m) for m in messages), return_exceptions=True)
         for result in results:
@@ -276,40 +186,63 @@ class EventBus:
 
     # -- consuming ----------------------------------------------------------------------------
 
+    def _executor(self, kind: Literal["thread", "process"] | Executor | None) -> Executor:
+        if isinstance(kind, Executor):
+            return kind
+        name = kind or "thread"
+        if name not in self._executors:
+            self._executors[name] = (
+                ThreadPoolExecutor(self.settings.prefetch, thread_name_prefix="eventbus-handler")
+                if name == "thread"
+                else ProcessPoolExecutor()
+            )
+        return self._executors[name]
+
     def subscribe(
         self,
         model: type[ModelT],
         *,
         queue: str | None = None,
         binding_keys: Sequence[str] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        executor: Literal["thread", "process"] | Executor | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> Callable[[Handler], Handler]:
-        """Register ``handler(event, context)`` (async, or sync to run in a thread) for ``model``.
+        """Register ``handler(event)`` or ``handler(event, context)`` for ``model``.
 
         The queue defaults to ``<service>.<event type>``, a quorum queue bound to the
-        contract's exchange with the event type as routing key.
+        contract's exchange with the event type as routing key. ``retry`` (default
+        ``settings.retry``) says how failures are retried; ``timeout`` (default
+        ``settings.handler_timeout``) limits one run: past it the handler is cancelled and
+        the attempt counts as failed. An async handler runs on the event loop; a sync one in
+        a thread (``executor="thread"``, the default) or, for CPU-bound work, a process
+        (``executor="process"``; the handler must be a module-level function), so a long
+        handler never starves the connection's heartbeats.
         """
-        contract = contract_for(model)
 
         def register(handler: Handler) -> Handler:
-            wants_context = handler_arity(handler)
+            call: Handler = handler
             if not inspect.iscoroutinefunction(handler):
-                sync_handler = handler
+                if not isinstance(executor, Executor) and executor not in (None, "thread", "process"):
+                    raise ConfigurationError(f"executor must be 'thread', 'process' or an Executor, got {executor!r}")
 
-                async def in_thread(*args: Any) -> Any:
-                    return await asyncio.to_thread(sync_handler, *args)
+                async def in_executor(*args: Any) -> Any:
+                    # The pool is made on first use, sized by the settings in force then (--concurrency).
+                    pool = self._executor(executor)
+                    return await asyncio.get_running_loop().run_in_executor(pool, partial(handler, *args))
 
-                target: Handler = in_thread
-            else:
-                target = handler
-            self._subscriptions.append(
-                Subscription(
-                    contract=contract,
-                    handler=target,
-                    queue=queue or consumer_queue_name(self.settings.service, contract.type),
-                    binding_keys=tuple(binding_keys or (contract.routing_key,)),
-                    wants_context=wants_context,
-                )
+                call = in_executor
+            elif executor is not None:
+                raise ConfigurationError(f"{handler!r} is async; executor= applies to sync handlers only")
+            subscription = make_subscription(
+                self.settings, model, handler, call, queue=queue, binding_keys=binding_keys, retry=retry,
+                timeout=timeout,
             )
+            layers = self._middleware + tuple(middleware)
+            if layers:
+                subscription = subscription.with_layers(layers)
+            self._subscriptions.append(subscription)
             return handler
 
         return register
@@ -318,146 +251,82 @@ class EventBus:
     def subscriptions(self) -> list[Subscription]:
         return list(self._subscriptions)
 
-    async def _declare_queue(self, channel: AbstractRobustChannel, spec_: QueueSpec) -> aio_pika.abc.AbstractQueue:
-        try:
-            return await channel.declare_queue(spec_.name, durable=True, arguments=spec_.arguments)
-        except aiormq.exceptions.ChannelPreconditionFailed as exc:
-            raise describe_mismatch(str(exc)) or TopologyError(str(exc)) from None
+    def on_startup(self, hook: Hook) -> Hook:
+        """Run ``hook()`` (sync or async) before consuming starts, e.g. to open a database pool."""
+        self._startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Run ``hook()`` after consuming stopped and in-flight handlers finished."""
+        self._shutdown.append(hook)
+        return hook
 
     async def start(self) -> None:
-        """Declare exchanges, queues, DLQs and bindings, then start consuming (idempotent declares)."""
-        if not self._subscriptions:
+        """Run startup hooks, declare the topology of every subscription and consume.
+
+        Raises ``ConnectionFailedError`` when no broker answers and ``TopologyMismatchError``
+        when a queue exists with other arguments; after that, broker faults are survived.
+        """
+        if not self._started_hooks:
+            self._started_hooks = True
+            for hook in self._startup:
+                await _call_hook(hook)
+        if self._consumer is not None or not self._subscriptions:
             return
-        self._stopped.clear()
-        self._consumer_connection = await _connect(self.settings, "consume")
-        channel = await self._consumer_connection.channel()
-        assert isinstance(channel, AbstractRobustChannel)
-        self._consumer_channel = channel
-        await channel.set_qos(prefetch_count=self.settings.prefetch)
-        by_queue: dict[str, list[Subscription]] = {}
-        for subscription in self._subscriptions:
-            by_queue.setdefault(subscription.queue, []).append(subscription)
-        for queue_name, subscriptions in by_queue.items():
-            main, dead_letters = queue_specs(queue_name, self.settings.queue_type)
-            for subscription in subscriptions:
-                await self._publisher.ensure_exchange(subscription.contract.exchange)
-            queue = await self._declare_queue(channel, main)
-            await self._declare_queue(channel, dead_letters)
-            for subscription in subscriptions:
-                for key in subscription.binding_keys:
-                    await queue.bind(subscription.contract.exchange, routing_key=key)
-            dispatcher = QueueDispatcher(queue_name, subscriptions)
-            tag = await queue.consume(self._consumer_callback(dispatcher), no_ack=False)
-            self._consumer_tags.append((queue, tag))
-            log.info("consuming %s (%s)", queue_name, ", ".join(s.contract.type for s in subscriptions))
-
-    def _consumer_callback(self, dispatcher: QueueDispatcher) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._in_flight.add(task)
-            try:
-                await self._handle(dispatcher, message)
-            finally:
-                if task is not None:
-                    self._in_flight.discard(task)
-
-        return on_message
-
-    async def _handle(self, dispatcher: QueueDispatcher, message: AbstractIncomingMessage) -> None:
-        delivery = Delivery(
-            body=message.body,
-            headers=message.headers,
-            content_type=message.content_type,
-            exchange=message.exchange or "",
-            routing_key=message.routing_key or "",
-            redelivered=bool(message.redelivered),
-        )
-        outcome = dispatcher.prepare(delivery)
-        if isinstance(outcome, Ready):
-            try:
-                await outcome.call()
-            except asyncio.CancelledError:
-                # Shutdown: leave the message unacked; the broker requeues it when we close.
-                raise
-            except Exception as exc:
-                log.warning("handler for %s %s failed: %r", outcome.context.type, outcome.context.id, exc)
-                await self._park(dispatcher.queue, message, delivery, failure_reason(exc), outcome.context.attempt)
-                return
-            await message.ack()
-            return
-        log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
-        await self._park(dispatcher.queue, message, delivery, outcome, 1)
-
-    async def _park(
-        self,
-        queue: str,
-        message: AbstractIncomingMessage,
-        delivery: Delivery,
-        reason: ParkReason,
-        attempt: int,
-    ) -> None:
-        """Copy the delivery to ``<queue>.dlq`` (confirmed), then ack the original; never lose it."""
-        headers = park_headers(
-            delivery.headers,
-            reason,
-            exchange=delivery.exchange,
-            routing_key=delivery.routing_key,
-            queue=queue,
-            attempt=attempt,
-        )
-        properties = spec.Basic.Properties(
-            content_type=message.content_type,
-            content_encoding=message.content_encoding,
-            delivery_mode=2,
-            message_id=message.message_id,
-            message_type=message.type,
-            timestamp=message.timestamp,
-            app_id=message.app_id,
-            correlation_id=message.correlation_id,
-            headers=headers,
-        )
-        try:
-            await self._publisher.send_raw(
-                body=delivery.body,
-                exchange="",
-                routing_key=f"{queue}.dlq",
-                properties=properties,
-                event_type=message.type,
-                event_id=message.message_id,
-            )
-        except PublishError as exc:
-            log.error("could not park a delivery from %s (%s); requeueing it", queue, exc)
-            await message.nack(requeue=True)
-            return
-        await message.ack()
+        dispatchers = [
+            QueueDispatcher(queue, subscriptions, self.settings.limits)
+            for queue, subscriptions in group_by_queue(self._subscriptions).items()
+        ]
+        consumer = AsyncConsumer(self.settings, self._publisher, dispatchers)
+        await consumer.start()
+        self._consumer = consumer
 
     async def run(self) -> None:
-        """Start consuming and wait until ``stop()`` is called."""
+        """Start, then serve until ``stop()``; raises if consuming cannot resume after a fault."""
         await self.start()
-        await self._stopped.wait()
+        if self._consumer is None:
+            self._idle = asyncio.get_running_loop().create_future()
+            await self._idle
+            return
+        await asyncio.shield(self._consumer.done)
 
-    async def stop(self, grace: float = 30.0) -> None:
-        """Stop taking deliveries, give in-flight handlers ``grace`` seconds, then close.
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking deliveries, give in-flight handlers ``grace`` seconds (default
+        ``settings.shutdown_grace``), requeue what did not finish, close the consumer.
 
-        Handlers still running after the grace period are cancelled; their deliveries stay
-        unacked and the broker requeues them when the channel closes, so nothing is lost.
+        Called again while draining (a second SIGTERM), it cancels the running handlers at once;
+        their deliveries go back to the queue.
         """
-        for queue, tag in self._consumer_tags:
-            with contextlib.suppress(Exception):
-                await queue.cancel(tag)
-        self._consumer_tags.clear()
-        if self._in_flight:
-            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
-            for task in pending:
-                task.cancel()
-        if self._consumer_connection is not None:
-            await self._consumer_connection.close()
-            self._consumer_connection = None
-            self._consumer_channel = None
-        self._stopped.set()
+        if self._stopping is not None:
+            self._stopping.hurry()  # asked again while draining: do not wait for the grace period
+            return
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            self._stopping = consumer
+            try:
+                await consumer.stop(self.settings.shutdown_grace if grace is None else grace)
+            finally:
+                self._stopping = None
+        if self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+        if self._started_hooks:
+            self._started_hooks = False
+            for hook in reversed(self._shutdown):
+                try:
+                    await _call_hook(hook)
+                except Exception:
+                    log.exception("shutdown hook %r failed", hook)
 
-    async def close(self) -> None:
-        """Stop consuming (if started) and close both connections."""
-        await self.stop()
+    async def close(self, grace: float | None = None) -> None:
+        """Stop consuming (if started), then close the publishing connection."""
+        await self.stop(grace)
         await self._publisher.close()
+        for executor in self._executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
+        self._executors.clear()
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the consumer reconnected since it started (for tests and health checks)."""
+        return self._consumer.reconnects if self._consumer is not None else 0
+

@@ -14,9 +14,12 @@ __all__ = ["EventContext"]
 class EventContext:
     """CloudEvents attributes and delivery facts for one handler call.
 
-    ``attempt`` starts at 1 and counts deliveries that reached a handler of this queue, so an
-    idempotent handler can tell a retry from a first delivery; ``redelivered`` is the broker's
-    flag (the previous consumer died or the channel closed before it acked).
+    ``attempt`` starts at 1 and counts handler runs of this event on this queue: a retry after
+    a failure comes back as attempt 2, 3, … (the ``eventbus-attempt`` header), so a handler can
+    tell a retry from a first delivery. ``redelivered`` is the broker's flag: the previous
+    consumer died, or shut down, before it acked, and the attempt number did not change.
+    ``exchange`` and ``routing_key`` are where the event was first published, also for retries
+    and replays that came back another way.
     """
 
     id: str

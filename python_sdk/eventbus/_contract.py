@@ -17,7 +17,8 @@ import jsonschema_rs
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from ._exceptions import ContractError, EnvelopeError, EventValidationError, SchemaViolation
+from ._exceptions import ContractError, EventValidationError, SchemaViolation
+from ._limits import DEFAULT_LIMITS, InputLimits, load_json
 
 __all__ = ["ContractRegistry", "EventContract", "contract_for"]
 
@@ -73,13 +74,12 @@ class EventContract(Generic[ModelT]):
             for error in validator.iter_errors(instance)
         ]
 
-    def decode(self, body: bytes) -> ModelT:
-        """Bytes off the wire to a typed model; raises ``EnvelopeError`` or ``EventValidationError``."""
-        try:
-            instance = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise EnvelopeError("invalid_json", f"body is not valid UTF-8 JSON: {exc}") from None
-        return self.validate_python(instance)
+    def decode(self, body: bytes, limits: InputLimits = DEFAULT_LIMITS) -> ModelT:
+        """Bytes off the wire to a typed model; raises ``EnvelopeError`` or ``EventValidationError``.
+
+        JSON is read under ``limits`` (see ``_limits.py``: big integers, duplicate keys).
+        """
+        return self.validate_python(load_json(body, limits))
 
     def validate_python(self, instance: Any) -> ModelT:
         """A parsed JSON value to a typed model, checked against schema and model."""

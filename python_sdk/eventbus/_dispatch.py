@@ -1,30 +1,40 @@
 """From one delivery to "call this handler with this event" or "park it because…", with no I/O.
 
 Both I/O shells (aio-pika and pika) run every delivery through ``QueueDispatcher.prepare`` and
-map handler failures through ``failure_reason``, so the two APIs cannot drift apart in what
-they accept, what they park and why.
+ask the subscription's ``RetryPolicy`` what a handler failure means, so the two APIs cannot
+drift apart in what they accept, retry, park and why.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from ._context import EventContext
 from ._contract import EventContract
+from ._delay import DELAY_PREFIX, TICK_MS, delay_ticks
 from ._envelope import parse_envelope
-from ._exceptions import EnvelopeError, EventValidationError, ParkMessage
-from ._parking import ATTEMPT_HEADER, ParkReason
+from ._exceptions import EnvelopeError, EventValidationError
+from ._limits import DEFAULT_LIMITS, InputLimits, check_raw
+from ._parking import (
+    ATTEMPT_HEADER,
+    ORIGINAL_EXCHANGE_HEADER,
+    ORIGINAL_ROUTING_KEY_HEADER,
+    ParkReason,
+    park_headers,
+    retry_headers,
+)
+from ._retry import DEFAULT_RETRY, Retry, RetryPolicy, failure_reason
 
 __all__ = [
     "Delivery",
     "QueueDispatcher",
     "Ready",
     "Subscription",
-    "failure_reason",
     "handler_arity",
 ]
 
@@ -38,6 +48,15 @@ class Subscription:
     queue: str
     binding_keys: tuple[str, ...]
     wants_context: bool
+    retry: RetryPolicy = DEFAULT_RETRY
+    timeout: float | None = None
+
+    def with_layers(self, layers: Sequence[Callable[..., Any]]) -> Subscription:
+        """The same subscription with ``layer(call_next, event, context)`` wrapped around the handler."""
+        call = self.handler if self.wants_context else _ignore_context(self.handler)
+        for layer in reversed(layers):
+            call = partial(layer, call)
+        return replace(self, handler=call, wants_context=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +85,13 @@ class Ready:
         return self.subscription.handler(self.event)
 
 
+def _ignore_context(handler: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    def call(event: Any, context: Any) -> Any:
+        return handler(event)
+
+    return call
+
+
 def handler_arity(handler: Callable[..., Any]) -> bool:
     """True when the handler takes ``(event, context)``, False for ``(event)``; else a TypeError."""
     params = [
@@ -88,6 +114,21 @@ def _attempt(headers: Mapping[str, Any] | None) -> int:
         return 1
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _origin(delivery: Delivery) -> tuple[str, str]:
+    """Where the event was first published: a retry arrives through the delay machinery (or a
+    replay through the default exchange), and carries its original exchange and key in headers."""
+    if (not delivery.exchange or delivery.exchange.startswith(DELAY_PREFIX)) and delivery.headers:
+        exchange = delivery.headers.get(ORIGINAL_EXCHANGE_HEADER)
+        routing_key = delivery.headers.get(ORIGINAL_ROUTING_KEY_HEADER)
+        if exchange is not None and routing_key is not None:
+            return _text(exchange), _text(routing_key)
+    return delivery.exchange, delivery.routing_key
+
+
 def _parse_time(text: str) -> datetime | None:
     if not text:
         return None
@@ -100,15 +141,39 @@ def _parse_time(text: str) -> datetime | None:
 class QueueDispatcher:
     """Routes the deliveries of one queue to the subscription for their CloudEvents type."""
 
-    def __init__(self, queue: str, subscriptions: Iterable[Subscription]) -> None:
+    def __init__(
+        self, queue: str, subscriptions: Iterable[Subscription], limits: InputLimits = DEFAULT_LIMITS
+    ) -> None:
         self.queue = queue
+        self.limits = limits
         self._by_type = {s.contract.type: s for s in subscriptions}
 
     @property
     def subscriptions(self) -> list[Subscription]:
         return list(self._by_type.values())
 
+    def retry_copy(self, delivery: Delivery, failure: BaseException, decision: Retry) -> tuple[int, dict[str, Any]]:
+        """Delay ticks and headers of the copy that brings ``delivery`` back as ``decision.attempt``."""
+        exchange, routing_key = _origin(delivery)
+        ticks = delay_ticks(decision.delay)
+        now = datetime.now(UTC)
+        headers = retry_headers(
+            delivery.headers, failure_reason(failure), exchange=exchange, routing_key=routing_key, queue=self.queue,
+            attempt=decision.attempt, delay_ms=ticks * TICK_MS,
+            deliver_at=now + timedelta(milliseconds=ticks * TICK_MS), now=now,
+        )
+        return ticks, headers
+
+    def park_copy(self, delivery: Delivery, reason: ParkReason, attempt: int) -> dict[str, Any]:
+        """Headers of the copy of ``delivery`` that goes to this queue's DLQ."""
+        exchange, routing_key = _origin(delivery)
+        return park_headers(delivery.headers, reason, exchange=exchange, routing_key=routing_key, queue=self.queue,
+                            attempt=attempt)
+
     def prepare(self, delivery: Delivery) -> Ready | ParkReason:
+        too_big = check_raw(delivery.body, self.limits)
+        if too_big is not None:
+            return ParkReason(too_big.reason, str(too_big), type(too_big).__name__)
         try:
             envelope = parse_envelope(delivery.headers, delivery.content_type, delivery.body)
         except EnvelopeError as exc:
@@ -123,11 +188,12 @@ class QueueDispatcher:
                 "ContractError",
             )
         try:
-            event = subscription.contract.decode(envelope.data)
+            event = subscription.contract.decode(envelope.data, self.limits)
         except EnvelopeError as exc:
             return ParkReason(exc.reason, str(exc), type(exc).__name__)
         except EventValidationError as exc:
             return ParkReason(exc.reason, str(exc), type(exc).__name__)
+        exchange, routing_key = _origin(delivery)
         context = EventContext(
             id=attrs.id,
             source=attrs.source,
@@ -139,15 +205,8 @@ class QueueDispatcher:
             redelivered=delivery.redelivered,
             attempt=_attempt(delivery.headers),
             queue=self.queue,
-            exchange=delivery.exchange,
-            routing_key=delivery.routing_key,
+            exchange=exchange,
+            routing_key=routing_key,
         )
         return Ready(subscription, event, context)
 
-
-def failure_reason(exc: BaseException) -> ParkReason:
-    """What to write in the DLQ when a handler raised ``exc``."""
-    if isinstance(exc, ParkMessage):
-        return ParkReason(exc.reason, str(exc), type(exc).__name__)
-    kind = type(exc)
-    return ParkReason("handler_error", f"{kind.__name__}: {exc}", f"{kind.__module__}.{kind.__qualname__}")

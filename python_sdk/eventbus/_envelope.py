@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from ._exceptions import EnvelopeError
+from ._limits import load_json
 
 __all__ = [
     "HEADER_PREFIX",
@@ -164,10 +165,7 @@ def parse_envelope(headers: Mapping[str, Any] | None, content_type: str | None, 
 
 
 def _parse_structured(body: bytes) -> IncomingEnvelope:
-    try:
-        event = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise EnvelopeError("invalid_json", f"structured CloudEvent is not valid JSON: {exc}") from None
+    event = load_json(body)  # size and depth were checked by the caller; keys and numbers here
     if not isinstance(event, dict):
         raise EnvelopeError("invalid_envelope", "structured CloudEvent is not a JSON object")
     media_type = _media_type(event.get("datacontenttype")) or JSON_CONTENT_TYPE

@@ -8,13 +8,16 @@
     ├── TopologyError                 a declaration the broker refused
     │   └── TopologyMismatchError     an existing queue/exchange has other arguments
     ├── ConnectionFailedError         no broker answered
-    └── PublishError                  a publish that did not reach a queue
-        ├── UnroutableError           returned by the broker (mandatory, no binding)
-        ├── PublishNackedError        negatively confirmed by the broker
-        └── PublishTimeoutError       no confirm within the bound
+    ├── PublishError                  a publish that did not reach a queue
+    │   ├── UnroutableError           returned by the broker (mandatory, no binding)
+    │   ├── PublishNackedError        negatively confirmed by the broker
+    │   └── PublishTimeoutError       no confirm within the bound
+    │       └── PublishBlockedError   the broker blocked publishing (memory or disk alarm) all that time
+    └── HandlerTimeoutError           a handler ran past its time limit (a failed attempt)
 
-    HandlerControl (BaseException-free control flow, raised by handlers on purpose)
-    └── ParkMessage                   "send this to the dead-letter queue now"
+    HandlerControl (control flow, raised by handlers on purpose; not failures)
+    ├── ParkMessage                   "send this to the dead-letter queue now"
+    └── RetryLater                    "try again in N seconds" (counts as an attempt)
 
 Every error carries the context needed to act on it (event type, message id, queue, schema
 path) as attributes, and its ``str()`` is one line fit for a log or a CLI.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 __all__ = [
     "ConfigurationError",
@@ -33,10 +37,13 @@ __all__ = [
     "EventBusError",
     "EventValidationError",
     "HandlerControl",
+    "HandlerTimeoutError",
     "ParkMessage",
+    "PublishBlockedError",
     "PublishError",
     "PublishNackedError",
     "PublishTimeoutError",
+    "RetryLater",
     "SchemaViolation",
     "TopologyError",
     "TopologyMismatchError",
@@ -134,6 +141,20 @@ class PublishTimeoutError(PublishError):
     """No confirm arrived within the bound; the message may or may not have been stored."""
 
 
+class PublishBlockedError(PublishTimeoutError):
+    """The broker blocked the publishing connection (memory or disk alarm) for longer than the bound."""
+
+
+class HandlerTimeoutError(EventBusError):
+    """A handler ran past its time limit; it was cancelled and the attempt counts as failed."""
+
+    def __init__(self, limit: float, *, event_type: str | None = None, event_id: str | None = None) -> None:
+        super().__init__(f"handler for {event_type or 'event'} {event_id or ''} ran past its {limit:g}s time limit")
+        self.limit = limit
+        self.event_type = event_type
+        self.event_id = event_id
+
+
 class HandlerControl(Exception):
     """Raised by a handler on purpose to steer what happens to the message (not a failure)."""
 
@@ -143,4 +164,20 @@ class ParkMessage(HandlerControl):
 
     def __init__(self, reason: str = "parked_by_handler") -> None:
         super().__init__(reason)
+        self.reason = reason
+
+
+class RetryLater(HandlerControl):
+    """Try the message again after ``delay`` seconds (a float or a ``timedelta``).
+
+    It counts as a failed attempt: after the handler's ``max_attempts`` the message is parked,
+    so a handler cannot postpone a message forever by accident.
+    """
+
+    def __init__(self, delay: float | timedelta, reason: str = "retry_requested") -> None:
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        if seconds < 0:
+            raise ValueError(f"RetryLater delay must not be negative, got {seconds:g}s")
+        super().__init__(f"{reason}: retry in {seconds:g}s")
+        self.delay = seconds
         self.reason = reason

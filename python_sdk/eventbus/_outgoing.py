@@ -5,15 +5,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from ._contract import EventContract, contract_for
+from ._delay import TICK_MS, delay_ticks, ticks_until
 from ._envelope import JSON_CONTENT_TYPE, CloudEventAttributes, build_headers, format_time
+from ._exceptions import ConfigurationError
+from ._parking import DELIVER_AT_HEADER
 
-__all__ = ["OutgoingMessage", "build_outgoing"]
+__all__ = ["OutgoingMessage", "build_outgoing", "delayed_headers", "plan_delay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +74,20 @@ def build_outgoing(
         timestamp=moment,
         app_id=source,
     )
+
+
+def plan_delay(delay: float | timedelta | None, at: datetime | None) -> int | None:
+    """Ticks to hold an event back for ``delay`` or until ``at`` (never both); None for no delay."""
+    if delay is not None and at is not None:
+        raise ConfigurationError("give delay= or at=, not both")
+    if at is not None:
+        return ticks_until(at, datetime.now(UTC))
+    if delay is not None:
+        return delay_ticks(delay)
+    return None
+
+
+def delayed_headers(headers: dict[str, Any], ticks: int) -> dict[str, Any]:
+    """The headers of a delayed event: its own plus when it is due (for people and tools)."""
+    due = datetime.now(UTC) + timedelta(milliseconds=ticks * TICK_MS)
+    return {**headers, DELIVER_AT_HEADER: format_time(due)}

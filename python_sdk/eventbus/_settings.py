@@ -14,11 +14,25 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from ._exceptions import ConfigurationError
+from ._limits import DEFAULT_LIMITS, InputLimits
+from ._retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = ["DEFAULT_URL", "BusSettings", "redact_url"]
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+def check_time_limit(limit: float, consumer_timeout: float) -> None:
+    """A handler time limit must be positive and end before the broker's ``consumer_timeout``."""
+    if limit <= 0:
+        raise ConfigurationError(f"a handler time limit must be positive, got {limit:g}s")
+    if limit >= consumer_timeout:
+        raise ConfigurationError(
+            f"a handler time limit of {limit:g}s is not below the broker's consumer_timeout of "
+            f"{consumer_timeout:g}s: the broker would close the channel under the handler and redeliver "
+            "everything on it. Raise consumer_timeout on the broker (and in BusSettings) first."
+        )
 
 
 def redact_url(url: str) -> str:
@@ -36,9 +50,20 @@ class BusSettings:
     """How one service talks to the broker.
 
     ``prefetch`` bounds unacknowledged deliveries per consumer and therefore the handler
-    concurrency; it is never unbounded, so a slow service cannot hoard a queue.
-    ``confirm_timeout`` bounds how long a publish waits for the broker's confirm before it
-    raises: a publish either is confirmed or fails loudly.
+    concurrency (``eventbus worker --concurrency`` sets it); it is never unbounded, so a slow
+    service cannot hoard a queue. ``confirm_timeout`` bounds how long a publish waits for the
+    broker's confirm (also while the broker blocks publishers) before it raises: a publish
+    either is confirmed or fails loudly. ``reconnect_window`` is how long a publish keeps
+    reconnecting after the connection dropped before it raises.
+
+    Consumers: ``retry`` is the default ``RetryPolicy`` of every handler; ``handler_timeout``
+    the default time limit (seconds) of one handler run, which must stay below the broker's
+    ``consumer_timeout`` (30 min unless the broker is configured otherwise; tell us with
+    ``consumer_timeout`` or ``EVENTBUS_CONSUMER_TIMEOUT``), or the broker would close the
+    channel under a slow handler and redeliver everything on it. ``delivery_limit`` is the
+    quorum queues' broker-side safety net (``x-delivery-limit``) against consumers that crash
+    before they can count attempts; 0 leaves it out. ``limits`` bound what a consumer parses.
+    ``shutdown_grace`` is how long in-flight handlers may finish after SIGTERM.
     """
 
     service: str
@@ -51,6 +76,13 @@ class BusSettings:
     source: str = ""
     publish_window: int = 500
     client_properties: Mapping[str, str] = field(default_factory=dict)
+    reconnect_window: float = 15.0
+    retry: RetryPolicy = DEFAULT_RETRY
+    handler_timeout: float = 600.0
+    consumer_timeout: float = 1800.0
+    delivery_limit: int = 20
+    limits: InputLimits = DEFAULT_LIMITS
+    shutdown_grace: float = 30.0
 
     def __post_init__(self) -> None:
         if not _SERVICE_NAME.match(self.service):
@@ -71,8 +103,19 @@ class BusSettings:
             raise ConfigurationError("timeouts must be positive")
         if self.publish_window < 1:
             raise ConfigurationError("publish_window must be at least 1")
+        if self.reconnect_window < 0 or self.shutdown_grace < 0:
+            raise ConfigurationError("reconnect_window and shutdown_grace must not be negative")
+        if self.delivery_limit < 0:
+            raise ConfigurationError("delivery_limit must be 0 (none) or positive")
+        check_time_limit(self.handler_timeout, self.consumer_timeout)
         if not self.source:
             object.__setattr__(self, "source", f"/services/{self.service}")
+
+    def time_limit(self, limit: float | None) -> float:
+        """A handler's time limit: its own, or the default; refused when the broker would not wait."""
+        chosen = self.handler_timeout if limit is None else float(limit)
+        check_time_limit(chosen, self.consumer_timeout)
+        return chosen
 
     @property
     def url(self) -> str:
@@ -80,15 +123,18 @@ class BusSettings:
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None, **overrides: object) -> BusSettings:
-        """Settings from ``EVENTBUS_URL`` (comma-separated for several brokers) and ``EVENTBUS_PREFETCH``."""
+        """Settings from ``EVENTBUS_URL`` (comma-separated for several brokers), ``EVENTBUS_PREFETCH``
+        and ``EVENTBUS_CONSUMER_TIMEOUT`` (seconds, when the broker's differs from 30 min)."""
         environ = os.environ if env is None else env
         urls = tuple(u.strip() for u in environ.get("EVENTBUS_URL", DEFAULT_URL).split(",") if u.strip())
         values: dict[str, object] = {"service": service, "urls": urls}
-        if "EVENTBUS_PREFETCH" in environ:
-            try:
-                values["prefetch"] = int(environ["EVENTBUS_PREFETCH"])
-            except ValueError:
-                raise ConfigurationError("EVENTBUS_PREFETCH must be an integer") from None
+        numbers = (("EVENTBUS_PREFETCH", "prefetch", int), ("EVENTBUS_CONSUMER_TIMEOUT", "consumer_timeout", float))
+        for name, key, kind in numbers:
+            if name in environ:
+                try:
+                    values[key] = kind(environ[name])
+                except ValueError:
+                    raise ConfigurationError(f"{name} must be a number") from None
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

@@ -3,6 +3,7 @@
     exchange      <domain>                    durable topic exchange, routing key = event type
     queue         <service>.<event type>      quorum (default) or classic, durable
     dead letters  <queue>.dlq                 same type as the queue; parked messages wait here
+    delays        eventbus.delay.*            shared by all services, see ``_delay.py``
 
 Keeping the names in one module means the Python SDK, the CLI, the docs and the generated Node
 and Go bindings agree on what a user sees in the management UI.
@@ -17,11 +18,14 @@ from typing import Any
 from ._exceptions import TopologyMismatchError
 
 __all__ = [
+    "LEGACY_QUEUE_WARNING",
+    "SAFETY_NET_ARGUMENTS",
     "QueueSpec",
     "consumer_queue_name",
     "dead_letter_queue_name",
     "describe_mismatch",
     "queue_specs",
+    "without_safety_net",
 ]
 
 
@@ -41,14 +45,45 @@ def dead_letter_queue_name(queue: str) -> str:
     return f"{queue}.dlq"
 
 
-def queue_specs(queue: str, queue_type: str) -> tuple[QueueSpec, QueueSpec]:
+def queue_specs(queue: str, queue_type: str, delivery_limit: int | None = None) -> tuple[QueueSpec, QueueSpec]:
     """The consumer queue and its dead-letter queue.
 
-    Parking is an explicit, confirmed publish to the DLQ (so we can add reason headers), not a
-    broker-side dead-letter route; the consumer queue therefore needs no DLX argument.
+    Parking is an explicit, confirmed publish to the DLQ (so we can add reason headers). A
+    quorum queue also gets a broker-side safety net: after ``delivery_limit`` deliveries that
+    were never acked (a consumer that crashes on a message before it can count attempts) the
+    broker dead-letters the message to the same DLQ through the default exchange.
     """
-    arguments = {"x-queue-type": queue_type}
-    return QueueSpec(queue, dict(arguments)), QueueSpec(dead_letter_queue_name(queue), dict(arguments))
+    dead_letters = dead_letter_queue_name(queue)
+    arguments: dict[str, Any] = {"x-queue-type": queue_type}
+    main = dict(arguments)
+    if queue_type == "quorum" and delivery_limit:
+        main.update(
+            {
+                "x-delivery-limit": delivery_limit,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": dead_letters,
+            }
+        )
+    return QueueSpec(queue, main), QueueSpec(dead_letters, dict(arguments))
+
+
+LEGACY_QUEUE_WARNING = (
+    "queue %s was declared without a delivery limit (by an older eventbus); it works, but a consumer that "
+    "crashes on a message would get it again forever. Re-create the queue to add the safety net "
+    "(docs/reliability.md, 'Queues declared by older versions')."
+)
+SAFETY_NET_ARGUMENTS = ("x-delivery-limit", "x-dead-letter-exchange", "x-dead-letter-routing-key")
+
+
+def without_safety_net(spec: QueueSpec) -> QueueSpec | None:
+    """The spec an older eventbus declared the queue with (no delivery limit), or None if the same.
+
+    Queues declared before the safety net existed cannot be re-declared with it (RabbitMQ
+    refuses other arguments); the shells fall back to this spec and warn instead of failing.
+    """
+    if not any(name in spec.arguments for name in SAFETY_NET_ARGUMENTS):
+        return None
+    return QueueSpec(spec.name, {k: v for k, v in spec.arguments.items() if k not in SAFETY_NET_ARGUMENTS})
 
 
 _INEQUIVALENT = re.compile(r"inequivalent arg '(?P<arg>[^']+)' for (?P<kind>queue|exchange) '(?P<name>[^']+)'")

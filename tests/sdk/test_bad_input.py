@@ -10,7 +10,7 @@ import orjson
 import pika
 import pytest
 
-from eventbus import BusSettings, EventBus, EventContext, ParkMessage, SyncEventBus
+from eventbus import BusSettings, EventBus, EventContext, InputLimits, ParkMessage, RetryPolicy, SyncEventBus
 from eventbus_contracts import REGISTRY, ConversationEndedV1
 
 from ..conftest import RawBroker
@@ -54,6 +54,11 @@ BAD = [
     ("unknown type", _body(), _headers(cloudEvents_type="chat.nothing.v9"), "application/json",
      "unsupported_event_type"),
     ("wrong content type", _body(), _headers(), "text/plain", "unsupported_content_type"),
+    ("too big", _body(conversation_id="c" * 70_000), _headers(), "application/json", "body_too_large"),
+    ("too deep", b'{"conversation_id": ' + b"[" * 65 + b"]" * 65 + b"}", _headers(), "application/json", "too_deep"),
+    ("duplicate key", _body()[:-1] + b', "message_count": 3}', _headers(), "application/json", "duplicate_key"),
+    ("huge integer", _body()[:-1] + b', "x": 123456789012345678901234567890}', _headers(), "application/json",
+     "number_out_of_range"),
     ("handler raises", _body(conversation_id="conv_handler_raises"), _headers(), "application/json", "handler_error"),
     ("handler parks", _body(conversation_id="conv_handler_parks"), _headers(), "application/json", "not_for_us"),
 ]
@@ -70,7 +75,11 @@ def _routing_key(settings: BusSettings) -> str:
 
 
 def _subscribe(bus: EventBus | SyncEventBus, settings: BusSettings, handler: Any) -> None:
-    bus.subscribe(ConversationEndedV1, binding_keys=[_routing_key(settings)])(handler)
+    # No retries: the handler failures here are meant to be parked on the first attempt.
+    bus.subscribe(ConversationEndedV1, binding_keys=[_routing_key(settings)], retry=RetryPolicy.never())(handler)
+
+
+LIMITS = InputLimits(max_body_bytes=64_000)  # so that "too big" needs only 70 kB
 
 
 def _publish_all(raw: RawBroker, routing_key: str) -> tuple[list[str], list[bytes]]:
@@ -117,7 +126,7 @@ def _handle(event: ConversationEndedV1, ctx: EventContext, seen: list[str]) -> N
 
 
 async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroker) -> None:
-    bus = EventBus(settings)
+    bus = EventBus(settings.with_(limits=LIMITS))
     seen: list[str] = []
 
     async def handler(event: ConversationEndedV1, ctx: EventContext) -> None:
@@ -140,7 +149,7 @@ async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: R
 
 def test_sync_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroker) -> None:
     seen: list[str] = []
-    with SyncEventBus(settings) as bus:
+    with SyncEventBus(settings.with_(limits=LIMITS)) as bus:
         _subscribe(bus, settings, lambda event, ctx: _handle(event, ctx, seen))
         bus.start()
         good, _ = _publish_all(raw, _routing_key(settings))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from eventbus import BusSettings, ConfigurationError, TopologyMismatchError, redact_url
-from eventbus._topology import consumer_queue_name, dead_letter_queue_name, describe_mismatch, queue_specs
+from eventbus._topology import (
+    QueueSpec,
+    consumer_queue_name,
+    dead_letter_queue_name,
+    describe_mismatch,
+    queue_specs,
+    without_safety_net,
+)
 
 
 def test_default_url_is_the_local_broker_and_env_overrides_it() -> None:
@@ -44,8 +51,18 @@ def test_queue_names_follow_the_design() -> None:
     queue = consumer_queue_name("context-handling", "chat.conversation.ended.v1")
     assert queue == "context-handling.chat.conversation.ended.v1"
     assert dead_letter_queue_name(queue) == "context-handling.chat.conversation.ended.v1.dlq"
-    main, dlq = queue_specs(queue, "quorum")
-    assert main.arguments == {"x-queue-type": "quorum"} and dlq.name == queue + ".dlq"
+    main, dlq = queue_specs(queue, "quorum", delivery_limit=20)
+    assert main.arguments == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": 20,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue + ".dlq",
+    }
+    assert dlq.name == queue + ".dlq" and dlq.arguments == {"x-queue-type": "quorum"}
+    assert without_safety_net(main) == QueueSpec(queue, {"x-queue-type": "quorum"})
+    assert without_safety_net(dlq) is None
+    classic, _ = queue_specs(queue, "classic", delivery_limit=20)  # classic queues have no delivery limit
+    assert classic.arguments == {"x-queue-type": "classic"}
 
 
 def test_precondition_failed_becomes_an_exact_difference() -> None:

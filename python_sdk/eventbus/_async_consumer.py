@@ -1,0 +1,290 @@
+"""The consuming side of the asyncio shell: declare, consume, settle, survive the broker, drain.
+
+Settling a delivery (after ``QueueDispatcher.prepare`` and the handler ran):
+- success → ack;
+- a failure the ``RetryPolicy`` retries → a confirmed copy into the delay queues whose target
+  is this queue, then ack (never held unacked while waiting);
+- anything else → a confirmed copy to ``<queue>.dlq`` with its history, then ack.
+If that publish fails, the delivery is nacked back to the queue: nothing is acked unsettled.
+
+Acks always go to the channel the delivery came on; after a reconnect that channel is dead,
+the ack is dropped and the broker redelivers (at-least-once), never acked on a new channel
+with a stale delivery tag. When the connection drops, a supervisor reconnects with backoff,
+re-declares the topology and consumes again. ``stop`` cancels the consumers, lets in-flight
+handlers finish within ``grace``, cancels the rest and nacks everything unacked back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
+from pamqp import commands as spec
+
+from ._async_broker import CONNECTION_ERRORS, apply, connect, declare_delay_topology, declare_queue
+from ._async_publisher import AsyncPublisher
+from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
+from ._dispatch import Delivery, QueueDispatcher, Ready
+from ._exceptions import ConnectionFailedError, EventBusError, HandlerTimeoutError, TopologyError
+from ._parking import ParkReason
+from ._retry import ExponentialBackoff, Retry
+from ._settings import BusSettings
+from ._topology import dead_letter_queue_name, queue_specs
+
+__all__ = ["AsyncConsumer"]
+
+log = logging.getLogger("eventbus")
+
+_RECONNECT = ExponentialBackoff(first=0.5, factor=2.0, maximum=30.0, jitter=0.5)
+_SETTLE_PAUSE = 1.0  # after a failed retry/park publish, before handing the delivery back
+
+
+def _copy_properties(original: spec.Basic.Properties, headers: dict[str, Any]) -> spec.Basic.Properties:
+    return spec.Basic.Properties(
+        content_type=original.content_type,
+        content_encoding=original.content_encoding,
+        delivery_mode=2,
+        message_id=original.message_id,
+        message_type=original.message_type,
+        timestamp=original.timestamp,
+        app_id=original.app_id,
+        correlation_id=original.correlation_id,
+        headers=headers,
+    )
+
+
+class AsyncConsumer:
+    """Consumes every queue of one bus on one channel, and keeps doing so across broker faults."""
+
+    def __init__(self, settings: BusSettings, publisher: AsyncPublisher, dispatchers: Sequence[QueueDispatcher]):
+        self._settings = settings
+        self._publisher = publisher
+        self._dispatchers = list(dispatchers)
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._tags: list[str] = []
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._draining = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reconnects = 0
+
+    # -- topology and consumers ---------------------------------------------------------------
+
+    async def _declare(self, connection: AbstractConnection) -> None:
+        await declare_delay_topology(connection)
+        for dispatcher in self._dispatchers:
+            main, dead_letters = queue_specs(dispatcher.queue, self._settings.queue_type, self._settings.delivery_limit)
+            await declare_queue(connection, main)
+            await declare_queue(connection, dead_letters)
+            exchanges = [ExchangeSpec(name) for name in sorted({s.contract.exchange for s in dispatcher.subscriptions})]
+            bindings = [
+                Binding(s.contract.exchange, dispatcher.queue, key)
+                for s in dispatcher.subscriptions
+                for key in s.binding_keys
+            ]
+            bindings.append(Binding(DELIVER_EXCHANGE, dispatcher.queue, target_binding_key(dispatcher.queue)))
+            await apply(connection, exchanges, bindings)
+
+    async def _open(self) -> None:
+        connection = await connect(self._settings, "consume")
+        try:
+            await self._declare(connection)
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.basic_qos(prefetch_count=self._settings.prefetch)
+            channel.on_consumer_cancel_callbacks.add(self._on_broker_cancel)
+            tags = []
+            for dispatcher in self._dispatchers:
+                ok = await channel.basic_consume(dispatcher.queue, partial(self._on_message, dispatcher))
+                tags.append(ok.consumer_tag)
+                types = ", ".join(s.contract.type for s in dispatcher.subscriptions)
+                log.info("consuming %s (%s)", dispatcher.queue, types)
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await connection.close()
+            raise
+        self._connection, self._channel, self._tags = connection, channel, tags
+        for resource in (connection, channel):
+            resource.closing.add_done_callback(partial(self._on_closed, channel))
+
+    async def start(self) -> None:
+        """Declare and consume; the first failure is raised (bad URL, topology mismatch)."""
+        await self._open()
+
+    def _on_broker_cancel(self, frame: Any) -> None:
+        """The broker cancelled a consumer (its queue was deleted): start over on a new connection."""
+        if not self._draining and self._connection is not None:
+            log.warning("the broker cancelled consumer %s; reconnecting", getattr(frame, "consumer_tag", "?"))
+            task = asyncio.get_running_loop().create_task(self._connection.close())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _on_closed(self, channel: AbstractChannel, _: asyncio.Future[Any]) -> None:
+        if self._draining or channel is not self._channel or self._supervisor is not None:
+            return
+        self._channel = None
+        log.warning("lost the consuming connection; reconnecting")
+        self._supervisor = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        old, self._connection = self._connection, None
+        if old is not None and not old.is_closed:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await old.close()
+        failures = 0
+        try:
+            while not self._draining:
+                try:
+                    await self._open()
+                except TopologyError as exc:
+                    log.error("cannot consume after reconnecting: %s", exc)
+                    if not self.done.done():
+                        self.done.set_exception(exc)
+                    return
+                except (ConnectionFailedError, *CONNECTION_ERRORS) as exc:
+                    failures += 1
+                    delay = _RECONNECT.delay(failures)
+                    log.warning("reconnect attempt %d failed (%s); next in %.1fs", failures, exc, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                self.reconnects += 1
+                log.warning("reconnected after %d failed attempt(s); consuming again", failures)
+                return
+        finally:
+            self._supervisor = None
+
+    # -- one delivery -------------------------------------------------------------------------
+
+    async def _on_message(self, dispatcher: QueueDispatcher, message: DeliveredMessage) -> None:
+        channel = message.channel
+        tag = message.delivery.delivery_tag
+        if self._draining:
+            await self._settle(channel, tag, requeue=True)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            await self._handle(dispatcher, message, channel, tag)
+        finally:
+            self._in_flight.discard(task)
+
+    async def _handle(self, dispatcher: QueueDispatcher, message: DeliveredMessage, channel: AbstractChannel,
+                      tag: int) -> None:
+        deliver = message.delivery
+        properties = message.header.properties
+        delivery = Delivery(
+            body=message.body,
+            headers=properties.headers,
+            content_type=properties.content_type,
+            exchange=deliver.exchange or "",
+            routing_key=deliver.routing_key or "",
+            redelivered=bool(deliver.redelivered),
+        )
+        outcome = dispatcher.prepare(delivery)
+        if not isinstance(outcome, Ready):
+            log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
+            await self._park(dispatcher, delivery, properties, outcome, 1, channel, tag)
+            return
+        subscription, context = outcome.subscription, outcome.context
+        try:
+            async with asyncio.timeout(subscription.timeout) as limit:
+                await outcome.call()
+        except Exception as exc:
+            failure: BaseException = exc
+            if isinstance(exc, TimeoutError) and limit.expired():
+                failure = HandlerTimeoutError(subscription.timeout or 0, event_type=context.type, event_id=context.id)
+            decision = subscription.retry.decide(failure, context.attempt)
+            if isinstance(decision, Retry):
+                log.warning("handler for %s %s failed on attempt %d (%r); retrying in %.1fs",
+                            context.type, context.id, context.attempt, failure, decision.delay)
+                await self._retry(dispatcher, delivery, properties, failure, decision, channel, tag)
+            else:
+                log.warning("handler for %s %s failed on attempt %d (%r); parking it",
+                            context.type, context.id, context.attempt, failure)
+                await self._park(dispatcher, delivery, properties, decision, context.attempt, channel, tag)
+            return
+        await self._settle(channel, tag)
+
+    async def _settle(self, channel: AbstractChannel, tag: int, *, requeue: bool | None = None) -> None:
+        """Ack (``requeue`` None) or nack on the delivery's own channel; a dead channel means the
+        broker has already put the delivery back, so there is nothing left to do."""
+        try:
+            if requeue is None:
+                await channel.basic_ack(tag)
+            else:
+                await channel.basic_nack(tag, requeue=requeue)
+        except CONNECTION_ERRORS as exc:
+            log.debug("could not settle delivery %s (%s); the broker redelivers it", tag, exc)
+
+    async def _republish_then_ack(
+        self, publish: Callable[[], Any], channel: AbstractChannel, tag: int, what: str
+    ) -> None:
+        try:
+            await publish()
+        except EventBusError as exc:  # not confirmed, broker unreachable, or a declaration refused
+            log.error("could not %s (%s); handing the delivery back to the queue", what, exc)
+            await asyncio.sleep(_SETTLE_PAUSE)
+            await self._settle(channel, tag, requeue=True)
+            return
+        await self._settle(channel, tag)
+
+    async def _retry(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: spec.Basic.Properties,
+                     failure: BaseException, decision: Retry, channel: AbstractChannel, tag: int) -> None:
+        ticks, headers = dispatcher.retry_copy(delivery, failure, decision)
+        publish = partial(
+            self._publisher.send_delayed, body=delivery.body, ticks=ticks, target=dispatcher.queue,
+            properties=_copy_properties(properties, headers), event_type=properties.message_type,
+            event_id=properties.message_id,
+        )
+        await self._republish_then_ack(publish, channel, tag, f"schedule a retry on {dispatcher.queue}")
+
+    async def _park(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: spec.Basic.Properties,
+                    reason: ParkReason, attempt: int, channel: AbstractChannel, tag: int) -> None:
+        publish = partial(
+            self._publisher.send, body=delivery.body, exchange="", routing_key=dead_letter_queue_name(dispatcher.queue),
+            properties=_copy_properties(properties, dispatcher.park_copy(delivery, reason, attempt)),
+            event_type=properties.message_type, event_id=properties.message_id,
+        )
+        await self._republish_then_ack(publish, channel, tag, f"park a delivery from {dispatcher.queue}")
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def hurry(self) -> None:
+        """Cancel the handlers still running (a second SIGTERM); ``stop`` then requeues their deliveries."""
+        for task in list(self._in_flight):
+            task.cancel()
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking deliveries, give in-flight handlers ``grace`` seconds, requeue the rest, close."""
+        self._draining = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        channel = self._channel
+        if channel is not None and not channel.is_closed:
+            for tag in self._tags:
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    await channel.basic_cancel(tag)
+        if self._in_flight:
+            log.info("waiting up to %gs for %d handler(s) to finish", grace, len(self._in_flight))
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+            if pending:
+                log.warning("%d handler(s) did not finish within %gs; requeueing their deliveries", len(pending), grace)
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending)
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await channel.basic_nack(0, multiple=True, requeue=True)
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and not connection.is_closed:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await connection.close()
+        if not self.done.done():
+            self.done.set_result(None)

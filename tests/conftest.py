@@ -81,8 +81,16 @@ class RawBroker:
         self.channel.basic_publish(exchange, routing_key, body, properties)
 
     def close(self) -> None:
+        from eventbus_contracts import REGISTRY
+
         for queue in self._queues:
             try:
+                # Unbind first: RabbitMQ 3.10 can crash a *publisher's* channel (541 INTERNAL_ERROR)
+                # when a message is routed to a quorum queue that is being deleted. Once unbound,
+                # nothing new is routed here while the delete runs.
+                for contract in REGISTRY:
+                    if queue.endswith(contract.type):
+                        self.channel.queue_unbind(queue, contract.exchange, routing_key=contract.routing_key)
                 self.channel.queue_delete(queue)
             except pika.exceptions.ChannelClosedByBroker:
                 self.channel = self.connection.channel()

@@ -127,6 +127,7 @@ def test_replay_of_an_unknown_id_or_to_a_missing_queue_leaves_everything_parked(
     queue, ids = parked
     result = dlq("replay", queue, "--id", "no-such-id")
     assert result.returncode == 1 and "error: no message with id no-such-id" in result.stderr
+    raw.channel.queue_unbind(queue, CONTRACT.exchange, routing_key=CONTRACT.routing_key)  # see RawBroker.close
     raw.channel.queue_delete(queue)
     result = dlq("replay", queue, "--all")
     assert result.returncode == 1

@@ -6,6 +6,7 @@ The public API is what ``__all__`` lists; modules starting with ``_`` are privat
 from ._async_bus import EventBus
 from ._context import EventContext
 from ._contract import ContractRegistry, EventContract, contract_for
+from ._cron import CronSchedule, tick_id
 from ._envelope import CloudEventAttributes, parse_envelope
 from ._exceptions import (
     ConfigurationError,
@@ -24,8 +25,16 @@ from ._exceptions import (
     TopologyMismatchError,
     UnroutableError,
 )
+from ._inbox import Inbox
+from ._leader import LeaderLock
+from ._outbox import Outbox, OutboxEntry, OutboxMessage
+from ._redrive import ParkedMessage, RedriveReport, redrive_parked
+from ._relay import OutboxRelay, RelayStats
+from ._scheduler import ScheduledJob, Scheduler, SchedulerStats, Tick
 from ._settings import DEFAULT_URL, BusSettings, redact_url
+from ._sql import UtcDateTime, create_sql_engine, insert_ignoring_conflicts, run_transaction
 from ._sync_bus import SyncEventBus, TappedMessage
+from ._tick_ledger import MemoryTickLedger, SqlTickLedger, TickLedger
 from ._topology import consumer_queue_name, dead_letter_queue_name
 
 __all__ = [
@@ -35,6 +44,7 @@ __all__ = [
     "ConnectionFailedError",
     "ContractError",
     "ContractRegistry",
+    "CronSchedule",
     "DEFAULT_URL",
     "EnvelopeError",
     "EventBus",
@@ -43,21 +53,43 @@ __all__ = [
     "EventContract",
     "EventValidationError",
     "HandlerControl",
+    "Inbox",
+    "LeaderLock",
+    "MemoryTickLedger",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxMessage",
+    "OutboxRelay",
     "ParkMessage",
+    "ParkedMessage",
     "PublishError",
     "PublishNackedError",
     "PublishTimeoutError",
+    "RedriveReport",
+    "RelayStats",
+    "ScheduledJob",
+    "Scheduler",
+    "SchedulerStats",
     "SchemaViolation",
+    "SqlTickLedger",
     "SyncEventBus",
     "TappedMessage",
+    "Tick",
+    "TickLedger",
     "TopologyError",
     "TopologyMismatchError",
     "UnroutableError",
+    "UtcDateTime",
     "consumer_queue_name",
     "contract_for",
+    "create_sql_engine",
     "dead_letter_queue_name",
+    "insert_ignoring_conflicts",
     "parse_envelope",
     "redact_url",
+    "redrive_parked",
+    "run_transaction",
+    "tick_id",
 ]
 
 __version__ = "0.1.0"

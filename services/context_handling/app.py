@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,9 @@ class ContextHandlingService:
         self.metrics.watch(SampledCollector(self._sample_database))
         self.metrics.watch(SampledCollector(self._sample_runtime, max_age=0.0))
         self.http: HealthServer | None = None
+        # Totals and recent latencies of this process, for the demo's summary and the benchmark.
+        self.totals: Counter[str] = Counter()
+        self.latencies: deque[float] = deque(maxlen=200_000)
         self._relay_task: asyncio.Task[None] | None = None
         self._consuming = False
         self._stopped = asyncio.Event()
@@ -107,6 +111,10 @@ class ContextHandlingService:
         self.metrics.batch_size.observe(len(submitted))
         for item in submitted:
             self.metrics.latency.observe(item.latency)
+            self.latencies.append(item.latency)
+            self.totals[item.outcome.value] += 1
+        self.totals["status_changes"] += result.status_changes
+        self.totals["derived_events"] += result.derived_events
         if result.derived_events:
             self.metrics.derived.labels("context.friendship.status_changed.v1").inc(result.status_changes)
             self.metrics.derived.labels("context.candidates.updated.v1").inc(

@@ -34,11 +34,12 @@ from ._scheduler import ScheduledJob, Scheduler, SchedulerStats, Tick
 from ._settings import DEFAULT_URL, BusSettings, redact_url
 from ._sql import UtcDateTime, create_sql_engine, insert_ignoring_conflicts, run_transaction
 from ._sync_bus import SyncEventBus, TappedMessage
-from ._tick_ledger import MemoryTickLedger, SqlTickLedger, TickLedger
+from ._tick_ledger import ClaimResult, MemoryTickLedger, SqlTickLedger, TickLedger
 from ._topology import consumer_queue_name, dead_letter_queue_name
 
 __all__ = [
     "BusSettings",
+    "ClaimResult",
     "CloudEventAttributes",
     "ConfigurationError",
     "ConnectionFailedError",

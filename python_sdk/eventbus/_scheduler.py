@@ -3,7 +3,7 @@
     every replica ──try──► exclusive queue <service>.scheduler.leader   (one holds it: the leader)
     leader: at each cron time ──publish tick (id job:<name>:<time>, confirmed)──►
             quorum queue <service>.scheduler.ticks ──► one replica (competing consumers)
-            ──► ledger says "ran before"? ack and skip : run the job, record it, ack
+            ──► claim the tick id in the ledger ──► done before? ack, skip : run, mark done, ack
 
 Firing and running are split on purpose. Only the leader fires (the lock), and a fired tick is a
 durable message, so a tick survives the leader dying right after firing it and the job runs on
@@ -11,10 +11,11 @@ whichever replica is free. The ledger (shared, e.g. SQL) makes a tick fired twic
 leader re-fires the latest tick under the coalescing policy of ``_cron`` because it cannot know
 whether the old leader fired it.
 
-What "runs once" means: a tick is acknowledged only after its job returned and the ledger
-recorded it. A replica that dies mid-job leaves the tick unacknowledged, and it runs again
-elsewhere, so jobs must be idempotent (make their effects and the tick id one transaction where
-they touch a database). A job that raises is logged, counted and acknowledged: the next tick is
+What "runs once" means: a tick's job runs to completion once. The replica running it holds a
+claim it renews while the job runs; a copy of the tick arriving meanwhile waits, then finds it
+done. A replica that dies mid-job leaves the tick unacknowledged and its claim lapses after
+``lease``; the broker redelivers the tick and another replica runs it again from the start, so
+jobs must be idempotent. A job that raises is logged, counted and acknowledged: the next tick is
 the retry, not a hot loop.
 """
 
@@ -24,6 +25,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -102,12 +106,15 @@ class Scheduler:
         timezone: str = "UTC",
         ledger: TickLedger | None = None,
         lock_retry: float = 5.0,
+        lease: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
         self.timezone = timezone
         self.ledger: TickLedger = ledger if ledger is not None else MemoryTickLedger()
         self.lock_retry = lock_retry
+        self.lease = lease
+        self.owner = f"{settings.service}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = SchedulerStats()
         self.ticks_queue = f"{settings.service}.scheduler.ticks"
         self._lock = LeaderLock(settings, f"{settings.service}.scheduler.leader")
@@ -115,6 +122,8 @@ class Scheduler:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: AbstractConnection | None = None
+        self._consuming: tuple[aio_pika.abc.AbstractQueue, str] | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
 
     # -- registration ----------------------------------------------------------------------------
@@ -163,6 +172,16 @@ class Scheduler:
         return tick
 
     async def _on_tick(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self._handle_tick(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _handle_tick(self, message: AbstractIncomingMessage) -> None:
         try:
             tick = _parse_tick(message.body)
         except (ValueError, KeyError, TypeError) as exc:
@@ -174,23 +193,38 @@ class Scheduler:
             log.error("tick %s names no job of this service; dropped", tick.id)
             await message.ack()
             return
-        if await asyncio.to_thread(self.ledger.seen, tick.id):
+        while (claim := await asyncio.to_thread(self.ledger.claim, tick.id, self.owner, self.lease)) == "busy":
+            # Another replica is running it: wait until it is done, or its claim lapses.
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+        if claim == "done":
             self.stats.duplicates += 1
             log.info("tick %s ran before; skipped", tick.id)
             await message.ack()
             return
+        renewing = asyncio.create_task(self._renew(tick.id))
         try:
             await self._call(job, tick)
         except asyncio.CancelledError:
-            raise  # shutting down: leave it unacked, it runs again elsewhere
+            raise  # shutting down: unacked, it runs again elsewhere once the claim lapses
         except Exception:
             self.stats.failed += 1
             log.exception("job %s failed on tick %s; the next tick runs it again", tick.job, tick.id)
+            await asyncio.to_thread(self.ledger.release, tick.id, self.owner)
             await message.ack()
             return
-        await asyncio.to_thread(self.ledger.record, tick.id)
+        finally:
+            renewing.cancel()
+        await asyncio.to_thread(self.ledger.complete, tick.id, self.owner)
         self.stats.ran += 1
         await message.ack()
+
+    async def _renew(self, identifier: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                await asyncio.to_thread(self.ledger.renew, identifier, self.owner)
+            except Exception as exc:  # the database blipped: the next renewal may work
+                log.warning("could not renew the claim on %s: %s", identifier, exc)
 
     # -- leading ---------------------------------------------------------------------------------
 
@@ -265,11 +299,15 @@ class Scheduler:
         channel = await self._consumer.channel()
         await channel.set_qos(prefetch_count=1)
         queue = await self._declare_ticks_queue(channel)
-        await queue.consume(self._on_tick)
+        self._consuming = (queue, await queue.consume(self._on_tick))
         self._tasks.append(asyncio.create_task(self._lead(), name=f"{self.settings.service}:scheduler-leader"))
 
-    async def stop(self) -> None:
-        """Stop leading and consuming; a tick being run is left unacked and runs elsewhere."""
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop leading and taking ticks; a job in progress gets ``grace`` seconds to finish.
+
+        A job still running after that is cancelled; its tick stays unacknowledged and runs
+        again on another replica once this one's claim lapses.
+        """
         self._stopped.set()
         for task in self._tasks:
             task.cancel()
@@ -278,6 +316,15 @@ class Scheduler:
                 await task
         self._tasks.clear()
         await self._lock.release()
+        if self._consuming is not None:
+            queue, tag = self._consuming
+            self._consuming = None
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in pending:
+                task.cancel()
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.close()

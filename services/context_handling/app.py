@@ -30,7 +30,6 @@ from eventbus import (
     OutboxRelay,
     ParkMessage,
     Scheduler,
-    SqlTickLedger,
     Tick,
     create_sql_engine,
     run_transaction,
@@ -75,7 +74,7 @@ class ContextHandlingService:
         self.scheduler = Scheduler(
             settings.bus,
             timezone=settings.timezone,
-            ledger=SqlTickLedger(self.engine, self.storage.tick_inbox),
+            ledger=self.storage.ticks,
             lock_retry=settings.scheduler_lock_retry,
         )
         self.scheduler.job(settings.decay_cron, name=jobs.DECAY_JOB, misfire_grace=None)(self._decay_job)

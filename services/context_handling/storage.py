@@ -2,8 +2,9 @@
 
     context_pairs          one row per pair ever seen: S, T_ref, score, status, counts
     context_schema         the schema version this database is at
-    eventbus_inbox         processed event ids (SDK ``Inbox``): conversations and ticks
+    eventbus_inbox         processed conversation event ids (SDK ``Inbox``)
     eventbus_outbox        derived events waiting for the relay (SDK ``Outbox``)
+    eventbus_ticks         scheduler ticks running or done (SDK ``SqlTickLedger``)
 
 Every query takes the caller's connection, so a batch's reads and writes share its transaction.
 """
@@ -18,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from eventbus import ConfigurationError, Inbox, Outbox, UtcDateTime, insert_ignoring_conflicts
+from eventbus import ConfigurationError, Inbox, Outbox, SqlTickLedger, UtcDateTime, insert_ignoring_conflicts
 from eventbus_contracts import REGISTRY
 
 from .scoring import PairState, Status
@@ -78,7 +79,7 @@ class Storage:
         sa.Index("ix_context_pairs_user_b", self.pairs.c.user_b)
         self.schema = sa.Table("context_schema", self.metadata, sa.Column("version", sa.Integer, nullable=False))
         self.inbox = Inbox(service, metadata=self.metadata)
-        self.tick_inbox = Inbox(f"{service}.scheduler", metadata=self.metadata)
+        self.ticks = SqlTickLedger(engine, metadata=self.metadata)
         self.outbox = Outbox(REGISTRY, metadata=self.metadata)
 
     # -- schema ----------------------------------------------------------------------------------

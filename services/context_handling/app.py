@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,7 +70,13 @@ class ContextHandlingService:
         self.bus = EventBus(settings.bus)
         self.processor = ConversationProcessor(self.storage, self.cache)
         self.batcher = Batcher(self.processor.process, max_batch=settings.batch_max, on_batch=self._after_batch)
-        self.relay = OutboxRelay(self.engine, self.storage.outbox, self.bus, batch_size=settings.relay_batch)
+        self.relay = OutboxRelay(
+            self.engine,
+            self.storage.outbox,
+            self.bus,
+            batch_size=settings.relay_batch,
+            lease=timedelta(seconds=settings.outbox_lease),
+        )
         self.scheduler = Scheduler(
             settings.bus,
             timezone=settings.timezone,

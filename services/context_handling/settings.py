@@ -14,6 +14,7 @@
 | ``CONTEXT_HTTP`` | ``127.0.0.1:9480`` | health and metrics address; ``off`` for none, port 0 for any |
 | ``CONTEXT_CANDIDATES_TTL`` | 86400 | seconds a cached candidate list lives |
 | ``CONTEXT_CACHE_PREFIX`` | ``context-handling:`` | Redis key prefix |
+| ``CONTEXT_OUTBOX_LEASE`` | 15 | seconds a relay holds claimed outbox rows; a dead relay's rows wait this long |
 """
 
 from __future__ import annotations
@@ -69,12 +70,15 @@ class ServiceSettings:
     http: tuple[str, int] | None = ("127.0.0.1", 9480)
     batch_max: int = 500
     relay_batch: int = 500
+    outbox_lease: int = 15
 
     def __post_init__(self) -> None:
         CronSchedule(self.fallback_cron, self.timezone)
         CronSchedule(self.decay_cron, self.timezone)
         if self.candidates_ttl < 1:
             raise ConfigurationError("CONTEXT_CANDIDATES_TTL must be at least 1 second")
+        if self.outbox_lease < 1:
+            raise ConfigurationError("CONTEXT_OUTBOX_LEASE must be at least 1 second")
         if self.batch_max < 1:
             raise ConfigurationError("the batch size must be at least 1")
 
@@ -100,6 +104,7 @@ class ServiceSettings:
             "decay_cron": environ.get("CONTEXT_DECAY_CRON") or "0 0 * * *",
             "scheduler": (environ.get("CONTEXT_SCHEDULER") or "on").lower() not in ("off", "no", "false", "0"),
             "http": _address(environ.get("CONTEXT_HTTP", "127.0.0.1:9480")),
+            "outbox_lease": _int(environ, "CONTEXT_OUTBOX_LEASE", 15),
         }
         values.update(overrides)
         return cls(**values)

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from eventbus import BusSettings, EventBus, EventContext, consumer_queue_name, dead_letter_queue_name
-from eventbus_contracts import CandidatesUpdatedV1, FriendshipStatusChangedV1
+from eventbus_contracts import CONVERSATION_ENDED_V1, CandidatesUpdatedV1, FriendshipStatusChangedV1
 
 from .app import ContextHandlingService
 from .scoring import Status
@@ -100,7 +100,7 @@ async def run_demo(
     service = ContextHandlingService(settings)
     stream = simulate(users=users, conversations=conversations, seed=seed)
     try:
-        await backend.declare_exchanges([])  # nothing to declare, but it fails fast when no broker answers
+        await backend.declare_exchanges([CONVERSATION_ENDED_V1])  # fails fast when no broker answers
         await _delete_queues(urls[0], _demo_queues())  # left over from an interrupted run
         await downstream_bus.start()
         await service.start()

@@ -59,12 +59,22 @@ class DecayReport:
     examined: int
     lowered: dict[Status, int]
 
+    def __str__(self) -> str:
+        moved = ", ".join(f"{n} to {status.value}" for status, n in self.lowered.items() if n) or "none lowered"
+        return f"as of {self.midnight.isoformat()}: {self.examined} pairs examined, {moved}"
+
 
 @dataclass(frozen=True, slots=True)
 class FallbackReport:
     caches_rebuilt: int
     redriven: int
     kept_parked: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.caches_rebuilt} candidate cache entries rebuilt, {self.redriven} parked conversations re-driven, "
+            f"{self.kept_parked} left parked"
+        )
 
 
 def decay_recompute(storage: Storage, cache: CandidateCache, midnight: datetime, *, chunk: int = 1000) -> DecayReport:

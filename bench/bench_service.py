@@ -1,0 +1,205 @@
+"""Load: N conversation.ended events through the context-handling service on PostgreSQL.
+
+    python bench/bench_service.py [--events 50000] [--users 4000] [--database-url postgresql://…]
+                                  [--redis-url redis://127.0.0.1:6379/0] [--prefetch 1000] [--batch 500]
+
+The events (the demo's simulated back end, scaled up) are published first, straight to the
+service's queue, so the measurement is the service draining a backlog: every event deduplicated,
+scored, written with its derived events in one transaction per batch, acked after the commit, and
+the derived events published by the outbox relay with confirms. Reported: events/s (first delivery
+to last commit), processing latency p50/p99 (delivery to commit, per event; under a backlog it
+includes waiting for the batch in progress), batch sizes, and how long the relay took to publish
+the derived events. The PostgreSQL schema, the queue and the Redis keys are removed afterwards.
+Results are also written as JSON (``--json-out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import sqlalchemy as sa
+
+from context_handling.app import ContextHandlingService
+from context_handling.settings import ServiceSettings
+from context_handling.simulation import simulate
+from eventbus import BusSettings, consumer_queue_name, contract_for
+from eventbus_contracts import ConversationEndedV1
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+async def preload(url: str, queue: str, stream: list[Any]) -> float:
+    """Declare the service's queue as the SDK would and fill it; returns publishes per second."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.declare_queue(queue, durable=True, arguments={"x-queue-type": "quorum"})
+        gate = asyncio.Semaphore(500)
+        contract = contract_for(ConversationEndedV1)
+
+        async def one(item: Any) -> None:
+            message = aio_pika.Message(
+                contract.encode(item.event),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=item.event_id,
+                type=contract.type,
+                headers={
+                    "cloudEvents_specversion": "1.0",
+                    "cloudEvents_id": item.event_id,
+                    "cloudEvents_source": "/bench/chat-backend",
+                    "cloudEvents_type": contract.type,
+                    "cloudEvents_time": item.event.ended_at.isoformat(),
+                },
+            )
+            async with gate:
+                await channel.default_exchange.publish(message, routing_key=queue)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(item) for item in stream))
+        return len(stream) / (time.perf_counter() - started)
+    finally:
+        await connection.close()
+
+
+async def bind_sink(url: str, name: str) -> None:
+    """A bounded queue on ``context.#`` standing in for downstream consumers, so derived events are
+    routable (as in production) without piling up: the broker keeps the newest 1000."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange("context", aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(
+            name, durable=False, arguments={"x-max-length": 1000, "x-overflow": "drop-head"}
+        )
+        await queue.bind(exchange, routing_key="context.#")
+    finally:
+        await connection.close()
+
+
+async def drop_queues(url: str, names: list[str]) -> None:
+    connection = await aio_pika.connect(url)
+    try:
+        for name in names:
+            channel = await connection.channel()
+            await channel.queue_delete(name)
+    finally:
+        await connection.close()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    service_name = f"bench-context-{uuid.uuid4().hex[:8]}"
+    schema = service_name.replace("-", "_")
+    admin = sa.create_engine(args.database_url, poolclass=sa.pool.NullPool)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in args.database_url else "?"
+    settings = ServiceSettings(
+        bus=BusSettings(service_name, urls=(args.url,), prefetch=args.prefetch),
+        database_url=f"{args.database_url}{separator}options=-csearch_path%3D{schema}",
+        redis_url=args.redis_url or None,
+        cache_prefix=f"{service_name}:",
+        http=None,
+        scheduler=False,
+        batch_max=args.batch,
+    )
+    queue = consumer_queue_name(service_name, "chat.conversation.ended.v1")
+    stream = simulate(users=args.users, conversations=args.events, days=60, seed=args.seed, duplicate_share=0.0)
+    print(f"{len(stream)} events among {args.users} users; publishing them to {queue} …", flush=True)
+    sink = f"{service_name}.sink"
+    await bind_sink(args.url, sink)
+    publish_rate = await preload(args.url, queue, stream)
+    print(f"published at {publish_rate:.0f}/s; starting the service", flush=True)
+
+    service = ContextHandlingService(settings)
+    result: dict[str, Any] = {}
+    try:
+        await service.prepare()
+        started = time.perf_counter()
+        await service.start()
+        while sum(service.totals[o] for o in ("applied", "duplicate", "rejected")) < len(stream):
+            await asyncio.sleep(0.05)
+        processed_at = time.perf_counter()
+        while True:
+            with service.engine.connect() as connection:
+                if service.storage.outbox.pending_count(connection) == 0:
+                    break
+            await asyncio.sleep(0.1)
+        drained_at = time.perf_counter()
+        latencies = list(service.latencies)
+        batches = service.metrics.batch_size.collect()[0].samples
+        batch_count = next(s.value for s in batches if s.name.endswith("_count"))
+        batch_sum = next(s.value for s in batches if s.name.endswith("_sum"))
+        with service.engine.connect() as connection:
+            counts = service.storage.counts_by_status(connection)
+        seconds = processed_at - started
+        result = {
+            "events": len(stream),
+            "users": args.users,
+            "database": "postgresql",
+            "cache": service.cache.description,
+            "prefetch": args.prefetch,
+            "batch_max": args.batch,
+            "processing_seconds": round(seconds, 2),
+            "events_per_second": round(len(stream) / seconds, 1),
+            "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+            "mean_batch": round(batch_sum / batch_count, 1),
+            "derived_events": service.totals["derived_events"],
+            "status_changes": service.totals["status_changes"],
+            "outbox_drained_seconds_after_start": round(drained_at - started, 2),
+            "derived_published_per_second": round(service.totals["derived_events"] / (drained_at - started), 1),
+            "pairs_by_status": {s.value: n for s, n in counts.items()},
+            "publish_rate_preload": round(publish_rate, 1),
+        }
+    finally:
+        await service.stop(grace=5, drain_outbox=0)
+        await drop_queues(args.url, [queue, f"{queue}.dlq", sink])
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        if args.redis_url:
+            import redis
+
+            client = redis.Redis.from_url(args.redis_url)
+            keys = list(client.scan_iter(match=f"{service_name}:*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
+            client.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--url", default=BROKER)
+    parser.add_argument("--database-url", default=POSTGRES)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="empty for the in-process cache")
+    parser.add_argument("--prefetch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    result = asyncio.run(bench(args))
+    print(json.dumps(result, indent=2))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,7 @@ import aio_pika
 import sqlalchemy as sa
 
 from context_handling.app import ContextHandlingService
+from context_handling.demo import delete_queues
 from context_handling.settings import ServiceSettings
 from context_handling.simulation import simulate
 from eventbus import BusSettings, consumer_queue_name, contract_for
@@ -82,16 +83,6 @@ async def bind_sink(url: str, name: str) -> None:
             name, durable=False, arguments={"x-max-length": 1000, "x-overflow": "drop-head"}
         )
         await queue.bind(exchange, routing_key="context.#")
-    finally:
-        await connection.close()
-
-
-async def drop_queues(url: str, names: list[str]) -> None:
-    connection = await aio_pika.connect(url)
-    try:
-        for name in names:
-            channel = await connection.channel()
-            await channel.queue_delete(name)
     finally:
         await connection.close()
 
@@ -168,7 +159,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         await service.stop(grace=5, drain_outbox=0)
-        await drop_queues(args.url, [queue, f"{queue}.dlq", sink])
+        await delete_queues(args.url, [queue, f"{queue}.dlq", sink])
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

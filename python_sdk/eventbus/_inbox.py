@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ._sql import UtcDateTime, insert_ignoring_conflicts, require_sqlalchemy
+from ._sql import UtcDateTime, define_table, insert_ignoring_conflicts, require_sqlalchemy
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -41,20 +41,15 @@ class Inbox:
         import sqlalchemy as sa
 
         self.consumer = consumer
-        self.metadata = metadata if metadata is not None else sa.MetaData()
-        existing = self.metadata.tables.get(table_name)
-        self.table = (
-            existing
-            if existing is not None
-            else sa.Table(
-                table_name,
-                self.metadata,
-                sa.Column("consumer", sa.String(200), primary_key=True),
-                sa.Column("event_id", sa.String(MAX_ID_LENGTH), primary_key=True),
-                sa.Column("processed_at", UtcDateTime, nullable=False),
-                sa.Index(f"ix_{table_name}_processed_at", "processed_at"),
-            )
+        self.table = define_table(
+            metadata,
+            table_name,
+            sa.Column("consumer", sa.String(200), primary_key=True),
+            sa.Column("event_id", sa.String(MAX_ID_LENGTH), primary_key=True),
+            sa.Column("processed_at", UtcDateTime, nullable=False),
+            sa.Index(f"ix_{table_name}_processed_at", "processed_at"),
         )
+        self.metadata = self.table.metadata
 
     def create_schema(self, bind: Engine | Connection) -> None:
         """Create the table if it does not exist (idempotent)."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ._contract import ContractRegistry, EventContract, contract_for
-from ._sql import UtcDateTime, insert_ignoring_conflicts, require_sqlalchemy
+from ._sql import UtcDateTime, define_table, insert_ignoring_conflicts, require_sqlalchemy
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -75,41 +75,30 @@ class Outbox:
         import sqlalchemy as sa
 
         self.contracts = ContractRegistry(contracts)
-        self.metadata = metadata if metadata is not None else sa.MetaData()
-        existing = self.metadata.tables.get(table_name)
-        self.table = (
-            existing
-            if existing is not None
-            else sa.Table(
-                table_name,
-                self.metadata,
-                sa.Column(
-                    "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
-                ),
-                sa.Column("event_id", sa.String(255), nullable=False, unique=True),
-                sa.Column("event_type", sa.String(255), nullable=False),
-                sa.Column("subject", sa.String(255)),
-                sa.Column("event_time", UtcDateTime, nullable=False),
-                sa.Column("data", sa.LargeBinary, nullable=False),
-                sa.Column("created_at", UtcDateTime, nullable=False),
-                # A pending row may be claimed once available_at has passed: a claim pushes it out by
-                # the lease, a failed publish by the backoff, so a relay that died frees its rows.
-                sa.Column("available_at", UtcDateTime, nullable=False),
-                sa.Column("attempts", sa.Integer, nullable=False, default=0),
-                sa.Column("last_error", sa.Text),
-                sa.Column("sent_at", UtcDateTime),
-                sa.Column("outcome", sa.String(20)),
-            )
-        )
-        if existing is None:
+        pending = sa.text("sent_at IS NULL")
+        self.table = define_table(
+            metadata,
+            table_name,
+            sa.Column(
+                "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+            ),
+            sa.Column("event_id", sa.String(255), nullable=False, unique=True),
+            sa.Column("event_type", sa.String(255), nullable=False),
+            sa.Column("subject", sa.String(255)),
+            sa.Column("event_time", UtcDateTime, nullable=False),
+            sa.Column("data", sa.LargeBinary, nullable=False),
+            sa.Column("created_at", UtcDateTime, nullable=False),
+            # A pending row may be claimed once available_at has passed: a claim pushes it out by the
+            # lease, a failed publish by the backoff, so a relay that died frees its rows.
+            sa.Column("available_at", UtcDateTime, nullable=False),
+            sa.Column("attempts", sa.Integer, nullable=False, default=0),
+            sa.Column("last_error", sa.Text),
+            sa.Column("sent_at", UtcDateTime),
+            sa.Column("outcome", sa.String(20)),
             # Only pending rows are indexed for the relay's scan; sent rows cost it nothing.
-            sa.Index(
-                f"ix_{table_name}_pending",
-                self.table.c.available_at,
-                self.table.c.seq,
-                postgresql_where=self.table.c.sent_at.is_(None),
-                sqlite_where=self.table.c.sent_at.is_(None),
-            )
+            sa.Index(f"ix_{table_name}_pending", "seq", postgresql_where=pending, sqlite_where=pending),
+        )
+        self.metadata = self.table.metadata
 
     def create_schema(self, bind: Any) -> None:
         """Create the table and its index if they do not exist (idempotent)."""

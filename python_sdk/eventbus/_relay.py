@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import EventBusError, UnroutableError
+from ._exceptions import UnroutableError
 from ._outbox import Outbox, OutboxMessage
 from ._sql import run_transaction
 
@@ -122,7 +122,7 @@ class OutboxRelay:
                 )
             except UnroutableError:
                 return "unroutable"
-            except EventBusError as exc:
+            except Exception as exc:  # PublishError, or the connection itself failed: retry the row later
                 return exc
         return "published"
 

@@ -34,6 +34,7 @@ __all__ = [
     "SUPPORTED_DIALECTS",
     "UtcDateTime",
     "create_sql_engine",
+    "define_table",
     "insert_ignoring_conflicts",
     "require_sqlalchemy",
     "run_transaction",
@@ -83,6 +84,18 @@ def _utc_datetime_type() -> type:
 
 
 UtcDateTime: Any = _utc_datetime_type()
+
+
+def define_table(metadata: Any, name: str, *elements: Any) -> Any:
+    """Table ``name`` of ``metadata`` (a fresh MetaData when None), defined on first use.
+
+    The SDK's tables join the service's own ``MetaData`` so that one ``create_all`` (or one
+    migration) makes them all; two ``Inbox`` objects on one metadata share one table.
+    """
+    require_sqlalchemy()
+    target = metadata if metadata is not None else sa.MetaData()
+    existing = target.tables.get(name)
+    return existing if existing is not None else sa.Table(name, target, *elements)
 
 
 def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
@@ -162,7 +175,3 @@ def run_transaction(engine: Engine, work: Callable[[Connection], T], *, attempts
             log.info("transaction conflict (%s); retrying, attempt %d", getattr(exc.orig, "sqlstate", exc), attempt)
             time.sleep(0.01 * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -19,7 +19,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ._sql import UtcDateTime, insert_ignoring_conflicts, require_sqlalchemy, run_transaction
+from ._sql import UtcDateTime, define_table, insert_ignoring_conflicts, require_sqlalchemy, run_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -94,21 +94,16 @@ class SqlTickLedger:
         import sqlalchemy as sa
 
         self.engine = engine
-        self.metadata = metadata if metadata is not None else sa.MetaData()
-        existing = self.metadata.tables.get(table_name)
-        self.table = (
-            existing
-            if existing is not None
-            else sa.Table(
-                table_name,
-                self.metadata,
-                sa.Column("tick_id", sa.String(255), primary_key=True),
-                sa.Column("state", sa.String(10), nullable=False),
-                sa.Column("owner", sa.String(200), nullable=False),
-                sa.Column("claimed_at", UtcDateTime, nullable=False),
-                sa.Column("finished_at", UtcDateTime),
-            )
+        self.table = define_table(
+            metadata,
+            table_name,
+            sa.Column("tick_id", sa.String(255), primary_key=True),
+            sa.Column("state", sa.String(10), nullable=False),
+            sa.Column("owner", sa.String(200), nullable=False),
+            sa.Column("claimed_at", UtcDateTime, nullable=False),
+            sa.Column("finished_at", UtcDateTime),
         )
+        self.metadata = self.table.metadata
 
     def create_schema(self, bind: Any) -> None:
         self.table.create(bind, checkfirst=True)

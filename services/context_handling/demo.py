@@ -31,7 +31,7 @@ from .scoring import Status
 from .settings import ServiceSettings
 from .simulation import SimulatedConversation, simulate
 
-__all__ = ["run_demo"]
+__all__ = ["delete_queues", "run_demo"]
 
 SERVICE = "context-handling-demo"
 DOWNSTREAM = "context-handling-demo-downstream"
@@ -54,7 +54,8 @@ class Downstream:
         self.received[ctx.type] += 1
 
 
-async def _delete_queues(url: str, names: list[str]) -> None:
+async def delete_queues(url: str, names: list[str]) -> None:
+    """Delete the named queues (missing ones are fine): the demo's and the benchmark's clean-up."""
     connection = await aio_pika.connect(url)
     try:
         for name in names:
@@ -101,7 +102,7 @@ async def run_demo(
     stream = simulate(users=users, conversations=conversations, seed=seed)
     try:
         await backend.declare_exchanges([CONVERSATION_ENDED_V1])  # fails fast when no broker answers
-        await _delete_queues(urls[0], _demo_queues())  # left over from an interrupted run
+        await delete_queues(urls[0], _demo_queues())  # left over from an interrupted run
         await downstream_bus.start()
         await service.start()
         console.print(
@@ -148,7 +149,7 @@ async def run_demo(
         await downstream_bus.close()
         await backend.close()
         with contextlib.suppress(Exception):  # the broker is gone: nothing to clean up
-            await _delete_queues(urls[0], _demo_queues())
+            await delete_queues(urls[0], _demo_queues())
         shutil.rmtree(workdir, ignore_errors=True)
 
 

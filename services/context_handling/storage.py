@@ -149,33 +149,35 @@ class Storage:
     def save_pairs(
         self, connection: Connection, states: Mapping[tuple[str, str], tuple[PairState, int]], now: datetime
     ) -> None:
-        if not states:
+        self._update_pairs(
+            connection,
+            {
+                key: {
+                    "strength": state.strength,
+                    "t_ref": state.t_ref,
+                    "score": state.score,
+                    "status": state.status.value,
+                    "conversations": conversations,
+                    "updated_at": now,
+                }
+                for key, (state, conversations) in states.items()
+            },
+        )
+
+    def _update_pairs(self, connection: Connection, values: Mapping[tuple[str, str], dict[str, Any]]) -> None:
+        """One ``UPDATE … WHERE user_a = ? AND user_b = ?`` executed for many pairs, in key order."""
+        if not values:
             return
         p = self.pairs
+        columns = list(next(iter(values.values())))
         statement = (
             p.update()
             .where(p.c.user_a == sa.bindparam("key_a"), p.c.user_b == sa.bindparam("key_b"))
-            .values(
-                strength=sa.bindparam("new_strength"),
-                t_ref=sa.bindparam("new_t_ref"),
-                score=sa.bindparam("new_score"),
-                status=sa.bindparam("new_status"),
-                conversations=sa.bindparam("new_conversations"),
-                updated_at=sa.bindparam("new_updated_at"),
-            )
+            .values({column: sa.bindparam(f"new_{column}") for column in columns})
         )
         rows = [
-            {
-                "key_a": a,
-                "key_b": b,
-                "new_strength": state.strength,
-                "new_t_ref": state.t_ref,
-                "new_score": state.score,
-                "new_status": state.status.value,
-                "new_conversations": conversations,
-                "new_updated_at": now,
-            }
-            for (a, b), (state, conversations) in sorted(states.items())
+            {"key_a": a, "key_b": b, **{f"new_{column}": row[column] for column in columns}}
+            for (a, b), row in sorted(values.items())
         ]
         connection.execute(statement, rows)
 
@@ -231,20 +233,8 @@ class Storage:
         return [PairRow(a, b, s, t, sc, Status(st), n) for a, b, s, t, sc, st, n in connection.execute(query)]
 
     def set_statuses(self, connection: Connection, changes: Mapping[tuple[str, str], Status], now: datetime) -> None:
-        if not changes:
-            return
-        p = self.pairs
-        statement = (
-            p.update()
-            .where(p.c.user_a == sa.bindparam("key_a"), p.c.user_b == sa.bindparam("key_b"))
-            .values(status=sa.bindparam("new_status"), updated_at=sa.bindparam("new_updated_at"))
-        )
-        connection.execute(
-            statement,
-            [
-                {"key_a": a, "key_b": b, "new_status": status.value, "new_updated_at": now}
-                for (a, b), status in sorted(changes.items())
-            ],
+        self._update_pairs(
+            connection, {key: {"status": status.value, "updated_at": now} for key, status in changes.items()}
         )
 
     def last_change_by_user(self, connection: Connection) -> dict[str, datetime]:

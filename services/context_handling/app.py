@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -92,6 +92,7 @@ class ContextHandlingService:
         # Totals and recent latencies of this process, for the demo's summary and the benchmark.
         self.totals: Counter[str] = Counter()
         self.latencies: deque[float] = deque(maxlen=200_000)
+        self._observers: list[Callable[[Sequence[Incoming], Sequence[Submitted]], None]] = []
         self._relay_task: asyncio.Task[None] | None = None
         self._consuming = False
         self._stopped = asyncio.Event()
@@ -112,7 +113,13 @@ class ContextHandlingService:
             self.metrics.parked.labels("invalid_conversation").inc()
             raise InvalidConversationError(str(submitted.error))
 
-    def _after_batch(self, result: BatchResult, submitted: Sequence[Submitted]) -> None:
+    def watch(self, observer: Callable[[Sequence[Incoming], Sequence[Submitted]], None]) -> None:
+        """Call ``observer(events, outcomes)`` after each committed batch (the demo counts its own events)."""
+        self._observers.append(observer)
+
+    def _after_batch(self, items: Sequence[Incoming], result: BatchResult, submitted: Sequence[Submitted]) -> None:
+        for observer in self._observers:
+            observer(items, submitted)
         self.metrics.batch_size.observe(len(submitted))
         for item in submitted:
             self.metrics.latency.observe(item.latency)

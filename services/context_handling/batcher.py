@@ -53,7 +53,7 @@ class Batcher:
         process: Callable[[Sequence[Incoming]], BatchResult],
         *,
         max_batch: int,
-        on_batch: Callable[[BatchResult, Sequence[Submitted]], None] | None = None,
+        on_batch: Callable[[Sequence[Incoming], BatchResult, Sequence[Submitted]], None] | None = None,
     ) -> None:
         self._process = process
         self.max_batch = max_batch
@@ -117,7 +117,7 @@ class Batcher:
             Submitted(result.outcomes[i], result.errors.get(i), done - w.received) for i, w in enumerate(batch)
         ]
         if self._on_batch is not None:
-            self._on_batch(result, submitted)
+            self._on_batch([w.item for w in batch], result, submitted)
         for waiting, outcome in zip(batch, submitted, strict=True):
             if not waiting.future.done():
                 waiting.future.set_result(outcome)

@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from eventbus import BusSettings, EventBus, EventContext, consumer_queue_name, d
 from eventbus_contracts import CONVERSATION_ENDED_V1, CandidatesUpdatedV1, FriendshipStatusChangedV1
 
 from .app import ContextHandlingService
+from .batcher import Submitted
+from .processor import Incoming
 from .scoring import Status
 from .settings import ServiceSettings
 from .simulation import SimulatedConversation, simulate
@@ -100,6 +103,16 @@ async def run_demo(
     downstream_bus.subscribe(CandidatesUpdatedV1)(downstream.on_event)
     service = ContextHandlingService(settings)
     stream = simulate(users=users, conversations=conversations, seed=seed)
+    # The shared broker may carry other people's conversations too: count and show only ours.
+    ours = {item.event_id for item in stream}
+    tally: Counter[str] = Counter()
+
+    def observe(items: Sequence[Incoming], outcomes: Sequence[Submitted]) -> None:
+        for item, submitted in zip(items, outcomes, strict=True):
+            if item.event_id in ours:
+                tally[submitted.outcome.value] += 1
+
+    service.watch(observe)
     try:
         await backend.declare_exchanges([CONVERSATION_ENDED_V1])  # fails fast when no broker answers
         await delete_queues(urls[0], _demo_queues())  # left over from an interrupted run
@@ -129,7 +142,7 @@ async def run_demo(
             deadline = time.monotonic() + timeout
             processed_in: float | None = None
             while True:
-                done = sum(service.totals[o] for o in ("applied", "duplicate", "rejected"))
+                done = sum(tally.values())
                 if processed_in is None and done >= len(stream):
                     processed_in = time.perf_counter() - started
                 progress.update(processed, completed=done)
@@ -143,7 +156,7 @@ async def run_demo(
                     raise TimeoutError(f"the demo did not finish within {timeout:.0f}s")
                 await asyncio.sleep(0.1)
             delivered_in = time.perf_counter() - started
-        _summary(console, service, downstream, stream, processed_in or delivered_in, delivered_in)
+        _summary(console, service, downstream, stream, tally, processed_in or delivered_in, delivered_in)
     finally:
         await service.stop(grace=5, drain_outbox=0)
         await downstream_bus.close()
@@ -158,12 +171,18 @@ def _summary(
     service: ContextHandlingService,
     downstream: Downstream,
     stream: list[SimulatedConversation],
+    tally: Counter[str],
     seconds: float,
     delivered_in: float,
 ) -> None:
+    people_in_stream = {user for item in stream for user in item.event.participants}
     with service.engine.connect() as connection:
-        counts = service.storage.counts_by_status(connection)
-        pairs = service.storage.all_pairs(connection)
+        pairs = [
+            p
+            for p in service.storage.all_pairs(connection)
+            if p.user_a in people_in_stream and p.user_b in people_in_stream
+        ]
+    counts = Counter(p.status for p in pairs)
     totals = service.totals
     latencies = sorted(service.latencies)
     p50 = statistics.median(latencies) * 1000 if latencies else 0.0
@@ -173,7 +192,7 @@ def _summary(
     statuses.add_column("status")
     statuses.add_column("pairs", justify="right")
     statuses.add_column("")
-    most = max(counts.values()) or 1
+    most = max(counts.values(), default=0) or 1
     for status in reversed(Status):
         statuses.add_row(status.value, str(counts[status]), "█" * max(1, round(30 * counts[status] / most)))
 
@@ -213,8 +232,8 @@ def _summary(
         f"every derived event delivered downstream after {delivered_in:.1f} s"
     )
     console.print(
-        f"exactly once: {totals['applied']} conversations applied, {totals['duplicate']} re-sent copies recognised "
-        f"by event id ({duplicates_sent} sent twice), {totals['rejected']} rejected"
+        f"exactly once: {tally['applied']} conversations applied, {tally['duplicate']} re-sent copies recognised "
+        f"by event id ({duplicates_sent} sent twice), {tally['rejected']} rejected"
     )
     console.print(
         f"derived events through the outbox: {totals['status_changes']} status changes and "

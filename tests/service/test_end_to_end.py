@@ -139,7 +139,8 @@ async def test_duplicates_reordering_and_a_second_delivery_give_the_domain_cores
     await publish_to_queue(broker_url, queue, [(f"{prefix}-sentinel", sentinel)], source="/test/chat-backend")
     await eventually(lambda: applied(storage, [f"{prefix}-sentinel"]) == 1, 60)
     metrics = process.metrics()
-    assert metrics['context_events_consumed_total{outcome="duplicate"}'] == 50 + len(items)
+    # (">=": the queue is bound to the shared chat exchange, where other tests publish too)
+    assert metrics['context_events_consumed_total{outcome="duplicate"}'] >= 50 + len(items)
     assert metrics['context_events_consumed_total{outcome="applied"}'] >= len(items) + 1
     assert_state_is_the_domain_cores(storage, [*stream, sentinel], prefix)
     assert outbox(storage, prefix)[: len(rows)] == rows  # nothing new for the repeated stream

@@ -4,6 +4,7 @@ The public API is what ``__all__`` lists; modules starting with ``_`` are privat
 """
 
 from ._async_bus import EventBus
+from ._bulk import bulk_insert, bulk_update, column_in, keys_in
 from ._context import EventContext
 from ._contract import ContractRegistry, EventContract, contract_for
 from ._cron import CronSchedule, tick_id
@@ -81,11 +82,15 @@ __all__ = [
     "TopologyMismatchError",
     "UnroutableError",
     "UtcDateTime",
+    "bulk_insert",
+    "bulk_update",
+    "column_in",
     "consumer_queue_name",
     "contract_for",
     "create_sql_engine",
     "dead_letter_queue_name",
     "insert_ignoring_conflicts",
+    "keys_in",
     "parse_envelope",
     "redact_url",
     "redrive_parked",

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ._sql import UtcDateTime, define_table, insert_ignoring_conflicts, require_sqlalchemy
+from ._bulk import bulk_insert
+from ._sql import UtcDateTime, define_table, require_sqlalchemy
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -71,9 +72,8 @@ class Inbox:
                 raise ValueError(f"event id must be 1 to {MAX_ID_LENGTH} characters: {event_id!r}")
         if not unique:
             return set()
-        statement = insert_ignoring_conflicts(self.table, connection.dialect.name).returning(self.table.c.event_id)
         rows = [{"consumer": self.consumer, "event_id": e, "processed_at": moment} for e in unique]
-        return {row[0] for row in connection.execute(statement, rows)}
+        return set(bulk_insert(connection, self.table, rows, returning="event_id"))
 
     def seen(self, connection: Connection, event_id: str) -> bool:
         """True when ``event_id`` was processed (committed) before."""

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from ._bulk import bulk_insert
 from ._contract import ContractRegistry, EventContract, contract_for
-from ._sql import UtcDateTime, define_table, insert_ignoring_conflicts, require_sqlalchemy
+from ._sql import UtcDateTime, define_table, require_sqlalchemy
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -144,9 +145,7 @@ class Outbox:
             )
         if not rows:
             return 0
-        statement = insert_ignoring_conflicts(self.table, connection.dialect.name)
-        result: Any = connection.execute(statement, rows)
-        return int(result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows))
+        return len(bulk_insert(connection, self.table, rows, returning="seq"))
 
     # -- the relay's side ------------------------------------------------------------------------
 

@@ -142,15 +142,19 @@ def create_sql_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> En
     return sa.create_engine(parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def insert_ignoring_conflicts(table: Any, dialect_name: str) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` for the table, in the engine's dialect."""
+def _dialect_insert(table: Any, dialect_name: str) -> Any:
     if dialect_name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect_name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise ConfigurationError(f"database {dialect_name!r} is not supported (use sqlite or postgresql)")
-    return insert(table).on_conflict_do_nothing()
+    return insert(table)
+
+
+def insert_ignoring_conflicts(table: Any, dialect_name: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the table, in the engine's dialect (see also ``bulk_insert``)."""
+    return _dialect_insert(table, dialect_name).on_conflict_do_nothing()
 
 
 def _retryable(exc: DBAPIError) -> bool:

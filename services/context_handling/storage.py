@@ -19,7 +19,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from eventbus import ConfigurationError, Inbox, Outbox, SqlTickLedger, UtcDateTime, insert_ignoring_conflicts
+from eventbus import (
+    ConfigurationError,
+    Inbox,
+    Outbox,
+    SqlTickLedger,
+    UtcDateTime,
+    bulk_insert,
+    bulk_update,
+    column_in,
+    keys_in,
+)
 from eventbus_contracts import REGISTRY
 
 from .scoring import PairState, Status
@@ -27,6 +37,7 @@ from .scoring import PairState, Status
 __all__ = ["SCHEMA_VERSION", "PairRow", "Storage"]
 
 SCHEMA_VERSION = 1
+CHUNK = 5000  # keys per statement: well inside SQLite's 32766 parameters
 FRIEND_STATUSES = (Status.friend.value, Status.close_friend.value)
 # Steps from version N to N+1, run in order on start; add one with every schema change.
 MIGRATIONS: dict[int, Sequence[str]] = {}
@@ -133,12 +144,12 @@ class Storage:
             }
             for a, b in ordered
         ]
-        connection.execute(insert_ignoring_conflicts(p, connection.dialect.name), placeholders)
+        bulk_insert(connection, p, placeholders, returning="user_a")
         found: dict[tuple[str, str], tuple[PairState, int]] = {}
-        for chunk in _chunks(ordered, 2000):
+        for chunk in _chunks(ordered, CHUNK):  # SQLite caps the number of parameters of a statement
             query = (
                 sa.select(p.c.user_a, p.c.user_b, p.c.strength, p.c.t_ref, p.c.status, p.c.conversations)
-                .where(sa.tuple_(p.c.user_a, p.c.user_b).in_(chunk))
+                .where(keys_in(connection, p, ["user_a", "user_b"], chunk))
                 .order_by(p.c.user_a, p.c.user_b)
                 .with_for_update()
             )
@@ -149,37 +160,27 @@ class Storage:
     def save_pairs(
         self, connection: Connection, states: Mapping[tuple[str, str], tuple[PairState, int]], now: datetime
     ) -> None:
-        self._update_pairs(
-            connection,
-            {
-                key: {
-                    "strength": state.strength,
-                    "t_ref": state.t_ref,
-                    "score": state.score,
-                    "status": state.status.value,
-                    "conversations": conversations,
-                    "updated_at": now,
-                }
-                for key, (state, conversations) in states.items()
-            },
-        )
+        """Write the new state of pairs already locked by ``lock_pairs``.
 
-    def _update_pairs(self, connection: Connection, values: Mapping[tuple[str, str], dict[str, Any]]) -> None:
-        """One ``UPDATE … WHERE user_a = ? AND user_b = ?`` executed for many pairs, in key order."""
-        if not values:
+        Hundreds of rows travel in one statement (``bulk_update``), not one UPDATE each.
+        """
+        if not states:
             return
         p = self.pairs
-        columns = list(next(iter(values.values())))
-        statement = (
-            p.update()
-            .where(p.c.user_a == sa.bindparam("key_a"), p.c.user_b == sa.bindparam("key_b"))
-            .values({column: sa.bindparam(f"new_{column}") for column in columns})
-        )
         rows = [
-            {"key_a": a, "key_b": b, **{f"new_{column}": row[column] for column in columns}}
-            for (a, b), row in sorted(values.items())
+            {
+                "user_a": a,
+                "user_b": b,
+                "strength": state.strength,
+                "t_ref": state.t_ref,
+                "score": state.score,
+                "status": state.status.value,
+                "conversations": conversations,
+                "updated_at": now,
+            }
+            for (a, b), (state, conversations) in sorted(states.items())
         ]
-        connection.execute(statement, rows)
+        bulk_update(connection, p, ["user_a", "user_b"], rows)
 
     def friend_edges_around(self, connection: Connection, users: Iterable[str]) -> list[tuple[str, str, float]]:
         """Friend-or-better pairs within two hops of ``users``: enough to rank their candidates."""
@@ -193,9 +194,10 @@ class Storage:
             return []
         p = self.pairs
         edges: list[tuple[str, str, float]] = []
-        for chunk in _chunks(sorted(users), 2000):
+        for chunk in _chunks(sorted(users), CHUNK):
             query = sa.select(p.c.user_a, p.c.user_b, p.c.score).where(
-                p.c.status.in_(FRIEND_STATUSES), sa.or_(p.c.user_a.in_(chunk), p.c.user_b.in_(chunk))
+                p.c.status.in_(FRIEND_STATUSES),
+                sa.or_(column_in(connection, p.c.user_a, chunk), column_in(connection, p.c.user_b, chunk)),
             )
             edges.extend((a, b, s) for a, b, s in connection.execute(query))
         return edges
@@ -233,9 +235,11 @@ class Storage:
         return [PairRow(a, b, s, t, sc, Status(st), n) for a, b, s, t, sc, st, n in connection.execute(query)]
 
     def set_statuses(self, connection: Connection, changes: Mapping[tuple[str, str], Status], now: datetime) -> None:
-        self._update_pairs(
-            connection, {key: {"status": status.value, "updated_at": now} for key, status in changes.items()}
-        )
+        rows = [
+            {"user_a": a, "user_b": b, "status": status.value, "updated_at": now}
+            for (a, b), status in sorted(changes.items())
+        ]
+        bulk_update(connection, self.pairs, ["user_a", "user_b"], rows)
 
     def last_change_by_user(self, connection: Connection) -> dict[str, datetime]:
         """When each user's pairs last changed (wall clock), for finding stale candidate caches."""

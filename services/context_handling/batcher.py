@@ -59,6 +59,7 @@ class Batcher:
         self.max_batch = max_batch
         self._on_batch = on_batch
         self._queue: deque[_Waiting] = deque()
+        self._writing = False
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -71,11 +72,11 @@ class Batcher:
             self._task = asyncio.create_task(self._run(), name="context-handling:batcher")
 
     async def stop(self) -> None:
-        """Finish what was submitted, then stop."""
+        """Finish what was submitted (including the batch being written), then stop."""
         task, self._task = self._task, None
         if task is None:
             return
-        while self._queue and not task.done():
+        while (self._queue or self._writing) and not task.done():
             await asyncio.sleep(0.01)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -96,7 +97,11 @@ class Batcher:
                 self._ready.clear()
                 await self._ready.wait()
             batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-            await self._write(batch)
+            self._writing = True
+            try:
+                await self._write(batch)
+            finally:
+                self._writing = False
 
     async def _write(self, batch: list[_Waiting]) -> None:
         try:
@@ -117,7 +122,10 @@ class Batcher:
             Submitted(result.outcomes[i], result.errors.get(i), done - w.received) for i, w in enumerate(batch)
         ]
         if self._on_batch is not None:
-            self._on_batch([w.item for w in batch], result, submitted)
+            try:
+                self._on_batch([w.item for w in batch], result, submitted)
+            except Exception:  # metrics and observers must never keep a committed batch from being acked
+                log.exception("after-batch hook failed")
         for waiting, outcome in zip(batch, submitted, strict=True):
             if not waiting.future.done():
                 waiting.future.set_result(outcome)

@@ -20,6 +20,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from eventbus import ConnectionFailedError, EventBusError
+from eventbus_contracts import REGISTRY
 
 from .app import create_service
 from .settings import ServiceSettings
@@ -99,6 +100,7 @@ def run() -> None:
 async def _run_job(settings: ServiceSettings, name: str, at: datetime | None) -> Any:
     service = create_service(settings.with_(scheduler=False, http=None))
     try:
+        await service.bus.declare_exchanges(REGISTRY)  # a job publishes: fail fast when no broker answers
         await service.prepare()
         report = await service.run_job(name, at=at)
         pending = await service.relay.drain(timeout=60)

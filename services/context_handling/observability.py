@@ -27,6 +27,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_a
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from eventbus import ConfigurationError
+
 __all__ = ["HealthServer", "ServiceMetrics"]
 
 log = logging.getLogger("context_handling.http")
@@ -123,9 +125,14 @@ class HealthServer:
         self._metrics_app = make_wsgi_app(metrics.registry)
         self._alive = alive
         self._ready = ready
-        self._server = make_server(
-            address[0], address[1], self._app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-        )
+        try:
+            self._server = make_server(
+                address[0], address[1], self._app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+            )
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot serve health and metrics on {address[0]}:{address[1]} (CONTEXT_HTTP): {exc.strerror or exc}"
+            ) from None
         self._thread = threading.Thread(target=self._server.serve_forever, name="context-handling:http", daemon=True)
 
     @property

@@ -3,7 +3,7 @@
 | variable | default | meaning |
 |---|---|---|
 | ``EVENTBUS_URL`` | local RabbitMQ | broker URL(s), comma-separated |
-| ``EVENTBUS_PREFETCH`` | 500 | unacked deliveries in flight, which bounds a batch |
+| ``EVENTBUS_PREFETCH`` | 1000 | unacked deliveries in flight: twice the batch, so the next gathers during a commit |
 | ``DATABASE_URL`` | ``sqlite:///context-handling.db`` | SQLite file or ``postgresql://…`` |
 | ``REDIS_URL`` | unset: in-process cache | candidate cache |
 | ``CONTEXT_SERVICE`` | ``context-handling`` | service name: CloudEvents source, queue prefix |
@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_DATABASE_URL", "DEFAULT_SERVICE", "ServiceSettings"]
 
 DEFAULT_SERVICE = "context-handling"
 DEFAULT_DATABASE_URL = "sqlite:///context-handling.db"
-DEFAULT_PREFETCH = 500
+DEFAULT_PREFETCH = 1000  # twice the batch: the next batch gathers while one commits
 
 
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:

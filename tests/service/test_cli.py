@@ -37,7 +37,7 @@ def test_help_lists_the_commands() -> None:
         assert f"  {command} " in result.stdout
 
 
-@pytest.mark.parametrize("command", [("demo",), ("run",)])
+@pytest.mark.parametrize("command", [("demo",), ("run",), ("job", "fallback")])
 def test_no_broker_is_one_line_with_the_fix_and_exit_3(command: tuple[str, ...], tmp_path: Path) -> None:
     result = run(
         *command,

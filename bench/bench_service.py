@@ -2,6 +2,7 @@
 
     python bench/bench_service.py [--events 50000] [--users 4000] [--database-url postgresql://…]
                                   [--redis-url redis://127.0.0.1:6379/0] [--prefetch 1000] [--batch 500]
+                                  [--relay-process]
 
 The events (the demo's simulated back end, scaled up) are published first, straight to the
 service's queue, so the measurement is the service draining a backlog: every event deduplicated,
@@ -18,7 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -107,6 +112,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         http=None,
         scheduler=False,
         batch_max=args.batch,
+        relay=not args.relay_process,
     )
     queue = consumer_queue_name(service_name, "chat.conversation.ended.v1")
     stream = simulate(users=args.users, conversations=args.events, days=60, seed=args.seed, duplicate_share=0.0)
@@ -118,6 +124,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
     service = ContextHandlingService(settings)
     result: dict[str, Any] = {}
+    relay: subprocess.Popen[bytes] | None = None
+    if args.relay_process:
+        env = {
+            **os.environ,
+            "EVENTBUS_URL": args.url,
+            "DATABASE_URL": settings.database_url,
+            "CONTEXT_SERVICE": service_name,
+            "CONTEXT_HTTP": "off",
+        }
+        relay = subprocess.Popen([sys.executable, "-m", "context_handling", "relay"], env=env)
     try:
         await service.prepare()
         started = time.perf_counter()
@@ -156,8 +172,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "derived_published_per_second": round(service.totals["derived_events"] / (drained_at - started), 1),
             "pairs_by_status": {s.value: n for s, n in counts.items()},
             "publish_rate_preload": round(publish_rate, 1),
+            "relay": "separate process" if args.relay_process else "in the service's event loop",
         }
     finally:
+        if relay is not None:
+            relay.send_signal(signal.SIGTERM)
+            relay.wait(timeout=30)
         await service.stop(grace=5, drain_outbox=0)
         await delete_queues(args.url, [queue, f"{queue}.dlq", sink])
         with admin.begin() as connection:
@@ -184,6 +204,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="empty for the in-process cache")
     parser.add_argument("--prefetch", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--relay-process", action="store_true", help="publish the outbox from a second process")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     result = asyncio.run(bench(args))

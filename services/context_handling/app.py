@@ -199,7 +199,7 @@ class ContextHandlingService:
     def alive(self) -> tuple[bool, str]:
         if not self.batcher.running:
             return False, "the batch writer is not running"
-        if self._relay_task is None or self._relay_task.done():
+        if self.settings.relay and (self._relay_task is None or self._relay_task.done()):
             return False, "the outbox relay is not running"
         return True, "ok"
 
@@ -219,7 +219,7 @@ class ContextHandlingService:
         """Create or migrate the schema and start the writer and the relay (no consuming yet)."""
         await asyncio.to_thread(self.storage.migrate)
         self.batcher.start()
-        if self._relay_task is None:
+        if self.settings.relay and self._relay_task is None:
             self._relay_task = asyncio.create_task(self.relay.run(), name="context-handling:relay")
 
     async def start(self) -> None:
@@ -251,7 +251,7 @@ class ContextHandlingService:
             with contextlib.suppress(Exception):
                 await self._relay_task
             self._relay_task = None
-            if drain_outbox > 0:
+            if drain_outbox > 0 and self.settings.relay:
                 with contextlib.suppress(Exception):
                     await self.relay.drain(timeout=drain_outbox)
         await self.bus.close()
@@ -261,6 +261,25 @@ class ContextHandlingService:
         await asyncio.to_thread(self.cache.close)
         self.engine.dispose()
         self._stopped.set()
+
+    async def run_relay(self, stop: asyncio.Event) -> None:
+        """Only the outbox relay, until ``stop`` is set (``context-handling relay``).
+
+        For running the relay in a process of its own next to consumers started with
+        ``CONTEXT_RELAY=off``: on a busy machine the consumer's event loop is then free for
+        consuming, and the relay gets a core of its own. Several relays share the rows safely
+        (claims are leases taken with ``SKIP LOCKED``).
+        """
+        await asyncio.to_thread(self.storage.migrate)
+        task = asyncio.create_task(self.relay.run(), name="context-handling:relay")
+        try:
+            await stop.wait()
+        finally:
+            self.relay.stop()
+            with contextlib.suppress(Exception):
+                await task
+            await self.bus.close()
+            self.engine.dispose()
 
     async def run(self) -> None:
         """Start and serve until :meth:`stop` is called (e.g. from a signal handler)."""

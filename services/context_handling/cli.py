@@ -97,6 +97,25 @@ def run() -> None:
     asyncio.run(_serve(ServiceSettings.from_env()))
 
 
+async def _relay(settings: ServiceSettings) -> None:
+    service = create_service(settings.with_(scheduler=False, http=None))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.bus.declare_exchanges(REGISTRY)  # fail fast when no broker answers
+    log.info("relay ready")
+    await service.run_relay(stop)
+
+
+@cli.command()
+@one_line_errors
+def relay() -> None:
+    """Only publish outbox rows (for consumers started with CONTEXT_RELAY=off), until SIGTERM."""
+    logging.getLogger("context_handling").setLevel(logging.INFO)
+    asyncio.run(_relay(ServiceSettings.from_env()))
+
+
 async def _run_job(settings: ServiceSettings, name: str, at: datetime | None) -> Any:
     service = create_service(settings.with_(scheduler=False, http=None))
     try:

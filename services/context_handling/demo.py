@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eventbus import BusSettings, EventBus, EventContext, consumer_queue_name, dead_letter_queue_name
+from eventbus import BusSettings, EventBus, EventContext, PublishError, consumer_queue_name, dead_letter_queue_name
 from eventbus_contracts import CONVERSATION_ENDED_V1, CandidatesUpdatedV1, FriendshipStatusChangedV1
 
 from .app import ContextHandlingService
@@ -82,7 +82,14 @@ async def _publish(backend: EventBus, stream: list[SimulatedConversation], progr
 
     async def one(item: SimulatedConversation) -> None:
         async with window:
-            await backend.publish(item.event, event_id=item.event_id, subject=item.event.conversation_id)
+            for attempt in range(1, 6):  # like a real back end, retry a publish the broker did not confirm
+                try:
+                    await backend.publish(item.event, event_id=item.event_id, subject=item.event.conversation_id)
+                    break
+                except PublishError:
+                    if attempt == 5:
+                        raise
+                    await asyncio.sleep(0.2 * attempt)
         progress.advance(task)  # type: ignore[arg-type]
 
     await asyncio.gather(*(one(item) for item in stream))

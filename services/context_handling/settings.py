@@ -14,6 +14,7 @@
 | ``CONTEXT_HTTP`` | ``127.0.0.1:9480`` | health and metrics address; ``off`` for none, port 0 for any |
 | ``CONTEXT_CANDIDATES_TTL`` | 86400 | seconds a cached candidate list lives |
 | ``CONTEXT_CACHE_PREFIX`` | ``context-handling:`` | Redis key prefix |
+| ``CONTEXT_RELAY`` | ``on`` | ``off``: this process publishes no outbox rows (run ``context-handling relay`` apart) |
 | ``CONTEXT_OUTBOX_LEASE`` | 15 | seconds a relay holds claimed outbox rows; a dead relay's rows wait this long |
 """
 
@@ -41,6 +42,10 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    return (environ.get(name) or "on").lower() not in ("off", "no", "false", "0")
 
 
 def _address(raw: str) -> tuple[str, int] | None:
@@ -71,6 +76,7 @@ class ServiceSettings:
     batch_max: int = 500
     relay_batch: int = 500
     outbox_lease: int = 15
+    relay: bool = True
 
     def __post_init__(self) -> None:
         CronSchedule(self.fallback_cron, self.timezone)
@@ -102,7 +108,8 @@ class ServiceSettings:
             "timezone": environ.get("CONTEXT_TIMEZONE") or "UTC",
             "fallback_cron": environ.get("CONTEXT_FALLBACK_CRON") or "0 */6 * * *",
             "decay_cron": environ.get("CONTEXT_DECAY_CRON") or "0 0 * * *",
-            "scheduler": (environ.get("CONTEXT_SCHEDULER") or "on").lower() not in ("off", "no", "false", "0"),
+            "scheduler": _switch(environ, "CONTEXT_SCHEDULER"),
+            "relay": _switch(environ, "CONTEXT_RELAY"),
             "http": _address(environ.get("CONTEXT_HTTP", "127.0.0.1:9480")),
             "outbox_lease": _int(environ, "CONTEXT_OUTBOX_LEASE", 15),
         }

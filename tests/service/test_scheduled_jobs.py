@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -34,12 +35,10 @@ async def test_two_replicas_decay_each_tick_once(postgres_url: str, settings: Bu
     storage = Storage(engine, service=settings.service)
     storage.migrate()
     # a friend pair last seen long ago: the first decay tick lowers it, later ticks find nothing to do
+    a, b = f"a{uuid.uuid4().hex[:8]}", f"b{uuid.uuid4().hex[:8]}"  # nobody else's conversations touch them
     ConversationProcessor(storage, MemoryCandidateCache(60)).process(
         [
-            Incoming(
-                f"e{n}",
-                conversation(n, ["u_a", "u_b"], T0 + timedelta(minutes=n), minutes=90, messages={"u_a": 30, "u_b": 30}),
-            )
+            Incoming(f"e{n}", conversation(n, [a, b], T0 + timedelta(minutes=n), minutes=90, messages={a: 30, b: 30}))
             for n in range(3)
         ]
     )
@@ -73,10 +72,10 @@ async def test_two_replicas_decay_each_tick_once(postgres_url: str, settings: Bu
     with engine.connect() as connection:
         t = storage.outbox.table
         rows = connection.execute(
-            sa.select(t.c.data).where(t.c.subject == "u_a/u_b", t.c.event_type.endswith("status_changed.v1"))
+            sa.select(t.c.data).where(t.c.subject == f"{a}/{b}", t.c.event_type.endswith("status_changed.v1"))
         ).scalars()
         changes = [FRIENDSHIP_STATUS_CHANGED_V1.decode(data) for data in rows]
-        final = storage.all_pairs(connection)[0]
+        final = next(p for p in storage.all_pairs(connection) if (p.user_a, p.user_b) == (a, b))
     decays = [c for c in changes if c.cause.value == "decay"]
     assert len(decays) == 1, "the first tick lowered the pair; the later ones had nothing to do"
     assert decays[0].previous_status.value == "friend" and decays[0].status.value == final.status.value

@@ -139,7 +139,23 @@ def create_sql_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> En
         )
         _sqlite_pragmas(engine, busy_timeout_ms=30_000)
         return engine
-    return sa.create_engine(parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = sa.create_engine(parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    if parsed.get_driver_name() == "psycopg":
+        _binary_arrays(engine)
+    return engine
+
+
+def _binary_arrays(engine: Engine) -> None:
+    """Send Python lists (the arrays of ``bulk_insert`` and friends) in PostgreSQL's binary format.
+
+    The text format quotes and escapes every element with regular expressions, which cost more
+    than the rest of a batch's client work; the binary format copies the bytes.
+    """
+    from psycopg.types.array import ListBinaryDumper
+
+    @sa_event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
 def _dialect_insert(table: Any, dialect_name: str) -> Any:

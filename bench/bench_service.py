@@ -36,19 +36,30 @@ from context_handling.app import ContextHandlingService
 from context_handling.demo import delete_queues
 from context_handling.settings import ServiceSettings
 from context_handling.simulation import simulate
-from eventbus import BusSettings, consumer_queue_name, contract_for
+from eventbus import BusSettings, EventBus, consumer_queue_name, contract_for
 from eventbus_contracts import ConversationEndedV1
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+async def declare_service_queue(bus_settings: BusSettings) -> None:
+    """Let the SDK declare the service's queue (its arguments are the SDK's business), consuming nothing."""
+    bus = EventBus(bus_settings)
+
+    @bus.subscribe(ConversationEndedV1)
+    async def unused(event: ConversationEndedV1) -> None:
+        """Never called for the benchmark's events: they are published after this bus closed."""
+
+    await bus.start()
+    await bus.close()
+
+
 async def preload(url: str, queue: str, stream: list[Any]) -> float:
-    """Declare the service's queue as the SDK would and fill it; returns publishes per second."""
+    """Fill the service's queue; returns publishes per second."""
     connection = await aio_pika.connect(url)
     try:
         channel = await connection.channel(publisher_confirms=True)
-        await channel.declare_queue(queue, durable=True, arguments={"x-queue-type": "quorum"})
         gate = asyncio.Semaphore(500)
         contract = contract_for(ConversationEndedV1)
 
@@ -119,6 +130,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{len(stream)} events among {args.users} users; publishing them to {queue} …", flush=True)
     sink = f"{service_name}.sink"
     await bind_sink(args.url, sink)
+    await declare_service_queue(settings.bus)
     publish_rate = await preload(args.url, queue, stream)
     print(f"published at {publish_rate:.0f}/s; starting the service", flush=True)
 

@@ -145,7 +145,8 @@ class ContextHandlingService:
         stale = await asyncio.to_thread(jobs.stale_cache_users, self.storage, self.cache)
         await asyncio.to_thread(jobs.rebuild_candidate_caches, self.storage, self.cache, stale)
         redriven, kept = await jobs.redrive_transient(self.settings.bus)
-        return jobs.FallbackReport(caches_rebuilt=len(stale), redriven=redriven, kept_parked=kept)
+        purged = await asyncio.to_thread(jobs.purge_published, self.storage)
+        return jobs.FallbackReport(caches_rebuilt=len(stale), redriven=redriven, kept_parked=kept, outbox_purged=purged)
 
     async def run_job(self, name: str, *, at: datetime | None = None) -> Any:
         """Run a job now in this process (the CLI's ``job`` command); returns its report."""

@@ -160,4 +160,3 @@ def demo(users: int, conversations: int, seed: int) -> None:
 
     settings = ServiceSettings.from_env()
     asyncio.run(run_demo(Console(), urls=settings.bus.urls, users=users, conversations=conversations, seed=seed))
-

@@ -8,16 +8,16 @@ Both are idempotent, as the scheduler requires (a tick can run again after a cra
   to the outbox in the same transaction. S and T_ref stay. A second run for the same M finds
   the stored statuses already lowered and changes nothing; its event ids would be the same anyway.
 - fallback: rebuild candidate cache entries that are missing, or older than the user's latest
-  pair change (a cache write lost after a commit, a decay that changed friendships), and re-drive
+  pair change (a cache write lost after a commit, a decay that changed friendships), re-drive
   parked conversations whose failure was transient (database or network down), leaving those
-  whose data was bad in the dead-letter queue.
+  whose data was bad in the dead-letter queue, and delete outbox rows published over a week ago.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from eventbus import BusSettings, ParkedMessage, consumer_queue_name, redrive_parked, run_transaction, tick_id
 from eventbus_contracts import CONVERSATION_ENDED_V1
@@ -28,11 +28,19 @@ from .derived import status_changed
 from .scoring import Status
 from .storage import Storage
 
-__all__ = ["DecayReport", "FallbackReport", "decay_recompute", "is_transient", "rebuild_candidate_caches"]
+__all__ = [
+    "DecayReport",
+    "FallbackReport",
+    "decay_recompute",
+    "is_transient",
+    "purge_published",
+    "rebuild_candidate_caches",
+]
 
 log = logging.getLogger("context_handling.jobs")
 
 DECAY_JOB = "decay-recompute"
+OUTBOX_RETENTION = timedelta(days=7)
 FALLBACK_JOB = "fallback"
 
 # Exception types (as the SDK writes them in eventbus-error-type) worth another try later.
@@ -69,12 +77,20 @@ class FallbackReport:
     caches_rebuilt: int
     redriven: int
     kept_parked: int
+    outbox_purged: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.caches_rebuilt} candidate cache entries rebuilt, {self.redriven} parked conversations re-driven, "
-            f"{self.kept_parked} left parked"
+            f"{self.kept_parked} left parked, {self.outbox_purged} published outbox rows older than "
+            f"{OUTBOX_RETENTION.days} days deleted"
         )
+
+
+def purge_published(storage: Storage) -> int:
+    """Delete outbox rows published more than ``OUTBOX_RETENTION`` ago (kept that long for audits)."""
+    cutoff = datetime.now(UTC) - OUTBOX_RETENTION
+    return run_transaction(storage.engine, lambda connection: storage.outbox.purge_sent(connection, cutoff))
 
 
 def decay_recompute(storage: Storage, cache: CandidateCache, midnight: datetime, *, chunk: int = 1000) -> DecayReport:

@@ -156,3 +156,14 @@ def test_run_transaction_commits_or_rolls_back(engine: sa.Engine, inbox: Inbox) 
 def test_unsupported_database_urls_are_configuration_errors(url: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         create_sql_engine(url)
+
+
+def test_published_rows_can_be_purged_pending_ones_never(engine: sa.Engine, outbox: Outbox) -> None:
+    with engine.begin() as connection:
+        outbox.add_many(connection, [OutboxEntry(conversation(n), event_id=f"id-{n}") for n in range(3)], now=T0)
+        first, second, _ = outbox.claim(connection, limit=3, lease=timedelta(minutes=1), now=T0)
+        outbox.mark_sent(connection, [first.seq], now=T0 - timedelta(days=8))
+        outbox.mark_sent(connection, [second.seq], now=T0)
+        assert outbox.purge_sent(connection, older_than=T0 - timedelta(days=7)) == 1
+        remaining = connection.execute(sa.select(outbox.table.c.event_id).order_by("seq")).scalars().all()
+    assert remaining == ["id-1", "id-2"]

@@ -225,15 +225,9 @@ class ContextHandlingService:
 
     async def start(self) -> None:
         """Everything :meth:`prepare` does, plus consuming, the scheduler and the HTTP endpoint."""
-        await self.prepare()
-        if self.settings.http is not None and self.http is None:
-            self.http = HealthServer(self.settings.http, self.metrics, alive=self.alive, ready=self.ready)
-            self.http.start()
-            log.info("health and metrics on %s", self.http.url)
+        await self._start_besides_bus()
         await self.bus.start()
         self._consuming = True
-        if self.settings.scheduler:
-            await self.scheduler.start()
         log.info(
             "context-handling consuming %s (database %s, cache %s)",
             ConversationEndedV1.__name__,
@@ -241,11 +235,41 @@ class ContextHandlingService:
             self.cache.description,
         )
 
+    async def _start_besides_bus(self) -> None:
+        await self.prepare()
+        if self.settings.http is not None and self.http is None:
+            self.http = HealthServer(self.settings.http, self.metrics, alive=self.alive, ready=self.ready)
+            self.http.start()
+            log.info("health and metrics on %s", self.http.url)
+        if self.settings.scheduler:
+            await self.scheduler.start()
+
+    def worker_bus(self) -> EventBus:
+        """The bus, with the rest of the service started and stopped around it (``eventbus worker``)."""
+
+        async def started() -> None:
+            await self._start_besides_bus()
+            self._consuming = True
+
+        async def stopping() -> None:
+            self._consuming = False
+            await self._stop_besides_bus(drain_outbox=5.0)
+
+        self.bus.on_startup(started)
+        self.bus.on_shutdown(stopping)
+        return self.bus
+
     async def stop(self, grace: float = 30.0, *, drain_outbox: float = 5.0) -> None:
         """Stop taking events, finish the batch in hand, publish what is pending (briefly), close."""
         self._consuming = False
         await self.scheduler.stop()
         await self.bus.stop(grace)
+        await self._stop_besides_bus(drain_outbox)
+        await self.bus.close()
+        self._stopped.set()
+
+    async def _stop_besides_bus(self, drain_outbox: float) -> None:
+        await self.scheduler.stop()
         await self.batcher.stop()
         if self._relay_task is not None:
             self.relay.stop()
@@ -255,13 +279,11 @@ class ContextHandlingService:
             if drain_outbox > 0 and self.settings.relay:
                 with contextlib.suppress(Exception):
                     await self.relay.drain(timeout=drain_outbox)
-        await self.bus.close()
         if self.http is not None:
             self.http.stop()
             self.http = None
         await asyncio.to_thread(self.cache.close)
         self.engine.dispose()
-        self._stopped.set()
 
     async def run_relay(self, stop: asyncio.Event) -> None:
         """Only the outbox relay, until ``stop`` is set (``context-handling relay``).

@@ -19,6 +19,8 @@ import pytest
 
 from eventbus import DEFAULT_URL, BusSettings
 
+pytest_plugins = ["tests._databases"]
+
 BROKER_URL = os.environ.get("EVENTBUS_TEST_URL", DEFAULT_URL)
 
 

@@ -13,12 +13,15 @@ PACKAGES = {
     "eventbus_contracts": ROOT / "generated" / "python" / "eventbus_contracts",
     "eventbus_codegen": ROOT / "codegen" / "eventbus_codegen",
     "eventbus_cli": ROOT / "cli" / "eventbus_cli",
+    "context_handling": ROOT / "services" / "context_handling",
 }
 FORBIDDEN = {
-    "eventbus": {"eventbus_contracts", "eventbus_codegen", "eventbus_cli"},
-    "eventbus_contracts": {"eventbus_codegen", "eventbus_cli"},
-    "eventbus_codegen": {"eventbus_cli", "eventbus_contracts"},
-    "eventbus_cli": set(),
+    "eventbus": {"eventbus_contracts", "eventbus_codegen", "eventbus_cli", "context_handling"},
+    "eventbus_contracts": {"eventbus_codegen", "eventbus_cli", "context_handling"},
+    "eventbus_codegen": {"eventbus_cli", "eventbus_contracts", "context_handling"},
+    "eventbus_cli": {"context_handling"},
+    # the reference service is a user of the SDK like any other: public API and generated contracts only
+    "context_handling": {"eventbus_codegen", "eventbus_cli"},
 }
 
 
@@ -43,7 +46,8 @@ def test_imports_point_one_way(package: str) -> None:
     assert not offenders, sorted(offenders)
 
 
-def test_generated_code_uses_only_the_public_sdk_api() -> None:
-    for path in PACKAGES["eventbus_contracts"].rglob("*.py"):
+@pytest.mark.parametrize("package", ["eventbus_contracts", "context_handling"])
+def test_generated_code_and_the_service_use_only_the_public_sdk_api(package: str) -> None:
+    for path in PACKAGES[package].rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "from eventbus._" not in text and "import eventbus._" not in text, path

@@ -1,0 +1,229 @@
+"""Load: N conversation.ended events through the context-handling service on PostgreSQL.
+
+    python bench/bench_service.py [--events 50000] [--users 4000] [--database-url postgresql://…]
+                                  [--redis-url redis://127.0.0.1:6379/0] [--prefetch 1000] [--batch 500]
+                                  [--relay-process]
+
+The events (the demo's simulated back end, scaled up) are published first, straight to the
+service's queue, so the measurement is the service draining a backlog: every event deduplicated,
+scored, written with its derived events in one transaction per batch, acked after the commit, and
+the derived events published by the outbox relay with confirms. Reported: events/s (first delivery
+to last commit), processing latency p50/p99 (delivery to commit, per event; under a backlog it
+includes waiting for the batch in progress), batch sizes, and how long the relay took to publish
+the derived events. The PostgreSQL schema, the queue and the Redis keys are removed afterwards.
+Results are also written as JSON (``--json-out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import sqlalchemy as sa
+
+from context_handling.app import ContextHandlingService
+from context_handling.demo import delete_queues
+from context_handling.settings import ServiceSettings
+from context_handling.simulation import simulate
+from eventbus import BusSettings, EventBus, consumer_queue_name, contract_for
+from eventbus_contracts import ConversationEndedV1
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+async def declare_service_queue(bus_settings: BusSettings) -> None:
+    """Let the SDK declare the service's queue (its arguments are the SDK's business), consuming nothing."""
+    bus = EventBus(bus_settings)
+
+    @bus.subscribe(ConversationEndedV1)
+    async def unused(event: ConversationEndedV1) -> None:
+        """Never called for the benchmark's events: they are published after this bus closed."""
+
+    await bus.start()
+    await bus.close()
+
+
+async def preload(url: str, queue: str, stream: list[Any]) -> float:
+    """Fill the service's queue; returns publishes per second."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        gate = asyncio.Semaphore(500)
+        contract = contract_for(ConversationEndedV1)
+
+        async def one(item: Any) -> None:
+            message = aio_pika.Message(
+                contract.encode(item.event),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=item.event_id,
+                type=contract.type,
+                headers={
+                    "cloudEvents_specversion": "1.0",
+                    "cloudEvents_id": item.event_id,
+                    "cloudEvents_source": "/bench/chat-backend",
+                    "cloudEvents_type": contract.type,
+                    "cloudEvents_time": item.event.ended_at.isoformat(),
+                },
+            )
+            async with gate:
+                await channel.default_exchange.publish(message, routing_key=queue)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(item) for item in stream))
+        return len(stream) / (time.perf_counter() - started)
+    finally:
+        await connection.close()
+
+
+async def bind_sink(url: str, name: str) -> None:
+    """A bounded queue on ``context.#`` standing in for downstream consumers, so derived events are
+    routable (as in production) without piling up: the broker keeps the newest 1000."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange("context", aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(
+            name, durable=False, arguments={"x-max-length": 1000, "x-overflow": "drop-head"}
+        )
+        await queue.bind(exchange, routing_key="context.#")
+    finally:
+        await connection.close()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    service_name = f"bench-context-{uuid.uuid4().hex[:8]}"
+    schema = service_name.replace("-", "_")
+    admin = sa.create_engine(args.database_url, poolclass=sa.pool.NullPool)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in args.database_url else "?"
+    settings = ServiceSettings(
+        bus=BusSettings(service_name, urls=(args.url,), prefetch=args.prefetch),
+        database_url=f"{args.database_url}{separator}options=-csearch_path%3D{schema}",
+        redis_url=args.redis_url or None,
+        cache_prefix=f"{service_name}:",
+        http=None,
+        scheduler=False,
+        batch_max=args.batch,
+        relay=not args.relay_process,
+    )
+    queue = consumer_queue_name(service_name, "chat.conversation.ended.v1")
+    stream = simulate(users=args.users, conversations=args.events, days=60, seed=args.seed, duplicate_share=0.0)
+    print(f"{len(stream)} events among {args.users} users; publishing them to {queue} …", flush=True)
+    sink = f"{service_name}.sink"
+    await bind_sink(args.url, sink)
+    await declare_service_queue(settings.bus)
+    publish_rate = await preload(args.url, queue, stream)
+    print(f"published at {publish_rate:.0f}/s; starting the service", flush=True)
+
+    service = ContextHandlingService(settings)
+    result: dict[str, Any] = {}
+    relay: subprocess.Popen[bytes] | None = None
+    if args.relay_process:
+        env = {
+            **os.environ,
+            "EVENTBUS_URL": args.url,
+            "DATABASE_URL": settings.database_url,
+            "CONTEXT_SERVICE": service_name,
+            "CONTEXT_HTTP": "off",
+        }
+        relay = subprocess.Popen([sys.executable, "-m", "context_handling", "relay"], env=env)
+    try:
+        await service.prepare()
+        started = time.perf_counter()
+        await service.start()
+        while sum(service.totals[o] for o in ("applied", "duplicate", "rejected")) < len(stream):
+            await asyncio.sleep(0.05)
+        processed_at = time.perf_counter()
+        while True:
+            with service.engine.connect() as connection:
+                if service.storage.outbox.pending_count(connection) == 0:
+                    break
+            await asyncio.sleep(0.1)
+        drained_at = time.perf_counter()
+        latencies = list(service.latencies)
+        batches = service.metrics.batch_size.collect()[0].samples
+        batch_count = next(s.value for s in batches if s.name.endswith("_count"))
+        batch_sum = next(s.value for s in batches if s.name.endswith("_sum"))
+        with service.engine.connect() as connection:
+            counts = service.storage.counts_by_status(connection)
+        seconds = processed_at - started
+        result = {
+            "events": len(stream),
+            "users": args.users,
+            "database": "postgresql",
+            "cache": service.cache.description,
+            "prefetch": args.prefetch,
+            "batch_max": args.batch,
+            "processing_seconds": round(seconds, 2),
+            "events_per_second": round(len(stream) / seconds, 1),
+            "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+            "mean_batch": round(batch_sum / batch_count, 1),
+            "derived_events": service.totals["derived_events"],
+            "status_changes": service.totals["status_changes"],
+            "outbox_drained_seconds_after_start": round(drained_at - started, 2),
+            "derived_published_per_second": round(service.totals["derived_events"] / (drained_at - started), 1),
+            "pairs_by_status": {s.value: n for s, n in counts.items()},
+            "publish_rate_preload": round(publish_rate, 1),
+            "relay": "separate process" if args.relay_process else "in the service's event loop",
+        }
+    finally:
+        if relay is not None:
+            relay.send_signal(signal.SIGTERM)
+            relay.wait(timeout=30)
+        await service.stop(grace=5, drain_outbox=0)
+        await delete_queues(args.url, [queue, f"{queue}.dlq", sink])
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        if args.redis_url:
+            import redis
+
+            client = redis.Redis.from_url(args.redis_url)
+            keys = list(client.scan_iter(match=f"{service_name}:*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
+            client.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--url", default=BROKER)
+    parser.add_argument("--database-url", default=POSTGRES)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="empty for the in-process cache")
+    parser.add_argument("--prefetch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--relay-process", action="store_true", help="publish the outbox from a second process")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    result = asyncio.run(bench(args))
+    print(json.dumps(result, indent=2))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""Periodic jobs for a service with N replicas: each tick runs once, on RabbitMQ alone.
+
+    every replica ──try──► exclusive queue <service>.scheduler.leader   (one holds it: the leader)
+    leader: at each cron time ──publish tick (id job:<name>:<time>, confirmed)──►
+            quorum queue <service>.scheduler.ticks ──► one replica (competing consumers)
+            ──► claim the tick id in the ledger ──► done before? ack, skip : run, mark done, ack
+
+Firing and running are split on purpose. Only the leader fires (the lock), and a fired tick is a
+durable message, so a tick survives the leader dying right after firing it and the job runs on
+whichever replica is free. The ledger (shared, e.g. SQL) makes a tick fired twice run once: a new
+leader re-fires the latest tick under the coalescing policy of ``_cron`` because it cannot know
+whether the old leader fired it.
+
+What "runs once" means: a tick's job runs to completion once. The replica running it holds a
+claim it renews while the job runs; a copy of the tick arriving meanwhile waits, then finds it
+done. A replica that dies mid-job leaves the tick unacknowledged and its claim lapses after
+``lease``; the broker redelivers the tick and another replica runs it again from the start, so
+jobs must be idempotent. A job that raises is logged, counted and acknowledged: the next tick is
+the retry, not a hot loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
+
+from ._amqp_connect import connect_first
+from ._cron import CronSchedule, due_tick, tick_id
+from ._envelope import format_time
+from ._exceptions import ConfigurationError
+from ._leader import LeaderLock
+from ._settings import BusSettings
+from ._tick_ledger import MemoryTickLedger, TickLedger
+
+__all__ = ["ScheduledJob", "Scheduler", "SchedulerStats", "Tick"]
+
+log = logging.getLogger("eventbus.scheduler")
+
+JobFunction = Callable[["Tick"], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One run of one job: what the job function receives."""
+
+    id: str
+    job: str
+    scheduled_at: datetime
+    trigger: Literal["schedule", "manual"] = "schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledJob:
+    name: str
+    schedule: CronSchedule
+    function: JobFunction
+    misfire_grace: timedelta | None
+
+
+@dataclass(slots=True)
+class SchedulerStats:
+    """Counters since start: ticks this replica fired as leader, ran, skipped as repeats, saw fail."""
+
+    fired: int = 0
+    ran: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    missed: int = 0
+
+
+def _parse_tick(body: bytes) -> Tick:
+    data = orjson.loads(body)
+    return Tick(
+        id=str(data["id"]),
+        job=str(data["job"]),
+        scheduled_at=datetime.fromisoformat(data["scheduled_at"]),
+        trigger="manual" if data.get("trigger") == "manual" else "schedule",
+    )
+
+
+class Scheduler:
+    """Cron jobs for one service; run one per replica, each tick runs on one of them.
+
+    ``@scheduler.job("0 */6 * * *")`` registers ``async def job(tick)`` (or a plain function,
+    run in a thread). ``timezone`` is how cron expressions are read. ``lock_retry`` is how often
+    a follower tries to become leader, which bounds how long ticks wait after a leader dies.
+    """
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        *,
+        timezone: str = "UTC",
+        ledger: TickLedger | None = None,
+        lock_retry: float = 5.0,
+        lease: timedelta = timedelta(seconds=30),
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.timezone = timezone
+        self.ledger: TickLedger = ledger if ledger is not None else MemoryTickLedger()
+        self.lock_retry = lock_retry
+        self.lease = lease
+        self.owner = f"{settings.service}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stats = SchedulerStats()
+        self.ticks_queue = f"{settings.service}.scheduler.ticks"
+        self._lock = LeaderLock(settings, f"{settings.service}.scheduler.leader")
+        self._jobs: dict[str, ScheduledJob] = {}
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._tasks: list[asyncio.Task[None]] = []
+        self._consumer: AbstractConnection | None = None
+        self._consuming: tuple[aio_pika.abc.AbstractQueue, str] | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._stopped = asyncio.Event()
+
+    # -- registration ----------------------------------------------------------------------------
+
+    def job(
+        self, cron: str, *, name: str | None = None, misfire_grace: timedelta | None = timedelta(hours=1)
+    ) -> Callable[[JobFunction], JobFunction]:
+        """Register a job; ``misfire_grace`` is how late a missed tick may still run (None: always)."""
+        schedule = CronSchedule(cron, self.timezone)
+
+        def register(function: JobFunction) -> JobFunction:
+            job_name = name or function.__name__.replace("_", "-")
+            if job_name in self._jobs:
+                raise ConfigurationError(f"job {job_name!r} is registered twice")
+            self._jobs[job_name] = ScheduledJob(job_name, schedule, function, misfire_grace)
+            return function
+
+        return register
+
+    @property
+    def jobs(self) -> dict[str, ScheduledJob]:
+        return dict(self._jobs)
+
+    @property
+    def is_leader(self) -> bool:
+        return self._lock.held
+
+    # -- running a job ---------------------------------------------------------------------------
+
+    async def _call(self, job: ScheduledJob, tick: Tick) -> None:
+        if inspect.iscoroutinefunction(job.function):
+            await job.function(tick)
+        else:
+            result = await asyncio.to_thread(job.function, tick)
+            if inspect.isawaitable(result):
+                await result
+
+    async def run_now(self, name: str, *, scheduled_at: datetime | None = None) -> Tick:
+        """Run a job here and now (for the CLI), outside the schedule and the ledger."""
+        job = self._jobs.get(name)
+        if job is None:
+            raise ConfigurationError(f"no job named {name!r} (jobs: {', '.join(sorted(self._jobs)) or 'none'})")
+        moment = scheduled_at or self._clock()
+        tick = Tick(id=f"job:{name}:manual:{format_time(moment)}", job=name, scheduled_at=moment, trigger="manual")
+        await self._call(job, tick)
+        return tick
+
+    async def _on_tick(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self._handle_tick(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _handle_tick(self, message: AbstractIncomingMessage) -> None:
+        try:
+            tick = _parse_tick(message.body)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("dropping a malformed tick on %s: %s", self.ticks_queue, exc)
+            await message.ack()
+            return
+        job = self._jobs.get(tick.job)
+        if job is None:
+            log.error("tick %s names no job of this service; dropped", tick.id)
+            await message.ack()
+            return
+        while (claim := await asyncio.to_thread(self.ledger.claim, tick.id, self.owner, self.lease)) == "busy":
+            # Another replica is running it: wait until it is done, or its claim lapses.
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+        if claim == "done":
+            self.stats.duplicates += 1
+            log.info("tick %s ran before; skipped", tick.id)
+            await message.ack()
+            return
+        renewing = asyncio.create_task(self._renew(tick.id))
+        try:
+            await self._call(job, tick)
+        except asyncio.CancelledError:
+            raise  # shutting down: unacked, it runs again elsewhere once the claim lapses
+        except Exception:
+            self.stats.failed += 1
+            log.exception("job %s failed on tick %s; the next tick runs it again", tick.job, tick.id)
+            await asyncio.to_thread(self.ledger.release, tick.id, self.owner)
+            await message.ack()
+            return
+        finally:
+            renewing.cancel()
+        await asyncio.to_thread(self.ledger.complete, tick.id, self.owner)
+        self.stats.ran += 1
+        await message.ack()
+
+    async def _renew(self, identifier: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                await asyncio.to_thread(self.ledger.renew, identifier, self.owner)
+            except Exception as exc:  # the database blipped: the next renewal may work
+                log.warning("could not renew the claim on %s: %s", identifier, exc)
+
+    # -- leading ---------------------------------------------------------------------------------
+
+    async def _declare_ticks_queue(self, channel: aio_pika.abc.AbstractChannel) -> aio_pika.abc.AbstractQueue:
+        return await channel.declare_queue(self.ticks_queue, durable=True, arguments={"x-queue-type": "quorum"})
+
+    async def _fire(self, channel: aio_pika.abc.AbstractChannel, job: ScheduledJob, scheduled_at: datetime) -> None:
+        identifier = tick_id(job.name, scheduled_at)
+        body = orjson.dumps(
+            {"id": identifier, "job": job.name, "scheduled_at": scheduled_at.isoformat(), "trigger": "schedule"}
+        )
+        message = aio_pika.Message(
+            body,
+            message_id=identifier,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers={"eventbus-tick": identifier},
+            app_id=self.settings.source,
+        )
+        await channel.default_exchange.publish(message, routing_key=self.ticks_queue, mandatory=True)
+        self.stats.fired += 1
+        log.info("fired %s", identifier)
+
+    async def _lead_once(self) -> None:
+        """Be leader until the lock is lost or the scheduler stops."""
+        channel = await self._lock.channel()
+        await self._declare_ticks_queue(channel)
+        last_fired: dict[str, datetime] = {}
+        while self._lock.held and not self._stopped.is_set():
+            now = self._clock()
+            for job in self._jobs.values():
+                latest = job.schedule.latest_at_or_before(now)
+                previous = last_fired.get(job.name)
+                if previous is not None and latest <= previous:
+                    continue
+                last_fired[job.name] = latest
+                if due_tick(job.schedule, now, last_fired=previous, misfire_grace=job.misfire_grace) is None:
+                    self.stats.missed += 1
+                    log.info("tick %s is older than its misfire grace; skipped", tick_id(job.name, latest))
+                    continue
+                await self._fire(channel, job, latest)
+            following = min(job.schedule.next_after(now) for job in self._jobs.values())
+            delay = max(0.0, min(60.0, (following - self._clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lock.lost.wait(), timeout=delay)
+
+    async def _lead(self) -> None:
+        while not self._stopped.is_set():
+            await self._lock.acquire(self.lock_retry)
+            log.info("%s is the scheduler leader", self.settings.service)
+            failed = False
+            try:
+                await self._lead_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # lost connection, closed channel: release and compete again
+                log.warning("scheduler leader stopped leading: %s: %s", type(exc).__name__, exc)
+                failed = True
+            finally:
+                await self._lock.release()
+            if failed:
+                await asyncio.sleep(self.lock_retry)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start consuming ticks and competing for leadership (returns once consuming)."""
+        if not self._jobs:
+            return
+        self._stopped.clear()
+        self._consumer = await connect_first(self.settings, "scheduler", robust=True)
+        channel = await self._consumer.channel()
+        await channel.set_qos(prefetch_count=1)
+        queue = await self._declare_ticks_queue(channel)
+        self._consuming = (queue, await queue.consume(self._on_tick))
+        self._tasks.append(asyncio.create_task(self._lead(), name=f"{self.settings.service}:scheduler-leader"))
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop leading and taking ticks; a job in progress gets ``grace`` seconds to finish.
+
+        A job still running after that is cancelled; its tick stays unacknowledged and runs
+        again on another replica once this one's claim lapses.
+        """
+        self._stopped.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self._lock.release()
+        if self._consuming is not None:
+            queue, tag = self._consuming
+            self._consuming = None
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in pending:
+                task.cancel()
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.close()
+            self._consumer = None
+
+    async def run(self) -> None:
+        await self.start()
+        await self._stopped.wait()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each job's name, cron, time zone and next scheduled time (for CLIs and health pages)."""
+        now = self._clock()
+        return [
+            {
+                "name": job.name,
+                "cron": job.schedule.expression,
+                "timezone": job.schedule.timezone,
+                "next": format_time(job.schedule.next_after(now)),
+            }
+            for job in self._jobs.values()
+        ]

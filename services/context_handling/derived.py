@@ -1,0 +1,78 @@
+"""The events the service publishes, and their deterministic ids.
+
+A derived event's id is a UUIDv5 of what caused it: the conversation's event id (or the decay
+recompute's midnight) and the pair or user it is about. Processing the same cause again can only
+produce the same id, so a re-publish by the outbox relay, or a re-run of a job, is a duplicate
+any consumer recognises by ``cloudEvents_id``, never a second change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from eventbus import OutboxEntry
+from eventbus_contracts import CandidatesUpdatedV1, FriendshipStatusChangedV1
+
+from .candidates import RankedCandidate
+from .scoring import Status
+
+__all__ = ["candidates_updated", "derived_event_id", "status_changed"]
+
+# Fixed forever: changing it would give every derived event a new id.
+NAMESPACE = uuid.UUID("6f1c3a52-1f0e-4c54-9a58-2f7d9e3b8c11")
+
+
+def derived_event_id(kind: str, cause: str, about: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{kind}\x1f{cause}\x1f{about}"))
+
+
+def status_changed(
+    pair: tuple[str, str],
+    previous: Status,
+    current: Status,
+    score: float,
+    changed_at: datetime,
+    *,
+    cause_id: str,
+    conversation_id: str | None,
+) -> OutboxEntry:
+    """``context.friendship.status_changed.v1`` for a pair; ``cause_id`` is the event id or tick id."""
+    event = FriendshipStatusChangedV1(
+        user_a=pair[0],
+        user_b=pair[1],
+        previous_status=previous.value,
+        status=current.value,
+        score=round(score, 6),
+        changed_at=changed_at,
+        cause="conversation" if conversation_id else "decay",
+        **({"conversation_id": conversation_id} if conversation_id else {}),
+    )
+    return OutboxEntry(
+        event,
+        event_id=derived_event_id("status", cause_id, f"{pair[0]}/{pair[1]}"),
+        subject=f"{pair[0]}/{pair[1]}",
+        time=changed_at,
+    )
+
+
+def candidates_updated(
+    user: str,
+    ranked: Sequence[RankedCandidate],
+    computed_at: datetime,
+    *,
+    cause_id: str,
+    conversation_id: str | None,
+) -> OutboxEntry:
+    """``context.candidates.updated.v1`` for one user."""
+    event = CandidatesUpdatedV1(
+        user_id=user,
+        candidates=[
+            {"user_id": c.user_id, "rank_score": round(c.rank_score, 6), "mutual_friends": c.mutual_friends}
+            for c in ranked
+        ],
+        computed_at=computed_at,
+        **({"conversation_id": conversation_id} if conversation_id else {}),
+    )
+    return OutboxEntry(event, event_id=derived_event_id("candidates", cause_id, user), subject=user, time=computed_at)

@@ -71,7 +71,15 @@ class AsyncPublisher:
                     self._declared.clear()
                     self._connection = await connect(self._settings, "publish")
                     self._ever_connected = True
-                self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+                try:
+                    self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+                except CONNECTION_ERRORS:
+                    raise
+                except Exception as exc:
+                    # aiormq re-raises a closing connection's reason as it was given, at times a bare
+                    # Exception: treat it as the connection failure it is, so send() reconnects or raises
+                    # a PublishError instead of letting an anonymous error out.
+                    raise ConnectionError(f"could not open a publish channel: {exc!r}") from exc
             return self._channel
 
     async def _connection_ready(self) -> AbstractConnection:

@@ -47,9 +47,12 @@ class Downstream:
 
     seen: set[str]
     received: Counter[str]
+    source: str
     duplicates: int = 0
 
     async def on_event(self, event: object, ctx: EventContext) -> None:
+        if ctx.source != self.source:
+            return  # another publisher's event on the shared exchange, not this demo's service
         if ctx.id in self.seen:
             self.duplicates += 1
             return
@@ -105,7 +108,7 @@ async def run_demo(
     )
     backend = EventBus(BusSettings(BACKEND, urls=urls))
     downstream_bus = EventBus(BusSettings(DOWNSTREAM, urls=urls))
-    downstream = Downstream(set(), Counter())
+    downstream = Downstream(set(), Counter(), source=bus.source)
     downstream_bus.subscribe(FriendshipStatusChangedV1)(downstream.on_event)
     downstream_bus.subscribe(CandidatesUpdatedV1)(downstream.on_event)
     service = ContextHandlingService(settings)

@@ -240,7 +240,8 @@ async def faststream(events: Events, args: argparse.Namespace) -> Rates:
     queue_name = f"bench-faststream.{CONTRACT.type}"
     await _fresh_queue(queue_name)
     exchange = RabbitExchange(CONTRACT.exchange, type=ExchangeType.TOPIC, durable=True)
-    queue = RabbitQueue(queue_name, durable=True, routing_key=CONTRACT.type, arguments={"x-queue-type": "quorum"})
+    arguments = queue_specs(queue_name, "quorum", BusSettings(service="bench").delivery_limit)[0].arguments
+    queue = RabbitQueue(queue_name, durable=True, routing_key=CONTRACT.type, arguments=arguments)
     broker = RabbitBroker(URL, default_channel=Channel(prefetch_count=PREFETCH), logger=None)
     done = asyncio.Event()
     seen = 0

@@ -1,7 +1,7 @@
 """One command, one table: the SDK side by side with raw aio-pika, raw pika, FastStream and Celery.
 
     .venv/bin/pip install -e ".[dev,bench]"     # peers come from the bench extra only
-    .venv/bin/python bench/run.py [--count 20000] [--rounds 3] [--skip celery,faststream] [--rate 2000]
+    .venv/bin/python bench/run.py [--count 20000] [--rounds 3] [--skip celery,faststream] [--no-latency] [--rate 2000]
 
 Same 735-byte ``conversation.ended`` payload, same broker, persistent messages, quorum queues,
 prefetch 200, confirms on wherever the client has them, pydantic validation on consume. Each
@@ -86,6 +86,23 @@ async def _fill(name: str, bodies: list[bytes]) -> None:
     await connection.close()
 
 
+# -- clocks: rates by the wall, and the client's own CPU per message (steadier on a shared box) --
+
+CPU_US: dict[str, float] = {}
+
+
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _rate(count: int, started: tuple[float, float], kind: str | None) -> float:
+    """Messages per wall-clock second since ``started``; records this process's CPU µs per message."""
+    wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
+    if kind is not None:
+        CPU_US[kind] = cpu / count * 1e6
+    return count / wall
+
+
 # -- clients ---------------------------------------------------------------------------------
 
 
@@ -98,9 +115,9 @@ async def eventbus_async(events: Events, args: argparse.Namespace) -> Rates:
     queue = f"{service}.{CONTRACT.type}"
     await _fresh_queue(queue)
     publisher = EventBus(_settings(service))
-    started = time.perf_counter()
+    started = _clock()
     await publisher.publish_many(events)
-    publish = len(events) / (time.perf_counter() - started)
+    publish = _rate(len(events), started, "publish")
     await publisher.close()
 
     consumer = EventBus(_settings(service))
@@ -114,10 +131,10 @@ async def eventbus_async(events: Events, args: argparse.Namespace) -> Rates:
         if seen >= len(events):
             done.set()
 
-    started = time.perf_counter()
+    started = _clock()
     await consumer.start()
     await asyncio.wait_for(done.wait(), timeout=600)
-    consume = len(events) / (time.perf_counter() - started)
+    consume = _rate(len(events), started, "consume")
     await consumer.close()
     await _delete_queue(queue)
     return {"publish": publish, "consume": consume}
@@ -125,9 +142,9 @@ async def eventbus_async(events: Events, args: argparse.Namespace) -> Rates:
 
 def _sync_publish(events: Events) -> float:
     bus = SyncEventBus(_settings("bench-sdk-sync"))
-    started = time.perf_counter()
+    started = _clock()
     bus.publish_many(events)
-    rate = len(events) / (time.perf_counter() - started)
+    rate = _rate(len(events), started, "publish")
     bus.close()
     return rate
 
@@ -158,9 +175,9 @@ async def raw_aio_pika(events: Events, args: argparse.Namespace) -> Rates:
                 routing_key=CONTRACT.type, mandatory=True,
             )
 
-    started = time.perf_counter()
+    started = _clock()
     await asyncio.gather(*(publish_one(b) for b in bodies))
-    publish = len(events) / (time.perf_counter() - started)
+    publish = _rate(len(events), started, "publish")
 
     consume_channel = await connection.channel()
     await consume_channel.set_qos(prefetch_count=PREFETCH)
@@ -176,10 +193,10 @@ async def raw_aio_pika(events: Events, args: argparse.Namespace) -> Rates:
         if seen >= len(events):
             done.set()
 
-    started = time.perf_counter()
+    started = _clock()
     await queue.consume(on_message)
     await asyncio.wait_for(done.wait(), timeout=600)
-    consume = len(events) / (time.perf_counter() - started)
+    consume = _rate(len(events), started, "consume")
     await connection.close()
     await _delete_queue(queue_name)
     return {"publish": publish, "consume": consume}
@@ -190,10 +207,10 @@ def _pika_publish(queue: str, bodies: list[bytes]) -> float:
     channel = connection.channel()
     channel.confirm_delivery()
     props = pika.BasicProperties(content_type="application/json", delivery_mode=2, type=CONTRACT.type)
-    started = time.perf_counter()
+    started = _clock()
     for body in bodies:
         channel.basic_publish(CONTRACT.exchange, CONTRACT.type, body, props, mandatory=True)
-    rate = len(bodies) / (time.perf_counter() - started)
+    rate = _rate(len(bodies), started, "publish")
     connection.close()
     return rate
 
@@ -214,9 +231,9 @@ def _pika_consume(queue: str, count: int) -> float:
             ch.stop_consuming()
 
     channel.basic_consume(queue, on_message)
-    started = time.perf_counter()
+    started = _clock()
     channel.start_consuming()
-    rate = count / (time.perf_counter() - started)
+    rate = _rate(count, started, "consume")
     connection.close()
     return rate
 
@@ -261,22 +278,28 @@ async def faststream(events: Events, args: argparse.Namespace) -> Rates:
         async with window:
             await publisher.publish(event, exchange=exchange, routing_key=CONTRACT.type, persist=True, mandatory=True)
 
-    started = time.perf_counter()
+    started = _clock()
     await asyncio.gather(*(publish_one(e) for e in events))
-    publish = len(events) / (time.perf_counter() - started)
+    publish = _rate(len(events), started, "publish")
     await publisher.stop()
 
-    started = time.perf_counter()
+    started = _clock()
     await broker.start()
     await asyncio.wait_for(done.wait(), timeout=600)
-    consume = len(events) / (time.perf_counter() - started)
+    consume = _rate(len(events), started, "consume")
     await broker.stop()
     await _delete_queue(queue_name)
     return {"publish": publish, "consume": consume}
 
 
-async def _queue_depth(channel: aiormq.abc.AbstractChannel, name: str) -> int:
-    ok = await channel.queue_declare(name, passive=True)
+async def _queue_depth(connection: aiormq.abc.AbstractConnection, name: str) -> int:
+    """Ready messages in ``name`` (a passive declare on a throwaway channel: a 404 closes it)."""
+    channel = await connection.channel()
+    try:
+        ok = await channel.queue_declare(name, passive=True)
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        return 0
+    await channel.close()
     return int(ok.message_count or 0)
 
 
@@ -287,14 +310,13 @@ async def celery(events: Events, args: argparse.Namespace) -> Rates:
     payloads = [e.model_dump(mode="json", exclude_unset=True) for e in events]
 
     def publish_all() -> float:
-        started = time.perf_counter()
+        started = _clock()
         for payload in payloads:
             conversation_ended.apply_async((payload,))
-        return len(payloads) / (time.perf_counter() - started)
+        return _rate(len(payloads), started, "publish")
 
     publish = await asyncio.to_thread(publish_all)
     connection = await aiormq.connect(URL)
-    channel = await connection.channel()
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "bench._celery_app", "worker", "-P", "prefork", "-c", "2",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", QUEUE, "--loglevel", "WARNING"],
@@ -302,17 +324,17 @@ async def celery(events: Events, args: argparse.Namespace) -> Rates:
     )
     try:
         # The clock starts when the worker takes its first message, so its start-up is not counted.
-        while await _queue_depth(channel, QUEUE) >= len(events):
+        while await _queue_depth(connection, QUEUE) >= len(events):
             await asyncio.sleep(0.01)
-        started = time.perf_counter()
-        while await _queue_depth(channel, QUEUE) > 0:
+        started = _clock()
+        while await _queue_depth(connection, QUEUE) > 0:
             await asyncio.sleep(0.02)
-        consume = len(events) / (time.perf_counter() - started)
+        consume = _rate(len(events), started, None)  # the work is in the worker processes
     finally:
         worker.terminate()
         worker.wait(30)
-        await channel.queue_delete(QUEUE)
         await connection.close()
+        await _delete_queue(QUEUE)
     return {"publish": publish, "consume": consume}
 
 
@@ -430,18 +452,18 @@ async def latency_aio_pika(events: Events, args: argparse.Namespace) -> Rates:
 # -- the run ------------------------------------------------------------------------------------
 
 THROUGHPUT: dict[str, Callable[[Events, argparse.Namespace], Awaitable[Rates]]] = {
-    "eventbus async": eventbus_async,
-    "eventbus sync": eventbus_sync,
-    "raw aio-pika": raw_aio_pika,
-    "raw pika": raw_pika,
+    "eventbus-async": eventbus_async,
+    "eventbus-sync": eventbus_sync,
+    "aio-pika": raw_aio_pika,
+    "pika": raw_pika,
     "faststream": faststream,
     "celery": celery,
 }
 LATENCY: dict[str, Callable[[Events, argparse.Namespace], Awaitable[Rates]]] = {
-    "eventbus async": latency_eventbus,
-    "raw aio-pika": latency_aio_pika,
+    "eventbus-async": latency_eventbus,
+    "aio-pika": latency_aio_pika,
 }
-BASE = "raw aio-pika"
+BASE = "aio-pika"
 
 
 def _rss_mb() -> float:
@@ -459,7 +481,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=int, default=2_000, help="msg/s of the latency scenario")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency scenario")
-    parser.add_argument("--skip", default="", help="comma-separated client names to leave out")
+    parser.add_argument("--skip", default="", help=f"comma-separated clients to leave out ({', '.join(THROUGHPUT)})")
+    parser.add_argument("--no-latency", action="store_true", help="leave out the steady-rate latency scenario")
     parser.add_argument("--json-out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--steady-publisher", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -467,7 +490,7 @@ async def main() -> None:
         await steady_publisher(args.steady_publisher, args.count, args.rate)
         return
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    clients = {n: f for n, f in THROUGHPUT.items() if not any(s in n for s in skip)}
+    clients = {n: f for n, f in THROUGHPUT.items() if n not in skip}
     events = make_events(max(args.count, int(args.rate * args.seconds)))
     print(f"{args.count} events of {len(CONTRACT.encode(events[0]))} bytes, quorum queues, prefetch {PREFETCH}, "
           f"window {WINDOW}, {args.rounds} interleaved rounds, Python {platform.python_version()}, "
@@ -478,8 +501,10 @@ async def main() -> None:
         for name, run in clients.items():
             if name in errors:
                 continue
+            CPU_US.clear()
             try:
                 rates = await run(events[: args.count], args)
+                rates |= {f"{kind}_cpu_us": value for kind, value in CPU_US.items()}
             except Exception as exc:  # a peer that cannot run here is reported, not fatal
                 errors[name] = f"{type(exc).__name__}: {exc}"
                 print(f"  {name}: skipped ({errors[name]})")
@@ -488,7 +513,7 @@ async def main() -> None:
             print(f"  round {round_no + 1} {name:16} " + "  ".join(f"{k} {v:8.0f}/s" for k, v in rates.items()))
     lat_rounds: dict[str, list[Rates]] = {n: [] for n in LATENCY}
     steady = events[: int(args.rate * args.seconds)]
-    for round_no in range(args.rounds):
+    for round_no in range(0 if args.no_latency else args.rounds):
         for name, run in LATENCY.items():
             result = await run(steady, args)
             lat_rounds[name].append(result)
@@ -501,16 +526,17 @@ async def main() -> None:
     table = medians(rounds)
     lat = medians(lat_rounds)
     base = table.get(BASE, {})
-    print("\n| client | publish msg/s | x aio-pika | consume msg/s | x aio-pika |\n|---|---:|---:|---:|---:|")
+    print("\n| client | publish msg/s | x aio-pika | publish CPU µs/msg | consume msg/s | x aio-pika "
+          "| consume CPU µs/msg |\n|---|---:|---:|---:|---:|---:|---:|")
     for name, rates in table.items():
         cells = []
         for kind in ("publish", "consume"):
-            value = rates.get(kind)
+            value, cpu = rates.get(kind), rates.get(f"{kind}_cpu_us")
             ratio = value / base[kind] if value and base.get(kind) else None
-            cells += [f"{value:,.0f}" if value else "-", f"{ratio:.2f}" if ratio else "-"]
+            cells += [f"{value:,.0f}" if value else "-", f"{ratio:.2f}" if ratio else "-", f"{cpu:.0f}" if cpu else "-"]
         print(f"| {name} | " + " | ".join(cells) + " |")
     for name, error in errors.items():
-        print(f"| {name} | not run: {error} | | | |")
+        print(f"| {name} | not run: {error} | | | | | |")
     print(f"\nlatency at a steady {args.rate} msg/s for {args.seconds:g} s (publish call → handler), medians:")
     print("| client | p50 ms | p99 ms |\n|---|---:|---:|")
     for name, result in lat.items():

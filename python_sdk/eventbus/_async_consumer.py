@@ -201,12 +201,16 @@ class AsyncConsumer:
             await self._park(dispatcher, delivery, properties, outcome, 1, channel, tag)
             return
         subscription, context = outcome.subscription, outcome.context
+        limit: asyncio.Timeout | None = None
         try:
-            async with asyncio.timeout(subscription.timeout) as limit:
+            if subscription.timeout is None:  # the common case pays for no timer
                 await outcome.call()
+            else:
+                async with asyncio.timeout(subscription.timeout) as limit:
+                    await outcome.call()
         except Exception as exc:
             failure: BaseException = exc
-            if isinstance(exc, TimeoutError) and limit.expired():
+            if isinstance(exc, TimeoutError) and limit is not None and limit.expired():
                 failure = HandlerTimeoutError(subscription.timeout or 0, event_type=context.type, event_id=context.id)
             decision = subscription.retry.decide(failure, context.attempt)
             if isinstance(decision, Retry):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -37,7 +38,7 @@ import pika
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_spine import CONTRACT, PREFETCH, URL, WINDOW, BenchConversationEnded, make_events  # noqa: E402
+from bench._payload import CONTRACT, PREFETCH, URL, WINDOW, BenchConversationEnded, make_events  # noqa: E402
 from eventbus import BusSettings, EventBus, EventContext, SyncEventBus  # noqa: E402
 from eventbus._topology import queue_specs  # noqa: E402
 
@@ -89,6 +90,7 @@ async def _fill(name: str, bodies: list[bytes]) -> None:
 # -- clocks: rates by the wall, and the client's own CPU per message (steadier on a shared box) --
 
 CPU_US: dict[str, float] = {}
+CLEANUP: set[str] = set()  # queues kept across rounds, deleted at the end of the run
 
 
 def _clock() -> tuple[float, float]:
@@ -306,7 +308,13 @@ async def _queue_depth(connection: aiormq.abc.AbstractConnection, name: str) -> 
 async def celery(events: Events, args: argparse.Namespace) -> Rates:
     from bench._celery_app import QUEUE, conversation_ended
 
-    await _delete_queue(QUEUE)
+    # kombu declares its queue once per process, so the queue is purged between rounds, not deleted
+    connection = await aiormq.connect(URL)
+    channel = await connection.channel()
+    with contextlib.suppress(aiormq.exceptions.ChannelNotFoundEntity):
+        await channel.queue_purge(QUEUE)
+    await connection.close()
+    CLEANUP.add(QUEUE)
     payloads = [e.model_dump(mode="json", exclude_unset=True) for e in events]
 
     def publish_all() -> float:
@@ -317,6 +325,9 @@ async def celery(events: Events, args: argparse.Namespace) -> Rates:
 
     publish = await asyncio.to_thread(publish_all)
     connection = await aiormq.connect(URL)
+    if (depth := await _queue_depth(connection, QUEUE)) != len(events):
+        await connection.close()
+        raise RuntimeError(f"{depth} of {len(events)} Celery tasks reached the queue")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "bench._celery_app", "worker", "-P", "prefork", "-c", "2",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", QUEUE, "--loglevel", "WARNING"],
@@ -334,7 +345,6 @@ async def celery(events: Events, args: argparse.Namespace) -> Rates:
         worker.terminate()
         worker.wait(30)
         await connection.close()
-        await _delete_queue(QUEUE)
     return {"publish": publish, "consume": consume}
 
 
@@ -511,6 +521,8 @@ async def main() -> None:
                 continue
             rounds[name].append(rates)
             print(f"  round {round_no + 1} {name:16} " + "  ".join(f"{k} {v:8.0f}/s" for k, v in rates.items()))
+    for queue in CLEANUP:
+        await _delete_queue(queue)
     lat_rounds: dict[str, list[Rates]] = {n: [] for n in LATENCY}
     steady = events[: int(args.rate * args.seconds)]
     for round_no in range(0 if args.no_latency else args.rounds):

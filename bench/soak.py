@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_spine import CONTRACT, BenchConversationEnded, make_events  # noqa: E402
+from bench._payload import CONTRACT, BenchConversationEnded, make_events  # noqa: E402
 from bench.run import _delete_queue, _fresh_queue, _settings  # noqa: E402
 from eventbus import EventBus, EventContext  # noqa: E402
 

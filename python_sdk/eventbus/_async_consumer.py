@@ -7,11 +7,14 @@ Settling a delivery (after ``QueueDispatcher.prepare`` and the handler ran):
 - anything else → a confirmed copy to ``<queue>.dlq`` with its history, then ack.
 If that publish fails, the delivery is nacked back to the queue: nothing is acked unsettled.
 
-Acks always go to the channel the delivery came on; after a reconnect that channel is dead,
-the ack is dropped and the broker redelivers (at-least-once), never acked on a new channel
-with a stale delivery tag. When the connection drops, a supervisor reconnects with backoff,
-re-declares the topology and consumes again. ``stop`` cancels the consumers, lets in-flight
-handlers finish within ``grace``, cancels the rest and nacks everything unacked back.
+Acks are batched (``_acks.AckWindow``): processed deliveries are acked once per event-loop
+iteration, with ``multiple=True`` over the longest processed prefix, and always before the
+channel is nacked back or closed on shutdown. Acks always go to the channel the delivery came
+on; after a reconnect that channel is dead, the ack is dropped and the broker redelivers (at-
+least-once), never acked on a new channel with a stale delivery tag. When the connection drops,
+a supervisor reconnects with backoff, re-declares the topology and consumes again. ``stop``
+cancels the consumers, lets in-flight handlers finish within ``grace``, cancels the rest and
+nacks everything unacked back.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
 from pamqp import commands as spec
 
+from ._acks import AckWindow
 from ._async_broker import CONNECTION_ERRORS, apply, connect, declare_delay_topology, declare_queue
 from ._async_publisher import AsyncPublisher
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
@@ -67,6 +71,9 @@ class AsyncConsumer:
         self._dispatchers = list(dispatchers)
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
+        self._acks = AckWindow()
+        self._flush_scheduled = False
+        self._flushing: set[asyncio.Task[None]] = set()
         self._tags: list[str] = []
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._draining = False
@@ -109,6 +116,7 @@ class AsyncConsumer:
                 await connection.close()
             raise
         self._connection, self._channel, self._tags = connection, channel, tags
+        self._acks = AckWindow()
         for resource in (connection, channel):
             resource.closing.add_done_callback(partial(self._on_closed, channel))
 
@@ -165,6 +173,8 @@ class AsyncConsumer:
         if self._draining:
             await self._settle(channel, tag, requeue=True)
             return
+        if channel is self._channel:
+            self._acks.received(tag)
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
@@ -191,12 +201,16 @@ class AsyncConsumer:
             await self._park(dispatcher, delivery, properties, outcome, 1, channel, tag)
             return
         subscription, context = outcome.subscription, outcome.context
+        limit: asyncio.Timeout | None = None
         try:
-            async with asyncio.timeout(subscription.timeout) as limit:
+            if subscription.timeout is None:  # the common case pays for no timer
                 await outcome.call()
+            else:
+                async with asyncio.timeout(subscription.timeout) as limit:
+                    await outcome.call()
         except Exception as exc:
             failure: BaseException = exc
-            if isinstance(exc, TimeoutError) and limit.expired():
+            if isinstance(exc, TimeoutError) and limit is not None and limit.expired():
                 failure = HandlerTimeoutError(subscription.timeout or 0, event_type=context.type, event_id=context.id)
             decision = subscription.retry.decide(failure, context.attempt)
             if isinstance(decision, Retry):
@@ -212,7 +226,18 @@ class AsyncConsumer:
 
     async def _settle(self, channel: AbstractChannel, tag: int, *, requeue: bool | None = None) -> None:
         """Ack (``requeue`` None) or nack on the delivery's own channel; a dead channel means the
-        broker has already put the delivery back, so there is nothing left to do."""
+        broker has already put the delivery back, so there is nothing left to do.
+
+        An ack only marks the delivery processed; ``_flush_acks`` sends it with the others
+        processed in the same loop iteration."""
+        if requeue is None and channel is self._channel:
+            self._acks.processed(tag)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._schedule_flush, channel)
+            return
+        if channel is self._channel:
+            self._acks.forget(tag)
         try:
             if requeue is None:
                 await channel.basic_ack(tag)
@@ -220,6 +245,21 @@ class AsyncConsumer:
                 await channel.basic_nack(tag, requeue=requeue)
         except CONNECTION_ERRORS as exc:
             log.debug("could not settle delivery %s (%s); the broker redelivers it", tag, exc)
+
+    def _schedule_flush(self, channel: AbstractChannel) -> None:
+        self._flush_scheduled = False
+        if channel is self._channel and self._acks.pending:
+            task = asyncio.get_running_loop().create_task(self._flush_acks(channel, self._acks.take()))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+    @staticmethod
+    async def _flush_acks(channel: AbstractChannel, frames: list[tuple[int, bool]]) -> None:
+        try:
+            for tag, multiple in frames:
+                await channel.basic_ack(tag, multiple=multiple, wait=False)
+        except CONNECTION_ERRORS as exc:
+            log.debug("could not ack up to delivery %s (%s); the broker redelivers", frames[-1][0], exc)
 
     async def _republish_then_ack(
         self, publish: Callable[[], Any], channel: AbstractChannel, tag: int, what: str
@@ -280,6 +320,9 @@ class AsyncConsumer:
                     task.cancel()
                 await asyncio.wait(pending)
         if channel is not None and not channel.is_closed:
+            if self._flushing:
+                await asyncio.wait(set(self._flushing))
+            await self._flush_acks(channel, self._acks.take())  # processed work is acked, never requeued
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await channel.basic_nack(0, multiple=True, requeue=True)
         connection, self._connection, self._channel = self._connection, None, None

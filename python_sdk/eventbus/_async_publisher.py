@@ -168,6 +168,7 @@ class AsyncPublisher:
                     properties=properties,
                     mandatory=True,
                     timeout=self._settings.confirm_timeout,
+                    wait=False,  # the confirm is what counts; waiting for each socket write too halves the rate
                 )
             except aiormq.exceptions.PublishError:
                 raise UnroutableError(

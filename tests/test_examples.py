@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import RawBroker
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.broker
-def test_quickstart_publishes_and_handles_one_event() -> None:
+def test_quickstart_publishes_and_handles_one_event(raw: RawBroker) -> None:
+    # The example's queue is durable and bound to the shared exchange: remove it afterwards, or it
+    # would collect every conversation.ended the rest of the suite publishes, run after run.
+    raw.track("quickstart.chat.conversation.ended.v1", "quickstart.chat.conversation.ended.v1.dlq")
     result = subprocess.run(
         [sys.executable, "examples/python/quickstart.py"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )

@@ -106,8 +106,16 @@ def _short(text: str) -> str:
 
 
 def _failure_history(
-    original: Mapping[str, Any] | None, reason: ParkReason, now: datetime
+    original: Mapping[str, Any] | None,
+    reason: ParkReason,
+    now: datetime,
+    *,
+    exchange: str,
+    routing_key: str,
+    queue: str,
+    attempt: int,
 ) -> tuple[dict[str, Any], str]:
+    """What a retry copy and a DLQ copy both carry: the failure so far and where the message came from."""
     headers = copy_headers(original)
     stamp = format_time(now)
     first = headers.get(FIRST_FAILURE_HEADER)
@@ -115,6 +123,10 @@ def _failure_history(
     headers[LAST_FAILURE_HEADER] = stamp
     headers[ERROR_HEADER] = _short(reason.error)
     headers[ERROR_TYPE_HEADER] = reason.error_type
+    headers[ORIGINAL_EXCHANGE_HEADER] = exchange
+    headers[ORIGINAL_ROUTING_KEY_HEADER] = routing_key
+    headers[ORIGINAL_QUEUE_HEADER] = queue
+    headers[ATTEMPT_HEADER] = attempt
     return headers, stamp
 
 
@@ -131,17 +143,12 @@ def retry_headers(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Headers of the copy that comes back to ``queue`` as attempt ``attempt`` after the delay."""
-    headers, _ = _failure_history(original, reason, now or datetime.now(UTC))
-    headers.update(
-        {
-            ORIGINAL_EXCHANGE_HEADER: exchange,
-            ORIGINAL_ROUTING_KEY_HEADER: routing_key,
-            ORIGINAL_QUEUE_HEADER: queue,
-            ATTEMPT_HEADER: attempt,
-            RETRY_DELAY_HEADER: delay_ms,
-            DELIVER_AT_HEADER: format_time(deliver_at),
-        }
+    headers, _ = _failure_history(
+        original, reason, now or datetime.now(UTC),
+        exchange=exchange, routing_key=routing_key, queue=queue, attempt=attempt,
     )
+    headers[RETRY_DELAY_HEADER] = delay_ms
+    headers[DELIVER_AT_HEADER] = format_time(deliver_at)
     return headers
 
 
@@ -156,19 +163,14 @@ def park_headers(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The DLQ copy's headers: everything the original had, plus the ``eventbus-`` diagnosis and history."""
-    headers, stamp = _failure_history(original, reason, now or datetime.now(UTC))
+    headers, stamp = _failure_history(
+        original, reason, now or datetime.now(UTC),
+        exchange=exchange, routing_key=routing_key, queue=queue, attempt=attempt,
+    )
     headers.pop(RETRY_DELAY_HEADER, None)
     headers.pop(DELIVER_AT_HEADER, None)
-    headers.update(
-        {
-            REASON_HEADER: reason.code,
-            PARKED_AT_HEADER: stamp,
-            ORIGINAL_EXCHANGE_HEADER: exchange,
-            ORIGINAL_ROUTING_KEY_HEADER: routing_key,
-            ORIGINAL_QUEUE_HEADER: queue,
-            ATTEMPT_HEADER: attempt,
-        }
-    )
+    headers[REASON_HEADER] = reason.code
+    headers[PARKED_AT_HEADER] = stamp
     if reason.traceback:
         headers[TRACEBACK_HEADER] = reason.traceback
     return headers

@@ -1,0 +1,292 @@
+"""One AMQP channel: declarations (RPC), confirmed publishing, consuming and settling.
+
+Everything here runs inside the event loop thread. Publishing assigns delivery tags and writes
+the frames in one synchronous step, so no lock is needed around it; confirms are matched to
+tags by a deque in tag order (the broker confirms in batches with ``multiple``) and settle a
+``ConfirmBatch``, one future per batch however many messages it holds. Deliveries are handed to
+the consumer's callback straight from ``data_received``: no task, no queue, no future per
+message; the callback decides how to run the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pamqp import commands as spec
+from pamqp.base import Frame as MethodFrame
+
+from ._codec import Message, Properties, encode_ack, encode_method, encode_nack, encode_publish
+from ._errors import AMQPError, ChannelClosedError, MessageNacked, MessageReturned
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+
+__all__ = ["Channel", "ConfirmBatch", "Outgoing"]
+
+Outgoing = tuple[str, str, Properties, bytes]
+"""``(exchange, routing_key, properties, body)`` of one publish."""
+
+_UNSET: Any = object()
+
+
+class ConfirmBatch:
+    """The fate of a batch of publishes: ``results[i]`` is None (confirmed) or the exception.
+
+    ``done`` resolves when the broker has answered for every message, or the channel died.
+    """
+
+    __slots__ = ("done", "remaining", "results")
+
+    def __init__(self, size: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.results: list[Any] = [_UNSET] * size
+        self.remaining = size
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def _decide(self, index: int, error: BaseException | None) -> None:
+        if self.results[index] is _UNSET:
+            self.results[index] = error
+
+    def _settle(self, index: int, error: BaseException | None) -> None:
+        self._decide(index, error)
+        self.remaining -= 1
+        if self.remaining == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def unsettled(self) -> list[int]:
+        """Indexes the broker has not answered for yet (after a timeout, say)."""
+        return [i for i, r in enumerate(self.results) if r is _UNSET]
+
+
+class Channel:
+    """An open channel of a ``Connection``; see the module docstring."""
+
+    def __init__(self, connection: Connection, number: int) -> None:
+        self.connection = connection
+        self.number = number
+        loop = connection.loop
+        self.closing: asyncio.Future[None] = loop.create_future()
+        self.close_reason: BaseException | None = None
+        self.confirming = False
+        self.on_cancel: Callable[[str], None] | None = None
+        self._consumers: dict[str, Callable[[Message], None]] = {}
+        self._rpc_lock = asyncio.Lock()
+        self._rpc_waiter: asyncio.Future[MethodFrame] | None = None
+        self._next_tag = 0
+        self._unconfirmed: deque[int] = deque()
+        self._pending: dict[int, tuple[ConfirmBatch, int, str | None]] = {}
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closing.done()
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.number} of {self.connection!r}{' closed' if self.is_closed else ''}>"
+
+    # -- requests and their replies ---------------------------------------------------------
+
+    async def rpc(self, method: MethodFrame) -> MethodFrame:
+        """Send a synchronous method and wait for its reply (one at a time per channel)."""
+        async with self._rpc_lock:
+            if self.is_closed:
+                raise self._closed_error()
+            waiter = self._rpc_waiter = self.connection.loop.create_future()
+            self.connection.write(encode_method(self.number, method))
+            try:
+                return await waiter
+            finally:
+                self._rpc_waiter = None
+
+    def _closed_error(self) -> BaseException:
+        reason = self.close_reason
+        if isinstance(reason, AMQPError | ConnectionError):
+            return reason
+        return ChannelClosedError(f"channel {self.number} is closed")
+
+    async def open(self) -> None:
+        await self.rpc(spec.Channel.Open())
+
+    async def confirm_select(self) -> None:
+        await self.rpc(spec.Confirm.Select())
+        self.confirming = True
+
+    async def basic_qos(self, prefetch_count: int) -> None:
+        await self.rpc(spec.Basic.Qos(prefetch_count=prefetch_count))
+
+    async def exchange_declare(
+        self, exchange: str, exchange_type: str = "topic", *, durable: bool = True,
+        arguments: dict[str, Any] | None = None,
+    ) -> None:
+        await self.rpc(spec.Exchange.Declare(exchange=exchange, exchange_type=exchange_type, durable=durable,
+                                             arguments=arguments))
+
+    async def exchange_bind(self, destination: str, source: str, routing_key: str) -> None:
+        await self.rpc(spec.Exchange.Bind(destination=destination, source=source, routing_key=routing_key))
+
+    async def queue_declare(
+        self, queue: str, *, durable: bool = True, exclusive: bool = False, auto_delete: bool = False,
+        passive: bool = False, arguments: dict[str, Any] | None = None,
+    ) -> spec.Queue.DeclareOk:
+        reply = await self.rpc(spec.Queue.Declare(queue=queue, durable=durable, exclusive=exclusive,
+                                                  auto_delete=auto_delete, passive=passive, arguments=arguments))
+        assert isinstance(reply, spec.Queue.DeclareOk)
+        return reply
+
+    async def queue_bind(self, queue: str, exchange: str, routing_key: str) -> None:
+        await self.rpc(spec.Queue.Bind(queue=queue, exchange=exchange, routing_key=routing_key))
+
+    async def queue_unbind(self, queue: str, exchange: str, routing_key: str) -> None:
+        await self.rpc(spec.Queue.Unbind(queue=queue, exchange=exchange, routing_key=routing_key))
+
+    async def queue_delete(self, queue: str) -> None:
+        await self.rpc(spec.Queue.Delete(queue=queue))
+
+    async def basic_consume(self, queue: str, callback: Callable[[Message], None]) -> str:
+        """Consume ``queue``; ``callback(message)`` runs inside ``data_received`` for each delivery."""
+        # The tag is ours, so the callback is in place before the first delivery, which can arrive
+        # in the same read as the broker's consume-ok.
+        tag = f"{self.connection.name or 'eventbus'}.{self.number}.{uuid.uuid4().hex[:12]}"
+        self._consumers[tag] = callback
+        try:
+            await self.rpc(spec.Basic.Consume(queue=queue, consumer_tag=tag))
+        except BaseException:
+            self._consumers.pop(tag, None)
+            raise
+        return tag
+
+    async def basic_cancel(self, consumer_tag: str) -> None:
+        await self.rpc(spec.Basic.Cancel(consumer_tag=consumer_tag))
+        self._consumers.pop(consumer_tag, None)
+
+    # -- settling deliveries (no reply, nothing to wait for) ----------------------------------
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        if self.is_closed:
+            raise self._closed_error()
+        self.connection.write(encode_ack(self.number, delivery_tag, multiple))
+
+    def ack_many(self, frames: Sequence[tuple[int, bool]]) -> None:
+        """Several ``(delivery_tag, multiple)`` acks in one write."""
+        if self.is_closed:
+            raise self._closed_error()
+        number = self.number
+        self.connection.write(b"".join(encode_ack(number, tag, multiple) for tag, multiple in frames))
+
+    def basic_nack(self, delivery_tag: int, multiple: bool = False, requeue: bool = True) -> None:
+        if self.is_closed:
+            raise self._closed_error()
+        self.connection.write(encode_nack(self.number, delivery_tag, multiple, requeue))
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def publish(self, messages: Sequence[Outgoing], *, mandatory: bool = True) -> ConfirmBatch:
+        """Write every message in one go; the batch settles as the broker confirms them.
+
+        On a channel without confirms the batch is settled at once (the broker says nothing).
+        """
+        if self.is_closed:
+            raise self._closed_error()
+        connection = self.connection
+        batch = ConfirmBatch(len(messages), connection.loop)
+        number, frame_max = self.number, connection.frame_max
+        frames = [
+            encode_publish(number, exchange, routing_key, mandatory, properties, body, frame_max)
+            for exchange, routing_key, properties, body in messages
+        ]
+        connection.write(b"".join(frames))
+        if not self.confirming:
+            for index in range(len(messages)):
+                batch._settle(index, None)
+            return batch
+        tag = self._next_tag
+        pending, unconfirmed = self._pending, self._unconfirmed
+        for index, message in enumerate(messages):
+            tag += 1
+            pending[tag] = (batch, index, message[2].message_id)
+            unconfirmed.append(tag)
+        self._next_tag = tag
+        return batch
+
+    # -- frames from the broker (called by the connection) -------------------------------------
+
+    def _on_confirm(self, delivery_tag: int, multiple: bool, ack: bool) -> None:
+        pending = self._pending
+        error = None if ack else MessageNacked(f"the broker nacked delivery tag {delivery_tag}")
+        if multiple:
+            unconfirmed = self._unconfirmed
+            while unconfirmed and unconfirmed[0] <= delivery_tag:
+                entry = pending.pop(unconfirmed.popleft(), None)
+                if entry is not None:
+                    entry[0]._settle(entry[1], error)
+        else:
+            entry = pending.pop(delivery_tag, None)
+            if entry is not None:
+                entry[0]._settle(entry[1], error)
+
+    def _on_message(self, message: Message) -> None:
+        message.channel = self
+        if message.consumer_tag:
+            callback = self._consumers.get(message.consumer_tag)
+            if callback is not None:
+                callback(message)
+            return
+        self._on_return(message)
+
+    def _on_return(self, message: Message) -> None:
+        """Fail the oldest unconfirmed publish with the returned message's id; its ack follows."""
+        message_id = message.properties.message_id
+        error = MessageReturned(message.exchange, message.routing_key, message.reply_code, message.reply_text)
+        for tag in self._unconfirmed:
+            entry = self._pending.get(tag)
+            if entry is not None and entry[2] == message_id and entry[0].results[entry[1]] is _UNSET:
+                entry[0]._decide(entry[1], error)
+                return
+
+    def _on_method(self, method: MethodFrame) -> None:
+        if isinstance(method, spec.Channel.Close):
+            self.connection.write(encode_method(self.number, spec.Channel.CloseOk()))
+            self._closed(ChannelClosedError(method.reply_text or "channel closed by the broker", method.reply_code))
+            return
+        if isinstance(method, spec.Basic.Cancel):
+            self._consumers.pop(method.consumer_tag, None)
+            if not method.nowait:
+                self.connection.write(encode_method(self.number, spec.Basic.CancelOk(method.consumer_tag)))
+            if self.on_cancel is not None:
+                self.on_cancel(method.consumer_tag)
+            return
+        if isinstance(method, spec.Channel.Flow):
+            self.connection.write(encode_method(self.number, spec.Channel.FlowOk(active=method.active)))
+            return
+        waiter = self._rpc_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(method)
+        if isinstance(method, spec.Channel.CloseOk):
+            self._closed(ChannelClosedError(f"channel {self.number} was closed"))
+
+    def _closed(self, reason: BaseException) -> None:
+        """The channel is gone (closed by either side, or with its connection): fail what waits."""
+        if self.closing.done():
+            return
+        self.close_reason = reason
+        self.connection._release(self)
+        waiter = self._rpc_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(reason)
+        pending, self._pending = self._pending, {}
+        self._unconfirmed.clear()
+        for batch, index, _ in pending.values():
+            batch._settle(index, reason)
+        self._consumers.clear()
+        self.closing.set_result(None)
+
+    async def close(self) -> None:
+        """Close the channel politely; a no-op when it is already closed."""
+        if self.is_closed:
+            return
+        with contextlib.suppress(AMQPError, ConnectionError):
+            await self.rpc(spec.Channel.Close(reply_code=200, reply_text="Normal shutdown", class_id=0, method_id=0))
+        self._closed(ChannelClosedError(f"channel {self.number} was closed"))

@@ -1,0 +1,295 @@
+"""An AMQP 0-9-1 connection as an ``asyncio.Protocol``: handshake, heartbeats, channels, close.
+
+Bytes from the socket go straight through ``FrameParser`` to the channel they belong to, inside
+``data_received``; writes go straight to the transport. There is no reader task, no writer
+task and no frame queue between the socket and the SDK, which is where aiormq spends most of its
+time per message. What the broker says about the connection as a whole (blocked by an alarm,
+closing with a reason, heartbeats) is handled here; the rest is the channel's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import platform
+import ssl
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pamqp import commands as spec
+from pamqp.base import Frame as MethodFrame
+
+from ._channel import Channel
+from ._codec import HEARTBEAT, PROTOCOL_HEADER, FrameParser, Message, encode_method
+from ._errors import ConnectionClosedError
+
+__all__ = ["Connection", "connect"]
+
+_CAPABILITIES = {
+    "authentication_failure_close": True,
+    "basic.nack": True,
+    "connection.blocked": True,
+    "consumer_cancel_notify": True,
+    "exchange_exchange_bindings": True,
+    "per_consumer_qos": True,
+    "publisher_confirms": True,
+}
+_FRAME_MAX = 131_072
+_CHANNEL_MAX = 2_047
+_CLOSE_TIMEOUT = 5.0
+
+
+class Connection(asyncio.Protocol):
+    """One broker connection; open it with ``connect``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, user: str, password: str, vhost: str,
+                 heartbeat: int | None, client_properties: dict[str, Any], name: str) -> None:
+        self.loop = loop
+        self.name = name
+        self.frame_max = _FRAME_MAX
+        self.heartbeat = 0
+        self.blocked = False
+        self.closing: asyncio.Future[None] = loop.create_future()
+        self.close_reason: BaseException | None = None
+        self._credentials = (user, password)
+        self._vhost = vhost
+        self._heartbeat_wanted = heartbeat
+        self._client_properties = client_properties
+        self._opened: asyncio.Future[None] = loop.create_future()
+        self._transport: asyncio.Transport | None = None
+        self._parser = FrameParser(self)
+        self._channels: dict[int, Channel] = {}
+        self._channel_max = _CHANNEL_MAX
+        self._next_channel = 1
+        self._writable: asyncio.Future[None] | None = None
+        self._close_ok: asyncio.Future[None] | None = None
+        self._last_read = loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name}{' closed' if self.is_closed else ''}>"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closing.done()
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.write(PROTOCOL_HEADER)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_read = self.loop.time()
+        try:
+            self._parser.feed(data)
+        except ValueError as exc:  # a framing error: the stream cannot be trusted any more
+            self._abort(ConnectionClosedError(f"framing error: {exc}", 501))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = self.close_reason or ConnectionClosedError(
+            f"connection lost: {exc!r}" if exc else "connection closed by the broker"
+        )
+        self._finish(reason)
+
+    def pause_writing(self) -> None:
+        if self._writable is None:
+            self._writable = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    # -- FrameSink --------------------------------------------------------------------------------
+
+    def on_message(self, channel: int, message: Message) -> None:
+        target = self._channels.get(channel)
+        if target is not None:
+            target._on_message(message)
+
+    def on_confirm(self, channel: int, delivery_tag: int, multiple: bool, ack: bool) -> None:
+        target = self._channels.get(channel)
+        if target is not None:
+            target._on_confirm(delivery_tag, multiple, ack)
+
+    def on_heartbeat(self) -> None:
+        pass  # data_received already noted that the broker is alive
+
+    def on_method(self, channel: int, method: MethodFrame) -> None:
+        if channel:
+            target = self._channels.get(channel)
+            if target is not None:
+                target._on_method(method)
+            return
+        if isinstance(method, spec.Connection.Start):
+            self._on_start(method)
+        elif isinstance(method, spec.Connection.Tune):
+            self._on_tune(method)
+        elif isinstance(method, spec.Connection.OpenOk):
+            if not self._opened.done():
+                self._opened.set_result(None)
+        elif isinstance(method, spec.Connection.Blocked):
+            self.blocked = True
+        elif isinstance(method, spec.Connection.Unblocked):
+            self.blocked = False
+        elif isinstance(method, spec.Connection.Close):
+            self.write(encode_method(0, spec.Connection.CloseOk()))
+            self._abort(ConnectionClosedError(method.reply_text or "closed by the broker", method.reply_code))
+        elif isinstance(method, spec.Connection.CloseOk) and self._close_ok and not self._close_ok.done():
+            self._close_ok.set_result(None)
+
+    # -- handshake ----------------------------------------------------------------------------------
+
+    def _on_start(self, start: spec.Connection.Start) -> None:
+        mechanisms = (start.mechanisms or "").split()
+        if "PLAIN" not in mechanisms:
+            self._abort(ConnectionClosedError(f"the broker offers no PLAIN login (only {mechanisms})", 403))
+            return
+        user, password = self._credentials
+        properties = {
+            "product": "eventbus",
+            "platform": f"Python {platform.python_version()}",
+            "capabilities": _CAPABILITIES,
+            **self._client_properties,
+        }
+        self.write(encode_method(0, spec.Connection.StartOk(
+            client_properties=properties, mechanism="PLAIN", response=f"\0{user}\0{password}", locale="en_US",
+        )))
+
+    def _on_tune(self, tune: spec.Connection.Tune) -> None:
+        self._channel_max = min(tune.channel_max or _CHANNEL_MAX, _CHANNEL_MAX)
+        self.frame_max = min(tune.frame_max or _FRAME_MAX, _FRAME_MAX)
+        wanted = self._heartbeat_wanted
+        self.heartbeat = tune.heartbeat if wanted is None else wanted
+        self.write(encode_method(0, spec.Connection.TuneOk(
+            channel_max=self._channel_max, frame_max=self.frame_max, heartbeat=self.heartbeat,
+        )))
+        self.write(encode_method(0, spec.Connection.Open(virtual_host=self._vhost)))
+        if self.heartbeat:
+            self._timer = self.loop.call_later(self.heartbeat / 2, self._beat)
+
+    def _beat(self) -> None:
+        """Send a heartbeat every half interval; give up after two silent intervals from the broker."""
+        if self.is_closed:
+            return
+        if self.loop.time() - self._last_read > self.heartbeat * 2:
+            self._abort(ConnectionClosedError(f"no heartbeat from the broker for {self.heartbeat * 2}s"))
+            return
+        self.write(HEARTBEAT)
+        self._timer = self.loop.call_later(self.heartbeat / 2, self._beat)
+
+    # -- writing and channels -----------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise self.close_reason or ConnectionClosedError("the connection is closed")
+        transport.write(data)
+
+    async def writable(self) -> None:
+        """Wait while the socket's write buffer is over its high-water mark."""
+        while self._writable is not None:
+            await self._writable
+
+    async def channel(self, *, publisher_confirms: bool = False) -> Channel:
+        if self.is_closed:
+            raise self.close_reason or ConnectionClosedError("the connection is closed")
+        number = self._free_channel()
+        channel = Channel(self, number)
+        self._channels[number] = channel
+        try:
+            await channel.open()
+            if publisher_confirms:
+                await channel.confirm_select()
+        except BaseException:
+            channel._closed(ConnectionClosedError("channel could not be opened"))
+            raise
+        return channel
+
+    def _free_channel(self) -> int:
+        for _ in range(self._channel_max):
+            number = self._next_channel
+            self._next_channel = number % self._channel_max + 1
+            if number not in self._channels:
+                return number
+        raise ConnectionClosedError(f"all {self._channel_max} channels are in use")
+
+    def _release(self, channel: Channel) -> None:
+        if self._channels.get(channel.number) is channel:
+            del self._channels[channel.number]
+        self._parser.drop(channel.number)
+
+    # -- closing ------------------------------------------------------------------------------------
+
+    def _abort(self, reason: BaseException) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        if self._transport is not None:
+            self._transport.abort()
+        self._finish(reason)
+
+    def _finish(self, reason: BaseException) -> None:
+        if self.closing.done():
+            return
+        if self.close_reason is None:
+            self.close_reason = reason
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self._opened.done():
+            self._opened.set_exception(reason)
+        for channel in list(self._channels.values()):
+            channel._closed(reason)
+        self.resume_writing()
+        if self._close_ok is not None and not self._close_ok.done():
+            self._close_ok.set_result(None)
+        self.closing.set_result(None)
+
+    async def close(self) -> None:
+        """Say goodbye to the broker (``connection.close``), then close the socket."""
+        if self.is_closed:
+            return
+        reason = ConnectionClosedError("closed by the client", 200)
+        if self._opened.done() and not self._opened.exception():
+            self._close_ok = self.loop.create_future()
+            with contextlib.suppress(ConnectionError):
+                goodbye = spec.Connection.Close(reply_code=200, reply_text="Normal shutdown", class_id=0, method_id=0)
+                self.write(encode_method(0, goodbye))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_CLOSE_TIMEOUT):
+                        await self._close_ok
+        self.close_reason = self.close_reason or reason
+        if self._transport is not None:
+            self._transport.close()
+        self._finish(reason)
+
+
+async def connect(url: str, *, client_properties: dict[str, Any] | None = None, name: str = "") -> Connection:
+    """Open a connection to ``url`` (``amqp://user:pass@host:port/vhost?heartbeat=N``, or ``amqps``).
+
+    The caller bounds the time (``asyncio.timeout``); a refused login raises
+    ``ConnectionClosedError`` with the broker's code (403).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("amqp", "amqps"):
+        raise ValueError(f"not an AMQP URL: {parts.scheme!r}")
+    secure = parts.scheme == "amqps"
+    query = parse_qs(parts.query)
+    heartbeat = int(query["heartbeat"][0]) if "heartbeat" in query else None
+    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    loop = asyncio.get_running_loop()
+    connection = Connection(
+        loop, user=unquote(parts.username or "guest"), password=unquote(parts.password or "guest"), vhost=vhost,
+        heartbeat=heartbeat, client_properties=dict(client_properties or {}), name=name or (parts.hostname or ""),
+    )
+    context = ssl.create_default_context() if secure else None
+    try:
+        await loop.create_connection(
+            lambda: connection, parts.hostname or "localhost", parts.port or (5671 if secure else 5672), ssl=context
+        )
+        await connection._opened
+    except BaseException:
+        connection._abort(ConnectionClosedError("could not connect"))
+        raise
+    return connection

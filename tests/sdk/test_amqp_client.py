@@ -1,0 +1,148 @@
+"""The lean AMQP client (``_amqp``) on the real broker: confirms, returns, refusals, consuming, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from pamqp import commands as spec
+
+from eventbus._amqp import (
+    ChannelClosedError,
+    Connection,
+    ConnectionClosedError,
+    Message,
+    MessageReturned,
+    Properties,
+    connect,
+)
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+async def connection(broker_url: str) -> AsyncIterator[Connection]:
+    conn = await connect(broker_url, client_properties={"connection_name": "test-amqp-client"})
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def names() -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:10]
+    return f"test-amqp.{suffix}", f"test-amqp-q.{suffix}"
+
+
+async def _cleanup(connection: Connection, exchange: str, queue: str) -> None:
+    channel = await connection.channel()
+    await channel.queue_unbind(queue, exchange, "k")
+    await channel.queue_delete(queue)
+    await channel.rpc(spec.Exchange.Delete(exchange=exchange))
+    await channel.close()
+
+
+async def test_a_batch_is_confirmed_and_a_return_fails_only_its_own_message(
+    connection: Connection, names: tuple[str, str]
+) -> None:
+    exchange, queue = names
+    channel = await connection.channel(publisher_confirms=True)
+    await channel.exchange_declare(exchange, "topic", durable=False)
+    await channel.queue_declare(queue, durable=False, auto_delete=False)
+    await channel.queue_bind(queue, exchange, "k")
+    try:
+        batch = channel.publish([
+            (exchange, "nowhere" if i % 250 == 7 else "k", Properties(message_id=f"m{i}"), b"%d" % i)
+            for i in range(1000)
+        ])
+        await asyncio.wait_for(batch.done, 10)
+        returned = [i for i, r in enumerate(batch.results) if isinstance(r, MessageReturned)]
+        assert returned == [7, 257, 507, 757]
+        assert all(r is None for i, r in enumerate(batch.results) if i not in returned)
+        assert batch.remaining == 0
+        declared = await channel.queue_declare(queue, durable=False, passive=True)
+        assert declared.message_count == 996
+    finally:
+        await _cleanup(connection, exchange, queue)
+
+
+async def test_deliveries_arrive_in_order_with_their_properties_and_acks_settle_them(
+    connection: Connection, names: tuple[str, str]
+) -> None:
+    exchange, queue = names
+    publisher = await connection.channel(publisher_confirms=True)
+    await publisher.exchange_declare(exchange, "topic", durable=False)
+    await publisher.queue_declare(queue, durable=False)
+    await publisher.queue_bind(queue, exchange, "k")
+    try:
+        body = b"y" * 300_000  # larger than frame_max: several body frames each way
+        batch = publisher.publish([
+            (exchange, "k", Properties(message_id=f"m{i}", headers={"n": i, "s": "v"}, delivery_mode=2), body)
+            for i in range(20)
+        ])
+        await asyncio.wait_for(batch.done, 10)
+        consumer = await connection.channel()
+        await consumer.basic_qos(5)
+        got: list[Message] = []
+        done = asyncio.get_running_loop().create_future()
+
+        def on_message(message: Message) -> None:
+            got.append(message)
+            consumer.basic_ack(message.delivery_tag)
+            if len(got) == 20:
+                done.set_result(None)
+
+        tag = await consumer.basic_consume(queue, on_message)
+        await asyncio.wait_for(done, 10)
+        await consumer.basic_cancel(tag)
+        assert [m.properties.message_id for m in got] == [f"m{i}" for i in range(20)]
+        assert all(m.body == body and m.properties.headers == {"n": i, "s": "v"} for i, m in enumerate(got))
+        assert all(m.channel is consumer and m.exchange == exchange and m.routing_key == "k" for m in got)
+        await asyncio.sleep(0.2)
+        declared = await publisher.queue_declare(queue, durable=False, passive=True)
+        assert declared.message_count == 0
+    finally:
+        await _cleanup(connection, exchange, queue)
+
+
+async def test_a_refused_declaration_closes_only_its_channel_with_the_brokers_reason(
+    connection: Connection, names: tuple[str, str]
+) -> None:
+    _, queue = names
+    channel = await connection.channel()
+    await channel.queue_declare(queue, durable=False)
+    try:
+        with pytest.raises(ChannelClosedError) as refused:
+            await channel.queue_declare(queue, durable=True)
+        assert refused.value.code == 406 and "inequivalent arg 'durable'" in refused.value.text
+        assert channel.is_closed and not connection.is_closed
+        with pytest.raises(ChannelClosedError):
+            channel.basic_ack(1)
+    finally:
+        cleanup = await connection.channel()
+        await cleanup.queue_delete(queue)
+
+
+async def test_publishes_pending_on_a_channel_the_broker_closes_fail_with_its_reason(connection: Connection) -> None:
+    channel = await connection.channel(publisher_confirms=True)
+    batch = channel.publish([(f"no-such-exchange-{uuid.uuid4().hex}", "k", Properties(message_id="x"), b"{}")])
+    await asyncio.wait_for(batch.done, 10)
+    (error,) = batch.results
+    assert isinstance(error, ChannelClosedError) and error.code == 404
+    assert channel.is_closed and not connection.is_closed
+
+
+async def test_a_wrong_password_is_the_brokers_refusal(broker_url: str) -> None:
+    with pytest.raises(ConnectionClosedError) as refused:
+        await connect(broker_url.replace("guest:guest", "guest:wrong"))
+    assert refused.value.code == 403 and "ACCESS_REFUSED" in refused.value.text
+
+
+async def test_closing_fails_what_still_waits(broker_url: str) -> None:
+    connection = await connect(broker_url)
+    channel = await connection.channel()
+    await connection.close()
+    assert connection.is_closed and channel.is_closed
+    with pytest.raises(ConnectionClosedError):
+        await connection.channel()

@@ -1,4 +1,4 @@
-"""Connections and declarations for the asyncio shell, straight on aiormq (aio-pika's AMQP layer).
+"""Connections and declarations for the asyncio shell, on the SDK's lean AMQP client (``_amqp``).
 
 Declarations run on a short-lived channel of their own: RabbitMQ closes the channel that
 sent a refused declaration, and the publishing or consuming channel must not die of it.
@@ -14,9 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
-import aiormq
-from aiormq.abc import AbstractChannel, AbstractConnection
-
+from ._amqp import AMQPError, Channel, ChannelClosedError, Connection
+from ._amqp import connect as amqp_connect
 from ._connect_errors import connection_failed
 from ._delay import Binding, ExchangeSpec, delay_topology
 from ._exceptions import TopologyError
@@ -27,7 +26,8 @@ __all__ = ["connect", "declare_delay_topology", "declare_exchange", "declare_que
 
 log = logging.getLogger("eventbus")
 
-CONNECTION_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, RuntimeError, asyncio.TimeoutError)
+CONNECTION_ERRORS = (AMQPError, ConnectionError, OSError, RuntimeError, asyncio.TimeoutError)
+_PRECONDITION_FAILED = 406
 
 
 def _with_heartbeat(url: str, heartbeat: int) -> str:
@@ -38,38 +38,36 @@ def _with_heartbeat(url: str, heartbeat: int) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-async def connect(settings: BusSettings, role: str) -> AbstractConnection:
+async def connect(settings: BusSettings, role: str) -> Connection:
     """A connection to the first broker URL that answers, or ``ConnectionFailedError``."""
     errors: list[tuple[str, BaseException]] = []
-    properties = {"connection_name": f"{settings.service}:{role}", **settings.client_properties}
+    name = f"{settings.service}:{role}"
+    properties = {"connection_name": name, **settings.client_properties}
     for url in settings.urls:
-        connection = aiormq.Connection(_with_heartbeat(url, settings.heartbeat))
         try:
             async with asyncio.timeout(settings.connect_timeout):
-                await connection.connect(client_properties=properties)
-            return connection
-        except CONNECTION_ERRORS as exc:
+                return await amqp_connect(
+                    _with_heartbeat(url, settings.heartbeat), client_properties=properties, name=name
+                )
+        except (*CONNECTION_ERRORS, ValueError) as exc:
             errors.append((url, exc))
-            with contextlib.suppress(Exception):
-                await connection.close()
     raise connection_failed(errors)
 
 
-def is_blocked(connection: AbstractConnection | None) -> bool:
+def is_blocked(connection: Connection | None) -> bool:
     """True while the broker blocks this connection (memory or disk alarm)."""
-    unblocked = getattr(connection, "_Connection__connection_unblocked", None)
-    return isinstance(unblocked, asyncio.Event) and not unblocked.is_set()
+    return connection is not None and connection.blocked
 
 
 @contextlib.asynccontextmanager
-async def declaring_channel(connection: AbstractConnection) -> AsyncIterator[AbstractChannel]:
+async def declaring_channel(connection: Connection) -> AsyncIterator[Channel]:
     """A throwaway channel for declarations; a refusal becomes ``TopologyError`` and closes only it."""
     channel = await connection.channel(publisher_confirms=False)
     try:
         yield channel
-    except aiormq.exceptions.ChannelPreconditionFailed as exc:
-        raise describe_mismatch(str(exc)) or TopologyError(str(exc)) from None
-    except aiormq.exceptions.ChannelClosed as exc:
+    except ChannelClosedError as exc:
+        if exc.code == _PRECONDITION_FAILED:
+            raise describe_mismatch(str(exc)) or TopologyError(str(exc)) from None
         raise TopologyError(f"the broker refused a declaration: {exc}") from None
     finally:
         if not channel.is_closed:
@@ -77,13 +75,13 @@ async def declaring_channel(connection: AbstractConnection) -> AsyncIterator[Abs
                 await channel.close()
 
 
-async def declare_exchange(channel: AbstractChannel, spec: ExchangeSpec) -> None:
+async def declare_exchange(channel: Channel, spec: ExchangeSpec) -> None:
     await channel.exchange_declare(
         exchange=spec.name, exchange_type=spec.type, durable=True, arguments=spec.arguments or None
     )
 
 
-async def _declare_or_error(connection: AbstractConnection, spec: QueueSpec) -> TopologyError | None:
+async def _declare_or_error(connection: Connection, spec: QueueSpec) -> TopologyError | None:
     try:
         async with declaring_channel(connection) as channel:
             await channel.queue_declare(spec.name, durable=True, arguments=spec.arguments)
@@ -92,7 +90,7 @@ async def _declare_or_error(connection: AbstractConnection, spec: QueueSpec) -> 
     return None
 
 
-async def declare_queue(connection: AbstractConnection, spec: QueueSpec) -> None:
+async def declare_queue(connection: Connection, spec: QueueSpec) -> None:
     """Declare ``spec``; a queue made by an older eventbus without the delivery-limit safety net is
     used as it is, with a warning, instead of failing (RabbitMQ cannot add arguments later)."""
     try:
@@ -109,7 +107,7 @@ async def declare_queue(connection: AbstractConnection, spec: QueueSpec) -> None
         log.warning(LEGACY_QUEUE_WARNING, spec.name)
 
 
-async def bind(channel: AbstractChannel, binding: Binding) -> None:
+async def bind(channel: Channel, binding: Binding) -> None:
     if binding.to_exchange:
         await channel.exchange_bind(
             destination=binding.destination, source=binding.source, routing_key=binding.routing_key
@@ -118,7 +116,7 @@ async def bind(channel: AbstractChannel, binding: Binding) -> None:
         await channel.queue_bind(binding.destination, binding.source, routing_key=binding.routing_key)
 
 
-async def declare_delay_topology(connection: AbstractConnection) -> None:
+async def declare_delay_topology(connection: Connection) -> None:
     """The shared delay exchanges, queues and bindings (idempotent; a few ms once per connection)."""
     topology = delay_topology()
     async with declaring_channel(connection) as channel:
@@ -130,7 +128,7 @@ async def declare_delay_topology(connection: AbstractConnection) -> None:
             await bind(channel, binding)
 
 
-async def apply(connection: AbstractConnection, exchanges: Iterable[ExchangeSpec], bindings: Iterable[Binding]) -> None:
+async def apply(connection: Connection, exchanges: Iterable[ExchangeSpec], bindings: Iterable[Binding]) -> None:
     async with declaring_channel(connection) as channel:
         for exchange in exchanges:
             await declare_exchange(channel, exchange)

@@ -3,8 +3,8 @@
 Two connections per bus, on purpose: RabbitMQ blocks *publishing* connections under a memory or
 disk alarm, and a consumer that shares one would stop acking and stall. Publishing (including
 retries and parking) goes through ``AsyncPublisher``; consuming and acking through
-``AsyncConsumer``, which also reconnects and drains on shutdown. Both sit on aiormq, the AMQP
-layer under aio-pika, to keep per-message plumbing small.
+``AsyncConsumer``, which also reconnects and drains on shutdown. Both sit on the SDK's lean
+AMQP client (``_amqp``), which has no task, queue or future per message.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from pamqp import commands as spec
 from pydantic import BaseModel
 
 from ._async_consumer import AsyncConsumer
@@ -26,7 +25,7 @@ from ._async_publisher import AsyncPublisher
 from ._contract import EventContract
 from ._dispatch import QueueDispatcher, Subscription
 from ._exceptions import ConfigurationError
-from ._outgoing import OutgoingMessage, build_outgoing, delayed_headers, plan_delay
+from ._outgoing import build_outgoing, plan_delay
 from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._subscribing import group_by_queue, make_subscription
@@ -42,18 +41,6 @@ Middleware = Callable[[CallNext, Any, Any], Awaitable[Any]]
 """``async def layer(call_next, event, context)``: wraps every handler call of a bus (logging,
 metrics, dedup); composed once at subscribe time, so a bus without middleware pays nothing."""
 Hook = Callable[[], Any]
-
-
-def _properties(message: OutgoingMessage, headers: dict[str, Any] | None = None) -> spec.Basic.Properties:
-    return spec.Basic.Properties(
-        content_type=message.content_type,
-        delivery_mode=message.delivery_mode,
-        message_id=message.message_id,
-        message_type=message.event_type,
-        timestamp=message.timestamp,
-        app_id=message.app_id,
-        headers=message.headers if headers is None else headers,
-    )
 
 
 async def _call_hook(hook: Hook) -> None:
@@ -120,61 +107,23 @@ class EventBus:
         message = build_outgoing(
             event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers
         )
-        ticks = plan_delay(delay, at)
-        if ticks is None:
-            await self._send(message)
-        else:
-            await self._send_delayed(message, ticks)
+        await self._publisher.publish_messages([message], ticks=plan_delay(delay, at), window=1)
         return message.message_id
-
-    async def _send(self, message: OutgoingMessage) -> None:
-        await self._publisher.ensure_exchange(message.exchange)
-        await self._publisher.send(
-            body=message.body,
-            exchange=message.exchange,
-            routing_key=message.routing_key,
-            properties=_properties(message),
-            event_type=message.event_type,
-            event_id=message.message_id,
-        )
-
-    async def _send_delayed(self, message: OutgoingMessage, ticks: int) -> None:
-        landing = await self._publisher.ensure_landing(message.exchange, message.routing_key)
-        await self._publisher.send_delayed(
-            body=message.body,
-            ticks=ticks,
-            target=landing,
-            properties=_properties(message, delayed_headers(message.headers, ticks)),
-            event_type=message.event_type,
-            event_id=message.message_id,
-        )
 
     async def publish_many(
         self, events: Iterable[BaseModel], *, subject: str | None = None, delay: float | timedelta | None = None
     ) -> list[str]:
         """Publish a batch with up to ``settings.publish_window`` confirms outstanding at once.
 
-        Every event is validated before the first is sent. All events are attempted; if any
-        fails, the first error is raised after the rest have settled, and its ``event_id``
-        says which one (the others that returned no error are confirmed).
+        Every event is validated before the first is sent; the batch goes out in a few large
+        socket writes. All events are attempted; if any fails, the first error is raised after
+        the rest have settled, and its ``event_id`` says which one (the others that returned no
+        error are confirmed).
         """
         messages = [build_outgoing(e, source=self.settings.source, subject=subject) for e in events]
-        ticks = plan_delay(delay, None)
-        for exchange, routing_key in {(m.exchange, m.routing_key) for m in messages}:
-            if ticks is None:
-                await self._publisher.ensure_exchange(exchange)
-            else:
-                await self._publisher.ensure_landing(exchange, routing_key)
-        window = asyncio.Semaphore(self.settings.publish_window)
-
-        async def one(message: OutgoingMessage) -> None:
-            async with window:
-                await (self._send(message) if ticks is None else self._send_delayed(message, ticks))
-
-        results = await asyncio.gather(*(one(m) for m in messages), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await self._publisher.publish_messages(
+            messages, ticks=plan_delay(delay, None), window=self.settings.publish_window
+        )
         return [m.message_id for m in messages]
 
     async def declare_exchanges(self, contracts: Iterable[EventContract[Any]]) -> list[str]:

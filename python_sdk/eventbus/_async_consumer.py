@@ -7,6 +7,13 @@ Settling a delivery (after ``QueueDispatcher.prepare`` and the handler ran):
 - anything else → a confirmed copy to ``<queue>.dlq`` with its history, then ack.
 If that publish fails, the delivery is nacked back to the queue: nothing is acked unsettled.
 
+Deliveries reach ``_on_message`` straight from the socket read (``_amqp``), in order, and wait
+in a deque for a worker task. Workers are long-lived and made only as needed (up to the
+prefetch per queue): a worker whose handler finishes without suspending takes the next
+delivery at once, and another worker is woken only when the queue still has work, so the
+common case costs no task, future or callback per message while slow handlers still run
+side by side.
+
 Acks are batched (``_acks.AckWindow``): processed deliveries are acked once per event-loop
 iteration, with ``multiple=True`` over the longest processed prefix, and always before the
 channel is nacked back or closed on shutdown. Acks always go to the channel the delivery came
@@ -22,14 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from aiormq.abc import AbstractChannel, AbstractConnection, DeliveredMessage
-from pamqp import commands as spec
-
 from ._acks import AckWindow
+from ._amqp import Channel, Connection, Message, Properties
 from ._async_broker import CONNECTION_ERRORS, apply, connect, declare_delay_topology, declare_queue
 from ._async_publisher import AsyncPublisher
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
@@ -48,8 +54,8 @@ _RECONNECT = ExponentialBackoff(first=0.5, factor=2.0, maximum=30.0, jitter=0.5)
 _SETTLE_PAUSE = 1.0  # after a failed retry/park publish, before handing the delivery back
 
 
-def _copy_properties(original: spec.Basic.Properties, headers: dict[str, Any]) -> spec.Basic.Properties:
-    return spec.Basic.Properties(
+def _copy_properties(original: Properties, headers: dict[str, Any]) -> Properties:
+    return Properties(
         content_type=original.content_type,
         content_encoding=original.content_encoding,
         delivery_mode=2,
@@ -69,12 +75,16 @@ class AsyncConsumer:
         self._settings = settings
         self._publisher = publisher
         self._dispatchers = list(dispatchers)
-        self._connection: AbstractConnection | None = None
-        self._channel: AbstractChannel | None = None
+        self._connection: Connection | None = None
+        self._channel: Channel | None = None
         self._acks = AckWindow()
         self._flush_scheduled = False
-        self._flushing: set[asyncio.Task[None]] = set()
         self._tags: list[str] = []
+        self._ready: deque[tuple[QueueDispatcher, Message]] = deque()
+        self._idle: list[asyncio.Future[None]] = []
+        self._waking = False
+        self._workers: set[asyncio.Task[None]] = set()
+        self._max_workers = settings.prefetch * max(1, len(self._dispatchers))
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._draining = False
         self._supervisor: asyncio.Task[None] | None = None
@@ -83,7 +93,7 @@ class AsyncConsumer:
 
     # -- topology and consumers ---------------------------------------------------------------
 
-    async def _declare(self, connection: AbstractConnection) -> None:
+    async def _declare(self, connection: Connection) -> None:
         await declare_delay_topology(connection)
         for dispatcher in self._dispatchers:
             main, dead_letters = queue_specs(dispatcher.queue, self._settings.queue_type, self._settings.delivery_limit)
@@ -104,11 +114,12 @@ class AsyncConsumer:
             await self._declare(connection)
             channel = await connection.channel(publisher_confirms=False)
             await channel.basic_qos(prefetch_count=self._settings.prefetch)
-            channel.on_consumer_cancel_callbacks.add(self._on_broker_cancel)
+            channel.on_cancel = self._on_broker_cancel
+            self._acks = AckWindow()
+            self._channel = channel  # deliveries can arrive before basic_consume returns
             tags = []
             for dispatcher in self._dispatchers:
-                ok = await channel.basic_consume(dispatcher.queue, partial(self._on_message, dispatcher))
-                tags.append(ok.consumer_tag)
+                tags.append(await channel.basic_consume(dispatcher.queue, partial(self._on_message, dispatcher)))
                 types = ", ".join(s.contract.type for s in dispatcher.subscriptions)
                 log.info("consuming %s (%s)", dispatcher.queue, types)
         except BaseException:
@@ -116,7 +127,6 @@ class AsyncConsumer:
                 await connection.close()
             raise
         self._connection, self._channel, self._tags = connection, channel, tags
-        self._acks = AckWindow()
         for resource in (connection, channel):
             resource.closing.add_done_callback(partial(self._on_closed, channel))
 
@@ -124,14 +134,14 @@ class AsyncConsumer:
         """Declare and consume; the first failure is raised (bad URL, topology mismatch)."""
         await self._open()
 
-    def _on_broker_cancel(self, frame: Any) -> None:
+    def _on_broker_cancel(self, consumer_tag: str) -> None:
         """The broker cancelled a consumer (its queue was deleted): start over on a new connection."""
         if not self._draining and self._connection is not None:
-            log.warning("the broker cancelled consumer %s; reconnecting", getattr(frame, "consumer_tag", "?"))
+            log.warning("the broker cancelled consumer %s; reconnecting", consumer_tag)
             task = asyncio.get_running_loop().create_task(self._connection.close())
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    def _on_closed(self, channel: AbstractChannel, _: asyncio.Future[Any]) -> None:
+    def _on_closed(self, channel: Channel, _: asyncio.Future[Any]) -> None:
         if self._draining or channel is not self._channel or self._supervisor is not None:
             return
         self._channel = None
@@ -167,33 +177,70 @@ class AsyncConsumer:
 
     # -- one delivery -------------------------------------------------------------------------
 
-    async def _on_message(self, dispatcher: QueueDispatcher, message: DeliveredMessage) -> None:
+    def _on_message(self, dispatcher: QueueDispatcher, message: Message) -> None:
+        """Called inside the socket read for every delivery, in delivery order."""
         channel = message.channel
-        tag = message.delivery.delivery_tag
         if self._draining:
-            await self._settle(channel, tag, requeue=True)
+            self._settle(channel, message.delivery_tag, requeue=True)
             return
         if channel is self._channel:
-            self._acks.received(tag)
+            self._acks.received(message.delivery_tag)
+        self._ready.append((dispatcher, message))
+        self._kick()
+
+    def _kick(self) -> None:
+        """Get a worker to the waiting deliveries: wake an idle one or make one, one at a time."""
+        if self._waking or not self._ready or self._draining:
+            return
+        if self._idle:
+            self._idle.pop().set_result(None)
+        elif len(self._workers) < self._max_workers:
+            task = asyncio.get_running_loop().create_task(self._work())
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+        else:
+            return
+        self._waking = True
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        self._in_flight.add(task)
-        try:
-            await self._handle(dispatcher, message, channel, tag)
-        finally:
-            self._in_flight.discard(task)
+        ready, in_flight = self._ready, self._in_flight
+        self._waking = False
+        while not self._draining:
+            if not ready:
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    self._waking = False
+                continue
+            dispatcher, message = ready.popleft()
+            if ready:
+                self._kick()  # more waiting: someone else takes over if this handler suspends
+            in_flight.add(task)
+            try:
+                await self._handle(dispatcher, message)
+            except asyncio.CancelledError:
+                if self._draining or task.cancelling():
+                    raise
+                log.warning("handler for a delivery on %s was cancelled; handing it back", dispatcher.queue)
+                self._settle(message.channel, message.delivery_tag, requeue=True)
+            finally:
+                in_flight.discard(task)
 
-    async def _handle(self, dispatcher: QueueDispatcher, message: DeliveredMessage, channel: AbstractChannel,
-                      tag: int) -> None:
-        deliver = message.delivery
-        properties = message.header.properties
+    async def _handle(self, dispatcher: QueueDispatcher, message: Message) -> None:
+        channel, tag = message.channel, message.delivery_tag
+        properties = message.properties
         delivery = Delivery(
             body=message.body,
             headers=properties.headers,
             content_type=properties.content_type,
-            exchange=deliver.exchange or "",
-            routing_key=deliver.routing_key or "",
-            redelivered=bool(deliver.redelivered),
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            redelivered=message.redelivered,
         )
         outcome = dispatcher.prepare(delivery)
         if not isinstance(outcome, Ready):
@@ -222,9 +269,9 @@ class AsyncConsumer:
                             context.type, context.id, context.attempt, failure)
                 await self._park(dispatcher, delivery, properties, decision, context.attempt, channel, tag)
             return
-        await self._settle(channel, tag)
+        self._settle(channel, tag)
 
-    async def _settle(self, channel: AbstractChannel, tag: int, *, requeue: bool | None = None) -> None:
+    def _settle(self, channel: Channel, tag: int, *, requeue: bool | None = None) -> None:
         """Ack (``requeue`` None) or nack on the delivery's own channel; a dead channel means the
         broker has already put the delivery back, so there is nothing left to do.
 
@@ -240,55 +287,52 @@ class AsyncConsumer:
             self._acks.forget(tag)
         try:
             if requeue is None:
-                await channel.basic_ack(tag)
+                channel.basic_ack(tag)
             else:
-                await channel.basic_nack(tag, requeue=requeue)
+                channel.basic_nack(tag, requeue=requeue)
         except CONNECTION_ERRORS as exc:
             log.debug("could not settle delivery %s (%s); the broker redelivers it", tag, exc)
 
-    def _schedule_flush(self, channel: AbstractChannel) -> None:
+    def _schedule_flush(self, channel: Channel) -> None:
         self._flush_scheduled = False
         if channel is self._channel and self._acks.pending:
-            task = asyncio.get_running_loop().create_task(self._flush_acks(channel, self._acks.take()))
-            self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
+            self._flush_acks(channel, self._acks.take())
 
     @staticmethod
-    async def _flush_acks(channel: AbstractChannel, frames: list[tuple[int, bool]]) -> None:
+    def _flush_acks(channel: Channel, frames: list[tuple[int, bool]]) -> None:
+        if not frames:
+            return
         try:
-            for tag, multiple in frames:
-                await channel.basic_ack(tag, multiple=multiple, wait=False)
+            channel.ack_many(frames)
         except CONNECTION_ERRORS as exc:
             log.debug("could not ack up to delivery %s (%s); the broker redelivers", frames[-1][0], exc)
 
     async def _republish_then_ack(
-        self, publish: Callable[[], Any], channel: AbstractChannel, tag: int, what: str
+        self, publish: Callable[[], Any], channel: Channel, tag: int, what: str
     ) -> None:
         try:
             await publish()
         except EventBusError as exc:  # not confirmed, broker unreachable, or a declaration refused
             log.error("could not %s (%s); handing the delivery back to the queue", what, exc)
             await asyncio.sleep(_SETTLE_PAUSE)
-            await self._settle(channel, tag, requeue=True)
+            self._settle(channel, tag, requeue=True)
             return
-        await self._settle(channel, tag)
+        self._settle(channel, tag)
 
-    async def _retry(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: spec.Basic.Properties,
-                     failure: BaseException, decision: Retry, channel: AbstractChannel, tag: int) -> None:
+    async def _retry(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: Properties,
+                     failure: BaseException, decision: Retry, channel: Channel, tag: int) -> None:
         ticks, headers = dispatcher.retry_copy(delivery, failure, decision)
         publish = partial(
             self._publisher.send_delayed, body=delivery.body, ticks=ticks, target=dispatcher.queue,
-            properties=_copy_properties(properties, headers), event_type=properties.message_type,
-            event_id=properties.message_id,
+            properties=_copy_properties(properties, headers),
         )
         await self._republish_then_ack(publish, channel, tag, f"schedule a retry on {dispatcher.queue}")
 
-    async def _park(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: spec.Basic.Properties,
-                    reason: ParkReason, attempt: int, channel: AbstractChannel, tag: int) -> None:
+    async def _park(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: Properties,
+                    reason: ParkReason, attempt: int, channel: Channel, tag: int) -> None:
         publish = partial(
             self._publisher.send, body=delivery.body, exchange="", routing_key=dead_letter_queue_name(dispatcher.queue),
             properties=_copy_properties(properties, dispatcher.park_copy(delivery, reason, attempt)),
-            event_type=properties.message_type, event_id=properties.message_id,
         )
         await self._republish_then_ack(publish, channel, tag, f"park a delivery from {dispatcher.queue}")
 
@@ -311,20 +355,27 @@ class AsyncConsumer:
             for tag in self._tags:
                 with contextlib.suppress(*CONNECTION_ERRORS):
                     await channel.basic_cancel(tag)
-        if self._in_flight:
-            log.info("waiting up to %gs for %d handler(s) to finish", grace, len(self._in_flight))
-            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
+        self._ready.clear()  # never started: the nack below hands them back
+        for waiter in self._idle:
+            waiter.cancel()
+        self._idle.clear()
+        busy = set(self._in_flight)
+        if busy:
+            log.info("waiting up to %gs for %d handler(s) to finish", grace, len(busy))
+            _, pending = await asyncio.wait(busy, timeout=grace)
             if pending:
                 log.warning("%d handler(s) did not finish within %gs; requeueing their deliveries", len(pending), grace)
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending)
+        for task in list(self._workers):
+            task.cancel()
+        if self._workers:
+            await asyncio.wait(set(self._workers))
         if channel is not None and not channel.is_closed:
-            if self._flushing:
-                await asyncio.wait(set(self._flushing))
-            await self._flush_acks(channel, self._acks.take())  # processed work is acked, never requeued
+            self._flush_acks(channel, self._acks.take())  # processed work is acked, never requeued
             with contextlib.suppress(*CONNECTION_ERRORS):
-                await channel.basic_nack(0, multiple=True, requeue=True)
+                channel.basic_nack(0, multiple=True, requeue=True)
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and not connection.is_closed:
             with contextlib.suppress(*CONNECTION_ERRORS):

@@ -1,7 +1,9 @@
 """Confirmed publishing for the asyncio shell: every publish is confirmed, or it raises.
 
-One connection and one confirm channel, shared by concurrent publishes (the broker confirms
-them in batches with ``multiple``). Failure modes, each tested in ``tests/faults/``:
+One connection and one confirm channel, shared by concurrent publishes. A batch is written in
+one socket write and waited for with one future (``_amqp.ConfirmBatch``); the broker confirms
+many delivery tags at once with ``multiple``. A single publish is a batch of one. Failure
+modes, each tested in ``tests/faults/``:
 
 - no queue bound (mandatory returned)         → ``UnroutableError`` (never reported as success)
 - negative confirm                            → ``PublishNackedError``
@@ -19,11 +21,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
+from typing import Any
 
-import aiormq
-from aiormq.abc import AbstractChannel, AbstractConnection
-from pamqp import commands as spec
-
+from ._amqp import Channel, Connection, MessageNacked, MessageReturned, Outgoing, Properties
 from ._async_broker import (
     CONNECTION_ERRORS,
     apply,
@@ -42,12 +43,48 @@ from ._exceptions import (
     PublishTimeoutError,
     UnroutableError,
 )
+from ._outgoing import OutgoingMessage, delayed_headers
 from ._retry import ReconnectWindow
 from ._settings import BusSettings
 
-__all__ = ["AsyncPublisher"]
+__all__ = ["AsyncPublisher", "properties_of"]
 
 log = logging.getLogger("eventbus")
+
+
+def properties_of(message: OutgoingMessage, headers: dict[str, Any] | None = None) -> Properties:
+    """The AMQP properties of an outgoing event (DESIGN §2: they mirror the CloudEvents headers)."""
+    return Properties(
+        content_type=message.content_type,
+        delivery_mode=message.delivery_mode,
+        message_id=message.message_id,
+        message_type=message.event_type,
+        timestamp=message.timestamp,
+        app_id=message.app_id,
+        headers=message.headers if headers is None else headers,
+    )
+
+
+def _what(properties: Properties) -> str:
+    return f"{properties.message_type or 'message'} {properties.message_id or ''}".rstrip()
+
+
+def _failure(item: Outgoing, error: BaseException) -> PublishError:
+    """The SDK's error for one publish the broker returned or refused."""
+    exchange, routing_key, properties, _ = item
+    event_type, event_id = properties.message_type, properties.message_id
+    if isinstance(error, MessageReturned):
+        return UnroutableError(
+            f"{_what(properties)} is unroutable: no queue is bound to exchange {exchange!r} "
+            f"with routing key {routing_key!r}",
+            event_type=event_type,
+            event_id=event_id,
+        )
+    if isinstance(error, MessageNacked):
+        return PublishNackedError(f"broker refused {_what(properties)}: {error}", event_type=event_type,
+                                  event_id=event_id)
+    return PublishError(f"publish of {_what(properties)} failed: {type(error).__name__}: {error}",
+                        event_type=event_type, event_id=event_id)
 
 
 class AsyncPublisher:
@@ -55,13 +92,13 @@ class AsyncPublisher:
 
     def __init__(self, settings: BusSettings) -> None:
         self._settings = settings
-        self._connection: AbstractConnection | None = None
-        self._channel: AbstractChannel | None = None
+        self._connection: Connection | None = None
+        self._channel: Channel | None = None
         self._declared: set[str] = set()
         self._lock = asyncio.Lock()
         self._ever_connected = False
 
-    async def _ready(self) -> AbstractChannel:
+    async def _ready(self) -> Channel:
         channel = self._channel
         if channel is not None and not channel.is_closed:
             return channel
@@ -71,18 +108,10 @@ class AsyncPublisher:
                     self._declared.clear()
                     self._connection = await connect(self._settings, "publish")
                     self._ever_connected = True
-                try:
-                    self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-                except CONNECTION_ERRORS:
-                    raise
-                except Exception as exc:
-                    # aiormq re-raises a closing connection's reason as it was given, at times a bare
-                    # Exception: treat it as the connection failure it is, so send() reconnects or raises
-                    # a PublishError instead of letting an anonymous error out.
-                    raise ConnectionError(f"could not open a publish channel: {exc!r}") from exc
+                self._channel = await self._connection.channel(publisher_confirms=True)
             return self._channel
 
-    async def _connection_ready(self) -> AbstractConnection:
+    async def _connection_ready(self) -> Connection:
         await self._ready()
         assert self._connection is not None
         return self._connection
@@ -123,78 +152,79 @@ class AsyncPublisher:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    async def send_delayed(
-        self,
-        *,
-        body: bytes,
-        ticks: int,
-        target: str,
-        properties: spec.Basic.Properties,
-        event_type: str | None,
-        event_id: str | None,
-    ) -> None:
+    async def publish_messages(self, messages: Sequence[OutgoingMessage], *, ticks: int | None, window: int) -> None:
+        """Publish events (after ``ticks`` delay ticks, if given) with up to ``window`` unconfirmed.
+
+        The events go out in slices of a quarter window, each written in one socket write and
+        confirmed as a whole, with up to four slices in flight. All are attempted; the first
+        failure (in the order given) is raised after the rest have settled.
+        """
+        items: list[Outgoing]
+        if ticks is None:
+            for exchange in sorted({m.exchange for m in messages}):
+                await self.ensure_exchange(exchange)
+            items = [(m.exchange, m.routing_key, properties_of(m), m.body) for m in messages]
+        else:
+            routes = {(m.exchange, m.routing_key) for m in messages}
+            landings = {key: await self.ensure_landing(*key) for key in routes}
+            items = []
+            for m in messages:
+                route = delay_route(ticks, landings[m.exchange, m.routing_key])
+                headers = delayed_headers(m.headers, ticks)
+                items.append((route.exchange, route.routing_key, properties_of(m, headers), m.body))
+        if len(items) == 1:
+            (error,) = await self.send_batch(items)
+            if error is not None:
+                raise error
+            return
+        size = max(1, window // 4)
+        slots = asyncio.Semaphore(max(1, window // size))
+
+        async def one(part: list[Outgoing]) -> list[PublishError | None]:
+            async with slots:
+                return await self.send_batch(part)
+
+        results = await asyncio.gather(
+            *(one(items[i : i + size]) for i in range(0, len(items), size)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            for error in result:
+                if error is not None:
+                    raise error
+
+    async def send_delayed(self, *, body: bytes, ticks: int, target: str, properties: Properties) -> None:
         """Publish so that queue ``target`` receives the message after ``ticks`` ticks."""
         await self.ensure_delays()
         route = delay_route(ticks, target)
-        await self.send(
-            body=body,
-            exchange=route.exchange,
-            routing_key=route.routing_key,
-            properties=properties,
-            event_type=event_type,
-            event_id=event_id,
-        )
+        await self.send(body=body, exchange=route.exchange, routing_key=route.routing_key, properties=properties)
 
-    async def send(
-        self,
-        *,
-        body: bytes,
-        exchange: str,
-        routing_key: str,
-        properties: spec.Basic.Properties,
-        event_type: str | None,
-        event_id: str | None,
-    ) -> None:
+    async def send(self, *, body: bytes, exchange: str, routing_key: str, properties: Properties) -> None:
         """Publish with ``mandatory`` and wait for the confirm; raise a ``PublishError`` otherwise."""
-        what = f"{event_type or 'message'} {event_id or ''}".rstrip()
+        (error,) = await self.send_batch([(exchange, routing_key, properties, body)])
+        if error is not None:
+            raise error
+
+    async def send_batch(self, items: Sequence[Outgoing]) -> list[PublishError | None]:
+        """Publish ``items`` (mandatory, confirmed) in one write; one outcome per item, in order.
+
+        Items whose confirm was lost with the connection are published again on a new one for
+        up to ``reconnect_window`` seconds (at-least-once: the broker may then hold two copies,
+        which consumers drop by event id). ``ConnectionFailedError`` is raised at once when no
+        broker was ever reached.
+        """
+        outcomes: list[PublishError | None] = [None] * len(items)
+        todo = list(range(len(items)))
         window: ReconnectWindow | None = None
-        while True:
+        while todo:
+            lost: list[int] = []
+            failure: BaseException | None = None
             try:
                 channel = await self._ready()
-                confirmation = await channel.basic_publish(
-                    body,
-                    exchange=exchange,
-                    routing_key=routing_key,
-                    properties=properties,
-                    mandatory=True,
-                    timeout=self._settings.confirm_timeout,
-                    wait=False,  # the confirm is what counts; waiting for each socket write too halves the rate
-                )
-            except aiormq.exceptions.PublishError:
-                raise UnroutableError(
-                    f"{what} is unroutable: no queue is bound to exchange {exchange!r} "
-                    f"with routing key {routing_key!r}",
-                    event_type=event_type,
-                    event_id=event_id,
-                ) from None
-            except aiormq.exceptions.DeliveryError as exc:
-                raise PublishNackedError(
-                    f"broker refused {what}: {exc.frame!r}", event_type=event_type, event_id=event_id
-                ) from None
-            except TimeoutError:
-                blocked = is_blocked(self._connection)
-                self._forget()
-                error = PublishBlockedError if blocked else PublishTimeoutError
-                cause = (
-                    "the broker blocked publishing (memory or disk alarm) all that time"
-                    if blocked
-                    else "it may or may not be stored"
-                )
-                raise error(
-                    f"no confirm for {what} within {self._settings.confirm_timeout:g}s; {cause}",
-                    event_type=event_type,
-                    event_id=event_id,
-                ) from None
+                assert self._connection is not None
+                await self._connection.writable()
+                batch = channel.publish([items[i] for i in todo])
             except ConnectionFailedError:
                 if not self._ever_connected:
                     raise  # never reached a broker: say so at once
@@ -205,23 +235,56 @@ class AsyncPublisher:
                 await asyncio.sleep(wait)
                 continue
             except CONNECTION_ERRORS as exc:
-                self._forget()
-                window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
-                wait = window.next_wait()
-                if wait is None:
-                    raise PublishError(
-                        f"publish of {what} failed: {type(exc).__name__}: {exc}",
-                        event_type=event_type,
-                        event_id=event_id,
-                    ) from exc
-                log.info("publish of %s hit %s; reconnecting", what, type(exc).__name__)
-                await asyncio.sleep(wait)
-                continue
-            if confirmation is not None and not isinstance(confirmation, spec.Basic.Ack):
-                raise PublishNackedError(
-                    f"broker did not ack {what}: {confirmation!r}", event_type=event_type, event_id=event_id
-                )
-            return
+                lost, failure = todo, exc
+            else:
+                try:
+                    async with asyncio.timeout(self._settings.confirm_timeout):
+                        await batch.done
+                except TimeoutError:
+                    self._timed_out(items, todo, batch.unsettled(), outcomes)
+                for position, index in enumerate(todo):
+                    result = batch.results[position]
+                    if result is None or outcomes[index] is not None:
+                        continue
+                    if isinstance(result, MessageReturned | MessageNacked):
+                        outcomes[index] = _failure(items[index], result)
+                    elif isinstance(result, BaseException):
+                        lost.append(index)
+                        failure = result
+            if not lost:
+                return outcomes
+            assert failure is not None
+            self._forget()
+            window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
+            wait = window.next_wait()
+            if wait is None:
+                for index in lost:
+                    outcomes[index] = _failure(items[index], failure)
+                return outcomes
+            log.info("publish of %d message(s) hit %s; reconnecting", len(lost), type(failure).__name__)
+            await asyncio.sleep(wait)
+            todo = lost
+        return outcomes
+
+    def _timed_out(self, items: Sequence[Outgoing], todo: list[int], unsettled: list[int],
+                   outcomes: list[PublishError | None]) -> None:
+        """No confirm within ``confirm_timeout``: those publishes may or may not be stored."""
+        blocked = is_blocked(self._connection)
+        self._forget()
+        error = PublishBlockedError if blocked else PublishTimeoutError
+        cause = (
+            "the broker blocked publishing (memory or disk alarm) all that time"
+            if blocked
+            else "it may or may not be stored"
+        )
+        for position in unsettled:
+            index = todo[position]
+            properties = items[index][2]
+            outcomes[index] = error(
+                f"no confirm for {_what(properties)} within {self._settings.confirm_timeout:g}s; {cause}",
+                event_type=properties.message_type,
+                event_id=properties.message_id,
+            )
 
     async def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None

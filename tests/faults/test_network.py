@@ -45,6 +45,8 @@ async def test_proxy_resets_stalls_and_blackholes(fault_broker: FaultBroker, pro
             mark = publishing.count()
             await until(lambda: publishing.count() >= mark + 200, what=f"publishing before reset {round_}")  # noqa: B023
             proxy.reset()
+            # The consumer is back before the next fault, so the stall below meets a live connection.
+            await until(lambda: consumer.reconnects >= round_ + 1, what=f"consumer reconnected after reset {round_}")  # noqa: B023
         mark = publishing.count()
         await until(lambda: publishing.count() >= mark + 200, what="publishing after the resets")
         await publishing.stop()

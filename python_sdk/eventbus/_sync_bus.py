@@ -1,4 +1,5 @@
-"""The blocking event bus on pika, for scripts, CLIs and sync web apps.
+"""The blocking event bus, for scripts, CLIs and sync web apps: consumes on pika, publishes
+through the async publisher on a private loop thread (``_sync_publisher``).
 
 A thin shell over the same sans-I/O pieces as the async bus (envelope, contracts, dispatch,
 retry policy, parking, delays, topology), so both APIs write and accept exactly the same
@@ -14,12 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import pika
 from pydantic import BaseModel
 
 from ._contract import EventContract
 from ._dispatch import QueueDispatcher, Subscription
-from ._outgoing import OutgoingMessage, build_outgoing, delayed_headers, plan_delay
+from ._outgoing import build_outgoing, plan_delay
 from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._subscribing import group_by_queue, make_subscription
@@ -32,18 +32,6 @@ __all__ = ["SyncEventBus", "TappedMessage"]
 log = logging.getLogger("eventbus")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Handler = Callable[..., Any]
-
-
-def _pika_properties(message: OutgoingMessage, headers: dict[str, Any] | None = None) -> pika.BasicProperties:
-    return pika.BasicProperties(
-        content_type=message.content_type,
-        delivery_mode=message.delivery_mode,
-        message_id=message.message_id,
-        type=message.event_type,
-        timestamp=int(message.timestamp.timestamp()),
-        app_id=message.app_id,
-        headers=message.headers if headers is None else headers,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,26 +86,17 @@ class SyncEventBus:
         message = build_outgoing(
             event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers
         )
-        ticks = plan_delay(delay, at)
-        if ticks is None:
-            self._publisher.ensure_exchange(message.exchange)
-            self._publisher.send(
-                body=message.body, exchange=message.exchange, routing_key=message.routing_key,
-                properties=_pika_properties(message), event_type=message.event_type, event_id=message.message_id,
-            )
-        else:
-            landing = self._publisher.ensure_landing(message.exchange, message.routing_key)
-            self._publisher.send_delayed(
-                body=message.body, ticks=ticks, target=landing,
-                properties=_pika_properties(message, delayed_headers(message.headers, ticks)),
-                event_type=message.event_type, event_id=message.message_id,
-            )
+        self._publisher.publish_messages([message], ticks=plan_delay(delay, at), window=1)
         return message.message_id
 
     def publish_many(
         self, events: Iterable[BaseModel], *, subject: str | None = None, delay: float | timedelta | None = None
     ) -> list[str]:
-        return [self.publish(event, subject=subject, delay=delay) for event in events]
+        """Publish a batch with up to ``settings.publish_window`` confirms outstanding at once
+        (pipelined, unlike pika's confirm-each); same errors as ``EventBus.publish_many``."""
+        messages = [build_outgoing(e, source=self.settings.source, subject=subject) for e in events]
+        self._publisher.publish_messages(messages, ticks=plan_delay(delay, None), window=self.settings.publish_window)
+        return [m.message_id for m in messages]
 
     def declare_exchanges(self, contracts: Iterable[EventContract[Any]]) -> list[str]:
         names = sorted({c.exchange for c in contracts})

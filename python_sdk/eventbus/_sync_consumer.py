@@ -27,6 +27,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
+from ._amqp import Properties
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
 from ._dispatch import Delivery, QueueDispatcher, Ready
 from ._exceptions import ConnectionFailedError, EventBusError, HandlerTimeoutError
@@ -46,13 +47,14 @@ _TICK = 0.05  # how often the I/O loop looks at time limits and the stop flag
 _SETTLE_PAUSE = 1.0  # after a failed retry/park publish, before handing the delivery back
 
 
-def _copy_properties(original: pika.BasicProperties, headers: dict[str, Any]) -> pika.BasicProperties:
-    return pika.BasicProperties(
+def _copy_properties(original: pika.BasicProperties, headers: dict[str, Any]) -> Properties:
+    """The properties of a retry or DLQ copy, for the (shared) publisher."""
+    return Properties(
         content_type=original.content_type,
         content_encoding=original.content_encoding,
         delivery_mode=2,
         message_id=original.message_id,
-        type=original.type,
+        message_type=original.type,
         timestamp=original.timestamp,
         app_id=original.app_id,
         correlation_id=original.correlation_id,
@@ -155,7 +157,6 @@ class SyncConsumer:
                 return
             self._connection.process_data_events(time_limit=seconds)
             self._enforce_time_limits()
-            self._publisher.pump()
         except CONNECTION_ERRORS as exc:
             if self._draining:
                 raise
@@ -248,16 +249,14 @@ class SyncConsumer:
     def _retry(self, item: _InFlight, error: BaseException, decision: Retry, tag: int) -> None:
         ticks, headers = item.dispatcher.retry_copy(item.delivery, error, decision)
         publish = partial(self._publisher.send_delayed, body=item.delivery.body, ticks=ticks,
-                          target=item.dispatcher.queue, properties=_copy_properties(item.properties, headers),
-                          event_type=item.properties.type, event_id=item.properties.message_id)
+                          target=item.dispatcher.queue, properties=_copy_properties(item.properties, headers))
         self._publish_then_ack(publish, tag, f"schedule a retry on {item.dispatcher.queue}")
 
     def _park(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: pika.BasicProperties,
               reason: ParkReason, attempt: int, tag: int) -> None:
         publish = partial(self._publisher.send, body=delivery.body, exchange="",
                           routing_key=dead_letter_queue_name(dispatcher.queue),
-                          properties=_copy_properties(properties, dispatcher.park_copy(delivery, reason, attempt)),
-                          event_type=properties.type, event_id=properties.message_id)
+                          properties=_copy_properties(properties, dispatcher.park_copy(delivery, reason, attempt)))
         self._publish_then_ack(publish, tag, f"park a delivery from {dispatcher.queue}")
 
     # -- shutdown -----------------------------------------------------------------------------

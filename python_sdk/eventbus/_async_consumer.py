@@ -142,6 +142,12 @@ class AsyncConsumer:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _on_closed(self, channel: Channel, _: asyncio.Future[Any]) -> None:
+        if any(message.channel is channel for _, message in self._ready):
+            # Not started yet and their channel is gone: the broker redelivers them; handling them
+            # now would only do the work twice. (In place: the workers hold this deque.)
+            kept = [item for item in self._ready if item[1].channel is not channel]
+            self._ready.clear()
+            self._ready.extend(kept)
         if self._draining or channel is not self._channel or self._supervisor is not None:
             return
         self._channel = None

@@ -100,8 +100,11 @@ class AsyncPublisher:
 
     async def _ready(self) -> Channel:
         channel = self._channel
-        if channel is not None and not channel.is_closed:
+        if channel is not None and not channel.is_closed and not self._lock.locked():
             return channel
+        # While a connection is being opened, callers queue on the lock (first come, first
+        # served), so publishes leave in the order they were made, e.g. parked copies in the
+        # order their deliveries arrived.
         async with self._lock:
             if self._channel is None or self._channel.is_closed:
                 if self._connection is None or self._connection.is_closed:

@@ -145,22 +145,48 @@ def _shortstr(value: str) -> bytes:
     return _U8.pack(len(data)) + data
 
 
+# Header names repeat in every message (``cloudEvents_id``, ``eventbus-attempt``…): their encoded
+# and decoded forms are remembered, up to a bound so that arbitrary names cannot grow memory.
+_KEY_CACHE_SIZE = 4096
+_encoded_keys: dict[str, bytes] = {}
+_decoded_keys: dict[bytes, str] = {}
+
+
+def _encoded_key(key: str) -> bytes:
+    name = key.encode()
+    if len(name) > 255:
+        raise ValueError(f"AMQP table key longer than 255 bytes: {key[:40]!r}…")
+    encoded = _U8.pack(len(name)) + name
+    if len(_encoded_keys) < _KEY_CACHE_SIZE:
+        _encoded_keys[key] = encoded
+    return encoded
+
+
 def encode_table(table: dict[str, Any] | None) -> bytes:
     """A field table with its length prefix; non-string values exactly as pamqp encodes them."""
     if not table:
         return b"\x00\x00\x00\x00"
-    parts = []
+    parts: list[bytes] = []
+    append = parts.append
+    pack = _U32.pack
     for key, value in table.items():
-        name = key.encode()
-        if len(name) > 255:
-            raise ValueError(f"AMQP table key longer than 255 bytes: {key[:40]!r}…")
+        append(_encoded_keys.get(key) or _encoded_key(key))
         if type(value) is str:
             data = value.encode()
-            parts.append(b"%c%sS%s%s" % (len(name), name, _U32.pack(len(data)), data))
+            append(b"S")
+            append(pack(len(data)))
+            append(data)
         else:
-            parts.append(b"%c%s%s" % (len(name), name, pencode.encode_table_value(value)))
+            append(pencode.encode_table_value(value))
     payload = b"".join(parts)
-    return _U32.pack(len(payload)) + payload
+    return pack(len(payload)) + payload
+
+
+def _decoded_key(raw: bytes) -> str:
+    key = raw.decode()
+    if len(_decoded_keys) < _KEY_CACHE_SIZE:
+        _decoded_keys[raw] = key
+    return key
 
 
 def decode_table(data: bytes, offset: int) -> tuple[dict[str, Any], int]:
@@ -173,7 +199,8 @@ def decode_table(data: bytes, offset: int) -> tuple[dict[str, Any], int]:
     table: dict[str, Any] = {}
     while offset < end:
         size = data[offset]
-        key = data[offset + 1 : offset + 1 + size].decode()
+        raw_key = data[offset + 1 : offset + 1 + size]
+        key = _decoded_keys.get(raw_key) or _decoded_key(raw_key)
         offset += 1 + size
         kind = data[offset]
         if kind == 0x53:  # "S": long string, by far the most common value
@@ -256,6 +283,17 @@ def _read_shortstr(data: bytes, offset: int) -> tuple[str, int]:
     return data[offset + 1 : offset + 1 + size].decode(), offset + 1 + size
 
 
+_last_moment: tuple[int, datetime] = (0, datetime.fromtimestamp(0, tz=UTC))
+
+
+def _moment(stamp: int) -> datetime:
+    """Seconds to an aware datetime; consecutive messages mostly share a second, so remember one."""
+    global _last_moment
+    if _last_moment[0] != stamp:
+        _last_moment = (stamp, datetime.fromtimestamp(stamp, tz=UTC))
+    return _last_moment[1]
+
+
 def decode_properties(data: bytes, offset: int, flags: int) -> Properties:
     """The properties of a content header whose property list starts at ``offset``."""
     p = Properties()
@@ -281,7 +319,7 @@ def decode_properties(data: bytes, offset: int, flags: int) -> Properties:
         p.message_id, offset = _read_shortstr(data, offset)
     if flags & (1 << 6):
         (stamp,) = _U64.unpack_from(data, offset)
-        p.timestamp = datetime.fromtimestamp(stamp, tz=UTC)
+        p.timestamp = _moment(stamp)
         offset += 8
     if flags & (1 << 5):
         p.message_type, offset = _read_shortstr(data, offset)

@@ -239,6 +239,7 @@ class Connection(asyncio.Protocol):
             self._timer.cancel()
         if not self._opened.done():
             self._opened.set_exception(reason)
+            self._opened.exception()  # retrieved: nobody may be waiting (the socket never opened)
         for channel in list(self._channels.values()):
             channel._closed(reason)
         self.resume_writing()

@@ -13,6 +13,7 @@ structured mode (``application/cloudevents+json`` with the whole event in the bo
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 # Prefixes other producers use for the same attributes, in the order we trust them.
 _READ_PREFIXES = ("cloudEvents_", "cloudEvents:", "ce-", "ce_")
 _REQUIRED = ("specversion", "id", "source", "type")
+_KNOWN = frozenset({"specversion", "id", "source", "type", "time", "subject", "dataschema", "datacontenttype"})
 # W3C trace context travels unprefixed so tracers in every language find it.
 TRACE_HEADERS = ("traceparent", "tracestate")
 
@@ -110,7 +112,22 @@ def _text(value: Any, name: str = "") -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _attribute_name(header: str) -> str | None:
+    """The CloudEvents attribute a header carries (``cloudEvents_id`` → ``id``), None for other headers.
+
+    Cached: every delivery carries the same few header names, and the cache is bounded against
+    producers that invent new ones.
+    """
+    for prefix in _READ_PREFIXES:
+        if header.startswith(prefix):
+            return header[len(prefix) :].lower()
+    return None
+
+
 def _media_type(content_type: str | None) -> str | None:
+    if content_type == JSON_CONTENT_TYPE:  # what we write, already in normal form
+        return JSON_CONTENT_TYPE
     if content_type is None:
         return None
     return content_type.split(";", 1)[0].strip().lower()
@@ -126,7 +143,6 @@ def _attributes_from(found: dict[str, str], content_type: str) -> CloudEventAttr
         raise EnvelopeError("missing_attribute", f"CloudEvents attribute(s) missing: {', '.join(missing)}")
     if found["specversion"] != SPECVERSION:
         raise EnvelopeError("bad_specversion", f"unsupported CloudEvents specversion {found['specversion']!r}")
-    known = {"specversion", "id", "source", "type", "time", "subject", "dataschema", "datacontenttype"}
     return CloudEventAttributes(
         id=found["id"],
         source=found["source"],
@@ -136,7 +152,7 @@ def _attributes_from(found: dict[str, str], content_type: str) -> CloudEventAttr
         dataschema=found.get("dataschema"),
         datacontenttype=content_type,
         specversion=found["specversion"],
-        extensions={k: v for k, v in found.items() if k not in known},
+        extensions={k: v for k, v in found.items() if k not in _KNOWN},
     )
 
 
@@ -150,12 +166,12 @@ def parse_envelope(headers: Mapping[str, Any] | None, content_type: str | None, 
     if media_type == STRUCTURED_CONTENT_TYPE:
         return _parse_structured(body)
     found: dict[str, str] = {}
-    for key, value in (headers or {}).items():
-        for prefix in _READ_PREFIXES:
-            if key.startswith(prefix):
-                name = key[len(prefix) :].lower()
-                found.setdefault(name, _text(value, name))
-                break
+    if headers:
+        for key, value in headers.items():
+            name = _attribute_name(key)
+            if name is not None:
+                # the first header to name an attribute wins, whichever prefix it used
+                found.setdefault(name, value if type(value) is str else _text(value, name))
     if media_type is None:
         # CloudEvents lets binary-mode producers carry datacontenttype as an attribute instead.
         media_type = _media_type(found.get("datacontenttype")) or JSON_CONTENT_TYPE

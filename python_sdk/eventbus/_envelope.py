@@ -32,6 +32,7 @@ __all__ = [
     "build_headers",
     "format_time",
     "parse_envelope",
+    "put_binary_headers",
 ]
 
 SPECVERSION = "1.0"
@@ -49,10 +50,12 @@ TRACE_HEADERS = ("traceparent", "tracestate")
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 with a ``Z`` for UTC, the form every CloudEvents SDK parses."""
-    if moment.tzinfo is None:
+    zone = moment.tzinfo
+    if zone is None:
         raise ValueError("CloudEvents time must be timezone-aware")
-    text = moment.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    if zone is not UTC:  # astimezone(UTC) would return the same moment
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,24 +75,47 @@ class CloudEventAttributes:
 
 def build_headers(attrs: CloudEventAttributes, trace: Mapping[str, str] | None = None) -> dict[str, Any]:
     """AMQP headers for binary mode; ``datacontenttype`` goes in the content_type property instead."""
-    headers: dict[str, Any] = {
-        "cloudEvents_specversion": attrs.specversion,
-        "cloudEvents_id": attrs.id,
-        "cloudEvents_source": attrs.source,
-        "cloudEvents_type": attrs.type,
-        "cloudEvents_time": attrs.time,
-    }
-    if attrs.subject is not None:
-        headers["cloudEvents_subject"] = attrs.subject
-    if attrs.dataschema:
-        headers["cloudEvents_dataschema"] = attrs.dataschema
-    for name, value in attrs.extensions.items():
-        headers[HEADER_PREFIX + name] = value
+    headers: dict[str, Any] = {}
+    put_binary_headers(
+        headers, attrs.id, attrs.source, attrs.type, attrs.time, attrs.subject, attrs.dataschema,
+        specversion=attrs.specversion, extensions=attrs.extensions, trace=trace,
+    )
+    return headers
+
+
+def put_binary_headers(
+    headers: dict[str, Any],
+    event_id: str,
+    source: str,
+    event_type: str,
+    time: str,
+    subject: str | None,
+    dataschema: str | None,
+    *,
+    specversion: str = SPECVERSION,
+    extensions: Mapping[str, str] | None = None,
+    trace: Mapping[str, str] | None = None,
+) -> None:
+    """Write the binary-mode headers of these attributes into ``headers``, in wire order.
+
+    What ``build_headers`` does, without a ``CloudEventAttributes`` in between, for the publish path.
+    """
+    headers["cloudEvents_specversion"] = specversion
+    headers["cloudEvents_id"] = event_id
+    headers["cloudEvents_source"] = source
+    headers["cloudEvents_type"] = event_type
+    headers["cloudEvents_time"] = time
+    if subject is not None:
+        headers["cloudEvents_subject"] = subject
+    if dataschema:
+        headers["cloudEvents_dataschema"] = dataschema
+    if extensions:
+        for name, value in extensions.items():
+            headers[HEADER_PREFIX + name] = value
     if trace:
         for name in TRACE_HEADERS:
             if name in trace:
                 headers[name] = trace[name]
-    return headers
 
 
 @dataclass(frozen=True, slots=True)

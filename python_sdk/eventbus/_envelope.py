@@ -33,6 +33,7 @@ __all__ = [
     "format_time",
     "parse_envelope",
     "put_binary_headers",
+    "read_envelope",
 ]
 
 SPECVERSION = "1.0"
@@ -163,12 +164,15 @@ def _is_json(media_type: str) -> bool:
     return media_type == JSON_CONTENT_TYPE or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-def _attributes_from(found: dict[str, str], content_type: str) -> CloudEventAttributes:
+def _check_attributes(found: dict[str, str]) -> None:
     missing = [name for name in _REQUIRED if not found.get(name)]
     if missing:
         raise EnvelopeError("missing_attribute", f"CloudEvents attribute(s) missing: {', '.join(missing)}")
     if found["specversion"] != SPECVERSION:
         raise EnvelopeError("bad_specversion", f"unsupported CloudEvents specversion {found['specversion']!r}")
+
+
+def _attributes_from(found: dict[str, str], content_type: str) -> CloudEventAttributes:
     return CloudEventAttributes(
         id=found["id"],
         source=found["source"],
@@ -188,9 +192,21 @@ def parse_envelope(headers: Mapping[str, Any] | None, content_type: str | None, 
     Raises ``EnvelopeError`` with a stable ``reason`` for anything that cannot be an event of
     ours; the caller parks such deliveries instead of retrying them.
     """
+    found, media_type, data, structured = read_envelope(headers, content_type, body)
+    return IncomingEnvelope(attributes=_attributes_from(found, media_type), data=data, structured=structured)
+
+
+def read_envelope(
+    headers: Mapping[str, Any] | None, content_type: str | None, body: bytes
+) -> tuple[dict[str, str], str, bytes, bool]:
+    """``parse_envelope`` before the wrapping: (attributes by name, media type, data, structured?).
+
+    Every check has been made, so ``id``, ``source``, ``type`` and ``specversion`` are present.
+    The consumer reads its few attributes from here, building no ``CloudEventAttributes``.
+    """
     media_type = _media_type(content_type)
     if media_type == STRUCTURED_CONTENT_TYPE:
-        return _parse_structured(body)
+        return _read_structured(body)
     found: dict[str, str] = {}
     if headers:
         for key, value in headers.items():
@@ -203,10 +219,11 @@ def parse_envelope(headers: Mapping[str, Any] | None, content_type: str | None, 
         media_type = _media_type(found.get("datacontenttype")) or JSON_CONTENT_TYPE
     if not _is_json(media_type):
         raise EnvelopeError("unsupported_content_type", f"content type {content_type!r} is not JSON")
-    return IncomingEnvelope(attributes=_attributes_from(found, media_type), data=body)
+    _check_attributes(found)
+    return found, media_type, body, False
 
 
-def _parse_structured(body: bytes) -> IncomingEnvelope:
+def _read_structured(body: bytes) -> tuple[dict[str, str], str, bytes, bool]:
     event = load_json(body)  # size and depth were checked by the caller; keys and numbers here
     if not isinstance(event, dict):
         raise EnvelopeError("invalid_envelope", "structured CloudEvent is not a JSON object")
@@ -220,4 +237,5 @@ def _parse_structured(body: bytes) -> IncomingEnvelope:
     else:
         raise EnvelopeError("invalid_envelope", "structured CloudEvent has no data")
     found = {k: _text(v, k) for k, v in event.items() if k not in ("data", "data_base64") and v is not None}
-    return IncomingEnvelope(attributes=_attributes_from(found, media_type), data=data, structured=True)
+    _check_attributes(found)
+    return found, media_type, data, True

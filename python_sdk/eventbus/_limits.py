@@ -175,14 +175,12 @@ def load_json(body: bytes, limits: InputLimits = DEFAULT_LIMITS) -> Any:
 
 
 def _key_tokens_differ(body: bytes, keys: int) -> bool:
-    """``len(_KEY_TOKEN.findall(body)) != keys``, answered with C-speed counts where they suffice.
+    """``len(_KEY_TOKEN.findall(body)) != keys``, with a C-speed count where it gives the same answer.
 
-    Every key in the raw bytes ends in a token ``"``, optional whitespace, ``:``; tokens do not
-    overlap and strings may hold more of them, so there are at least ``keys`` tokens and at most
-    as many as colons. Without whitespace before any such colon, each token is exactly ``":``.
+    A token is ``"``, optional whitespace, ``:``; tokens never overlap. Unless some quote is
+    followed by whitespace and then a colon, every token is exactly ``":`` and counting those
+    is counting tokens. (Counting all colons first does not pay: every contract has timestamps.)
     """
-    if body.count(b":") == keys:
-        return False
     if _SPACED_KEY_TOKEN.search(body) is None:
         return body.count(b'":') != keys
     return len(_KEY_TOKEN.findall(body)) != keys

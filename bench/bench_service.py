@@ -2,7 +2,7 @@
 
     python bench/bench_service.py [--events 50000] [--users 4000] [--database-url postgresql://…]
                                   [--redis-url redis://127.0.0.1:6379/0] [--prefetch 1000] [--batch 500]
-                                  [--relay-process]
+                                  [--relay-process] [--json-out FILE] [--profile FILE.html]
 
 The events (the demo's simulated back end, scaled up) are published first, straight to the
 service's queue, so the measurement is the service draining a backlog: every event deduplicated,
@@ -12,6 +12,11 @@ to last commit), processing latency p50/p99 (delivery to commit, per event; unde
 includes waiting for the batch in progress), batch sizes, and how long the relay took to publish
 the derived events. The PostgreSQL schema, the queue and the Redis keys are removed afterwards.
 Results are also written as JSON (``--json-out``).
+
+CPU is the service process's own (``/proc/self/task``: the event loop thread and the worker
+threads separately), per processed event, over the processing window and over the whole drain
+(until the outbox is empty): on a shared machine it moves far less than the wall-clock rates.
+The last line is one row in the shape of ``bench/run.py``'s table, to put beside it.
 """
 
 from __future__ import annotations
@@ -103,6 +108,38 @@ async def bind_sink(url: str, name: str) -> None:
         await connection.close()
 
 
+def _ticks_per_second() -> int:
+    return os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of this process's threads: ``loop`` (the main thread) and ``workers``
+    (every other thread: the batch writer's and the relay's database calls, the cache)."""
+    main = os.getpid()
+    totals = {"loop": 0.0, "workers": 0.0}
+    for task in Path(f"/proc/{main}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / _ticks_per_second()
+        totals["loop" if int(task.name) == main else "workers"] += seconds
+    return totals
+
+
+def cpu_since(before: dict[str, float], before_process: float) -> dict[str, float]:
+    after = thread_cpu()
+    return {
+        "process": time.process_time() - before_process,
+        **{name: after[name] - before[name] for name in after},
+    }
+
+
+def pending(service: ContextHandlingService) -> int:
+    with service.engine.connect() as connection:
+        return service.storage.outbox.pending_count(connection)
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
@@ -148,17 +185,28 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         relay = subprocess.Popen([sys.executable, "-m", "context_handling", "relay"], env=env)
     try:
         await service.prepare()
+        load_before = os.getloadavg()
+        profiler = None
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(async_mode="disabled")
+            profiler.start()
+        cpu_threads, cpu_process = thread_cpu(), time.process_time()
         started = time.perf_counter()
         await service.start()
         while sum(service.totals[o] for o in ("applied", "duplicate", "rejected")) < len(stream):
             await asyncio.sleep(0.05)
         processed_at = time.perf_counter()
-        while True:
-            with service.engine.connect() as connection:
-                if service.storage.outbox.pending_count(connection) == 0:
-                    break
-            await asyncio.sleep(0.1)
+        cpu_processing = cpu_since(cpu_threads, cpu_process)
+        load_during = os.getloadavg()
+        while await asyncio.to_thread(pending, service) > 0:  # not on the service's event loop
+            await asyncio.sleep(0.2)
         drained_at = time.perf_counter()
+        cpu_drained = cpu_since(cpu_threads, cpu_process)
+        if profiler is not None:
+            profiler.stop()
+            args.profile.write_text(profiler.output_html())
         latencies = list(service.latencies)
         batches = service.metrics.batch_size.collect()[0].samples
         batch_count = next(s.value for s in batches if s.name.endswith("_count"))
@@ -175,6 +223,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "batch_max": args.batch,
             "processing_seconds": round(seconds, 2),
             "events_per_second": round(len(stream) / seconds, 1),
+            "events_per_second_through_outbox": round(len(stream) / (drained_at - started), 1),
+            "cpu_us_per_event_processing": round(cpu_processing["process"] / len(stream) * 1e6, 1),
+            "cpu_us_per_event_processing_loop_thread": round(cpu_processing["loop"] / len(stream) * 1e6, 1),
+            "cpu_us_per_event_processing_other_threads": round(cpu_processing["workers"] / len(stream) * 1e6, 1),
+            "cpu_us_per_event_until_drained": round(cpu_drained["process"] / len(stream) * 1e6, 1),
+            "cpu_share_of_one_core_processing": round(cpu_processing["process"] / seconds, 2),
+            "load_average_1min_at_start": round(load_before[0], 2),
+            "load_average_1min_at_end_of_processing": round(load_during[0], 2),
             "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
             "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
             "mean_batch": round(batch_sum / batch_count, 1),
@@ -185,6 +241,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "pairs_by_status": {s.value: n for s, n in counts.items()},
             "publish_rate_preload": round(publish_rate, 1),
             "relay": "separate process" if args.relay_process else "in the service's event loop",
+            "git_commit": _git_commit(),
         }
     finally:
         if relay is not None:
@@ -206,6 +263,26 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def table_row(result: dict[str, Any]) -> str:
+    """One Markdown row shaped like bench/run.py's: rate, CPU µs per event, latency."""
+    return (
+        "| client | events/s (to last commit) | events/s (outbox drained) | CPU µs/event | p50 ms | p99 ms | load |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
+        f"| context-handling ({result['events']:,} events, PostgreSQL + Redis) "
+        f"| {result['events_per_second']:,.0f} | {result['events_per_second_through_outbox']:,.0f} "
+        f"| {result['cpu_us_per_event_processing']:.0f} | {result['latency_p50_ms']:.0f} "
+        f"| {result['latency_p99_ms']:.0f} | {result['load_average_1min_at_start']:.1f} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
@@ -217,10 +294,12 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--relay-process", action="store_true", help="publish the outbox from a second process")
-    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--json-out", type=Path, help="also write the result as JSON here")
+    parser.add_argument("--profile", type=Path, help="pyinstrument HTML of the service's event loop thread")
     args = parser.parse_args()
     result = asyncio.run(bench(args))
     print(json.dumps(result, indent=2))
+    print(table_row(result))
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -42,6 +42,14 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return columns
 
 
+def _constant(table: Any, name: str, value: Any) -> Any:
+    """One value for every row, sent once as a typed scalar parameter instead of an array."""
+    import sqlalchemy as sa
+
+    column_type = table.c[name].type
+    return sa.cast(sa.bindparam(f"same_{name}", value=value, type_=column_type), column_type)
+
+
 def bulk_insert(
     connection: Connection,
     table: Any,
@@ -49,50 +57,74 @@ def bulk_insert(
     *,
     returning: str,
     ignore_conflicts: bool = True,
+    same: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """Insert ``rows``, skipping those that conflict with a unique key; the ``returning`` column of
-    each row actually inserted."""
+    each row actually inserted.
+
+    ``same`` gives columns whose value is the same for every row (a timestamp, a status): on
+    PostgreSQL each travels once, not as an array of copies to encode and decode.
+    """
     require_sqlalchemy()
     import sqlalchemy as sa
 
     if not rows:
         return []
     columns = _columns(rows)
+    fixed = dict(same or {})
     if connection.dialect.name != "postgresql":
         statement = insert_ignoring_conflicts(table, connection.dialect.name) if ignore_conflicts else table.insert()
-        return [row[0] for row in connection.execute(statement.returning(table.c[returning]), list(rows))]
+        params = [{**row, **fixed} for row in rows] if fixed else list(rows)
+        return [row[0] for row in connection.execute(statement.returning(table.c[returning]), params)]
     from sqlalchemy.dialects.postgresql import insert
 
     source = _unnest(table, columns, {name: [row[name] for row in rows] for name in columns})
-    statement = insert(table).from_select(columns, sa.select(*(source.c[name] for name in columns)))
+    selected = [*(source.c[name] for name in columns), *(_constant(table, n, v) for n, v in fixed.items())]
+    statement = insert(table).from_select([*columns, *fixed], sa.select(*selected))
     if ignore_conflicts:
         statement = statement.on_conflict_do_nothing()
     return [row[0] for row in connection.execute(statement.returning(table.c[returning]))]
 
 
-def bulk_update(connection: Connection, table: Any, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    """Set the other columns of each row on the table row with the same ``keys`` values."""
+def bulk_update(
+    connection: Connection,
+    table: Any,
+    keys: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    same: Mapping[str, Any] | None = None,
+) -> None:
+    """Set the other columns of each row on the table row with the same ``keys`` values, and the
+    columns of ``same`` to one value for all of them."""
     require_sqlalchemy()
     import sqlalchemy as sa
 
     if not rows:
         return
     columns = _columns(rows)
+    fixed = dict(same or {})
     changed = [name for name in columns if name not in keys]
     if connection.dialect.name != "postgresql":
         statement = (
             table.update()
             .where(*(table.c[key] == sa.bindparam(f"key_{key}") for key in keys))
-            .values({name: sa.bindparam(f"new_{name}") for name in changed})
+            .values({name: sa.bindparam(f"new_{name}") for name in [*changed, *fixed]})
         )
-        params = [{**{f"key_{k}": row[k] for k in keys}, **{f"new_{n}": row[n] for n in changed}} for row in rows]
+        params = [
+            {
+                **{f"key_{k}": row[k] for k in keys},
+                **{f"new_{n}": row[n] for n in changed},
+                **{f"new_{n}": v for n, v in fixed.items()},
+            }
+            for row in rows
+        ]
         connection.execute(statement, params)
         return
     source = _unnest(table, columns, {name: [row[name] for row in rows] for name in columns})
     statement = (
         table.update()
         .where(*(table.c[key] == source.c[key] for key in keys))
-        .values({name: source.c[name] for name in changed})
+        .values({**{name: source.c[name] for name in changed}, **{n: _constant(table, n, v) for n, v in fixed.items()}})
     )
     connection.execute(statement)
 

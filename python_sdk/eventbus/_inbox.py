@@ -72,8 +72,9 @@ class Inbox:
                 raise ValueError(f"event id must be 1 to {MAX_ID_LENGTH} characters: {event_id!r}")
         if not unique:
             return set()
-        rows = [{"consumer": self.consumer, "event_id": e, "processed_at": moment} for e in unique]
-        return set(bulk_insert(connection, self.table, rows, returning="event_id"))
+        rows = [{"event_id": e} for e in unique]
+        same = {"consumer": self.consumer, "processed_at": moment}
+        return set(bulk_insert(connection, self.table, rows, returning="event_id", same=same))
 
     def seen(self, connection: Connection, event_id: str) -> bool:
         """True when ``event_id`` was processed (committed) before."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ._bulk import bulk_insert
+from ._bulk import bulk_insert, column_in
 from ._contract import ContractRegistry, EventContract, contract_for
 from ._sql import UtcDateTime, define_table, require_sqlalchemy
 
@@ -138,14 +138,12 @@ class Outbox:
                     "subject": entry.subject,
                     "event_time": entry.time or moment,
                     "data": contract.encode(entry.event),
-                    "created_at": moment,
-                    "available_at": moment,
-                    "attempts": 0,
                 }
             )
         if not rows:
             return 0
-        return len(bulk_insert(connection, self.table, rows, returning="seq"))
+        same = {"created_at": moment, "available_at": moment, "attempts": 0}
+        return len(bulk_insert(connection, self.table, rows, returning="seq", same=same))
 
     # -- the relay's side ------------------------------------------------------------------------
 
@@ -186,8 +184,12 @@ class Outbox:
         if not seqs:
             return
         t = self.table
+        # One array parameter on PostgreSQL (``seq = ANY(…)``): the statement's text stays the same for any
+        # number of rows, so it is converted and planned once, not once per batch size.
         connection.execute(
-            t.update().where(t.c.seq.in_(list(seqs))).values(sent_at=now or datetime.now(UTC), outcome=outcome)
+            t.update()
+            .where(column_in(connection, t.c.seq, seqs))
+            .values(sent_at=now or datetime.now(UTC), outcome=outcome)
         )
 
     def release(self, connection: Connection, seq: int, *, error: str, retry_at: datetime) -> None:

@@ -69,7 +69,12 @@ class ContextHandlingService:
         self.metrics = ServiceMetrics()
         self.bus = EventBus(settings.bus)
         self.processor = ConversationProcessor(self.storage, self.cache)
-        self.batcher = Batcher(self.processor.process, max_batch=settings.batch_max, on_batch=self._after_batch)
+        self.batcher = Batcher(
+            self.processor.apply,
+            max_batch=settings.batch_max,
+            on_batch=self._after_batch,
+            after_commit=self.processor.refresh_cache,
+        )
         self.relay = OutboxRelay(
             self.engine,
             self.storage.outbox,

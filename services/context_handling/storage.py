@@ -131,20 +131,16 @@ class Storage:
             return {}
         ordered = sorted(set(keys))
         p = self.pairs
-        placeholders = [
-            {
-                "user_a": a,
-                "user_b": b,
-                "strength": 0.0,
-                "t_ref": None,
-                "score": 0.0,
-                "status": Status.stranger.value,
-                "conversations": 0,
-                "updated_at": now,
-            }
-            for a, b in ordered
-        ]
-        bulk_insert(connection, p, placeholders, returning="user_a")
+        new_pair = {
+            "strength": 0.0,
+            "t_ref": None,
+            "score": 0.0,
+            "status": Status.stranger.value,
+            "conversations": 0,
+            "updated_at": now,
+        }
+        placeholders = [{"user_a": a, "user_b": b} for a, b in ordered]
+        bulk_insert(connection, p, placeholders, returning="user_a", same=new_pair)
         found: dict[tuple[str, str], tuple[PairState, int]] = {}
         for chunk in _chunks(ordered, CHUNK):  # SQLite caps the number of parameters of a statement
             query = (
@@ -176,11 +172,10 @@ class Storage:
                 "score": state.score,
                 "status": state.status.value,
                 "conversations": conversations,
-                "updated_at": now,
             }
             for (a, b), (state, conversations) in sorted(states.items())
         ]
-        bulk_update(connection, p, ["user_a", "user_b"], rows)
+        bulk_update(connection, p, ["user_a", "user_b"], rows, same={"updated_at": now})
 
     def friend_edges_around(self, connection: Connection, users: Iterable[str]) -> list[tuple[str, str, float]]:
         """Friend-or-better pairs within two hops of ``users``: enough to rank their candidates."""

@@ -77,3 +77,19 @@ def test_rows_must_share_their_columns(table: tuple[sa.Engine, sa.Table]) -> Non
     engine, things = table
     with engine.begin() as connection, pytest.raises(ValueError, match="same columns"):
         bulk_insert(connection, things, [{"a": "x", "b": "1", "score": 1.0}, {"a": "y", "b": "1"}], returning="a")
+
+
+def test_columns_with_the_same_value_for_every_row(table: tuple[sa.Engine, sa.Table]) -> None:
+    engine, things = table
+    with engine.begin() as connection:
+        inserted = bulk_insert(
+            connection,
+            things,
+            [{"a": "x", "b": "1"}, {"a": "y", "b": "2"}],
+            returning="a",
+            same={"score": 0.5, "at": None, "blob": b"\x01"},
+        )
+        assert sorted(inserted) == ["x", "y"]
+    with engine.begin() as connection:
+        bulk_update(connection, things, ["a", "b"], [{"a": "x", "b": "1", "score": 7.0}], same={"at": T0})
+    assert rows(things, engine) == [("x", "1", 7.0, T0, b"\x01"), ("y", "2", 0.5, None, b"\x01")]

@@ -225,3 +225,11 @@ def test_memory_cache_expires_entries() -> None:
     cache.put_many({"u": CachedCandidates("u", [], T0, T0)})
     assert cache.get_many(["u"]) == {}
     assert uuid.UUID(derived_event_id("a", "b", "c"))  # ids are UUIDs
+
+
+def test_derived_event_ids_are_uuid5_of_kind_cause_and_subject() -> None:
+    from context_handling.derived import NAMESPACE
+
+    for kind, cause, about in [("status", "id-1", "u_a/u_b"), ("candidates", str(uuid.uuid4()), "ü_ß")]:
+        expected = str(uuid.uuid5(NAMESPACE, f"{kind}\x1f{cause}\x1f{about}"))
+        assert derived_event_id(kind, cause, about) == expected

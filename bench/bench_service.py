@@ -207,6 +207,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         if profiler is not None:
             profiler.stop()
             args.profile.write_text(profiler.output_html())
+            args.profile.with_suffix(".txt").write_text(profiler.output_text(unicode=True, show_all=False))
         latencies = list(service.latencies)
         batches = service.metrics.batch_size.collect()[0].samples
         batch_count = next(s.value for s in batches if s.name.endswith("_count"))

@@ -25,7 +25,7 @@ from ._async_publisher import AsyncPublisher
 from ._contract import EventContract
 from ._dispatch import QueueDispatcher, Subscription
 from ._exceptions import ConfigurationError
-from ._outgoing import build_outgoing, plan_delay
+from ._outgoing import OutgoingMessage, build_outgoing, plan_delay
 from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._subscribing import group_by_queue, make_subscription
@@ -125,6 +125,10 @@ class EventBus:
             messages, ticks=plan_delay(delay, None), window=self.settings.publish_window
         )
         return [m.message_id for m in messages]
+
+    async def _publish_outcomes(self, messages: Sequence[OutgoingMessage]) -> list[BaseException | None]:
+        """Publish prepared messages as one batch; one outcome per message (for the outbox relay)."""
+        return await self._publisher.publish_outcomes(messages, ticks=None, window=self.settings.publish_window)
 
     async def declare_exchanges(self, contracts: Iterable[EventContract[Any]]) -> list[str]:
         """Declare the topic exchange of every contract (idempotent); returns their names."""

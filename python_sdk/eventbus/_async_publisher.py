@@ -158,9 +158,21 @@ class AsyncPublisher:
     async def publish_messages(self, messages: Sequence[OutgoingMessage], *, ticks: int | None, window: int) -> None:
         """Publish events (after ``ticks`` delay ticks, if given) with up to ``window`` unconfirmed.
 
+        All are attempted; the first failure (in the order given) is raised after the rest
+        have settled.
+        """
+        for outcome in await self.publish_outcomes(messages, ticks=ticks, window=window):
+            if outcome is not None:
+                raise outcome
+
+    async def publish_outcomes(
+        self, messages: Sequence[OutgoingMessage], *, ticks: int | None, window: int
+    ) -> list[BaseException | None]:
+        """Like ``publish_messages``, but one outcome per message (None: confirmed), never raising
+        for a single message, for callers that settle each one (the outbox relay).
+
         The events go out in slices of a quarter window, each written in one socket write and
-        confirmed as a whole, with up to four slices in flight. All are attempted; the first
-        failure (in the order given) is raised after the rest have settled.
+        confirmed as a whole, with up to four slices in flight.
         """
         items: list[Outgoing]
         if ticks is None:
@@ -175,27 +187,20 @@ class AsyncPublisher:
                 route = delay_route(ticks, landings[m.exchange, m.routing_key])
                 headers = delayed_headers(m.headers, ticks)
                 items.append((route.exchange, route.routing_key, properties_of(m, headers), m.body))
-        if len(items) == 1:
-            (error,) = await self.send_batch(items)
-            if error is not None:
-                raise error
-            return
+        if len(items) <= 1:
+            return list(await self.send_batch(items))
         size = max(1, window // 4)
         slots = asyncio.Semaphore(max(1, window // size))
+        slices = [items[i : i + size] for i in range(0, len(items), size)]
 
         async def one(part: list[Outgoing]) -> list[PublishError | None]:
             async with slots:
                 return await self.send_batch(part)
 
-        results = await asyncio.gather(
-            *(one(items[i : i + size]) for i in range(0, len(items), size)), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            for error in result:
-                if error is not None:
-                    raise error
+        outcomes: list[BaseException | None] = []
+        for part, result in zip(slices, await asyncio.gather(*map(one, slices), return_exceptions=True), strict=True):
+            outcomes.extend([result] * len(part) if isinstance(result, BaseException) else result)
+        return outcomes
 
     async def send_delayed(self, *, body: bytes, ticks: int, target: str, properties: Properties) -> None:
         """Publish so that queue ``target`` receives the message after ``ticks`` ticks."""

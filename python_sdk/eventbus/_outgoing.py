@@ -16,7 +16,7 @@ from ._envelope import JSON_CONTENT_TYPE, format_time, put_binary_headers
 from ._exceptions import ConfigurationError
 from ._parking import DELIVER_AT_HEADER
 
-__all__ = ["OutgoingMessage", "build_outgoing", "delayed_headers", "plan_delay", "random_event_id"]
+__all__ = ["OutgoingMessage", "build_outgoing", "delayed_headers", "plan_delay", "random_event_id", "wrap_encoded"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,22 @@ def build_outgoing(
     consumers deduplicate a re-publish; by default a random UUID is used.
     """
     contract = contract or contract_for(event)
-    body = contract.encode(event)
+    return wrap_encoded(
+        contract, contract.encode(event), source=source, subject=subject, event_id=event_id, time=time, headers=headers
+    )
+
+
+def wrap_encoded(
+    contract: EventContract[Any],
+    body: bytes,
+    *,
+    source: str,
+    subject: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    headers: Mapping[str, Any] | None = None,
+) -> OutgoingMessage:
+    """Wrap a body that ``contract.encode`` made (and so validated) earlier, e.g. an outbox row."""
     moment = time or datetime.now(UTC)
     identifier = event_id or random_event_id()
     wire_headers = dict(headers) if headers else {}

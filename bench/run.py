@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -e ".[dev,bench]"     # peers come from the bench extra only
     .venv/bin/python bench/run.py [--count 20000] [--rounds 3] [--skip celery,faststream] [--no-latency] [--rate 2000]
+                                  [--service-events 20000]
 
 Same 735-byte ``conversation.ended`` payload, same broker, persistent messages, quorum queues,
 prefetch 200, confirms on wherever the client has them, pydantic validation on consume. Each
@@ -11,6 +12,10 @@ absolute rates on a shared 2-core box are noisy. Blocking confirm-each publisher
 publish ``--slow-count`` events only; their rate is still per second. The latency scenario
 publishes at a steady ``--rate`` for ``--seconds`` and reports p50/p99 from publish call to
 handler. Every queue is on a private exchange (``bench.*``) and is deleted after its round.
+The service scenario runs ``bench/bench_service.py`` (the context-handling service draining
+``--service-events`` conversations on PostgreSQL and Redis) once, after the rounds. A last table
+sets the SDK against the issue's goals: its ratios to FastStream and Celery (publish, consume,
+and end to end: publishing N then consuming N), the sync publisher against raw pika, p99 latency.
 Results also go to ``bench/results.json``.
 """
 
@@ -484,6 +489,48 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+async def _service_scenario(events: int) -> dict[str, object] | None:
+    """The context-handling service on PostgreSQL + Redis (``bench_service.py``), its table row printed."""
+    out = ROOT / "bench" / "results-service.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "bench" / "bench_service.py"), "--events", str(events), "--json-out", str(out),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        print(f"\nservice scenario failed (exit {process.returncode}):\n{output.decode()[-2000:]}")
+        return None
+    print("\n" + "\n".join(output.decode().rstrip().splitlines()[-3:]))
+    return json.loads(out.read_text())
+
+
+def _goals(table: dict[str, Rates], lat: dict[str, Rates]) -> dict[str, float]:
+    """The SDK's ratios that the performance issue sets goals for (those this run has data for)."""
+    sdk = table.get("eventbus-async", {})
+    goals: dict[str, float] = {}
+
+    def end_to_end(rates: Rates) -> float | None:  # publish N, then consume N
+        p, c = rates.get("publish"), rates.get("consume")
+        return 1 / (1 / p + 1 / c) if p and c else None
+
+    for peer, marks in (("aio-pika", (1.5, 1.6)), ("faststream", (2.5, 2.5)), ("celery", (4.0, 4.0))):
+        other = table.get(peer)
+        if not other or not sdk:
+            continue
+        for kind, mark in zip(("publish", "consume"), marks, strict=True):
+            if sdk.get(kind) and other.get(kind):
+                goals[f"eventbus-async {kind} / {peer} (goal >= {mark:g}x)"] = sdk[kind] / other[kind]
+        ours, theirs = end_to_end(sdk), end_to_end(other)
+        if ours and theirs and peer != "aio-pika":
+            goals[f"eventbus-async end to end / {peer} (goal >= {marks[0]:g}x)"] = ours / theirs
+    sync, pika_ = table.get("eventbus-sync", {}).get("publish"), table.get("pika", {}).get("publish")
+    if sync and pika_:
+        goals["eventbus-sync publish / pika confirm-each publish (goal: well above 1x)"] = sync / pika_
+    if "eventbus-async" in lat and "aio-pika" in lat:
+        goals["aio-pika p99 / eventbus-async p99 at the steady rate (goal > 1x)"] = (
+            lat["aio-pika"]["p99_ms"] / lat["eventbus-async"]["p99_ms"])
+    return goals
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20_000)
@@ -493,6 +540,8 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency scenario")
     parser.add_argument("--skip", default="", help=f"comma-separated clients to leave out ({', '.join(THROUGHPUT)})")
     parser.add_argument("--no-latency", action="store_true", help="leave out the steady-rate latency scenario")
+    parser.add_argument("--service-events", type=int, default=20_000,
+                        help="conversations for the context-handling scenario (0 leaves it out)")
     parser.add_argument("--json-out", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--steady-publisher", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -554,9 +603,15 @@ async def main() -> None:
     for name, result in lat.items():
         print(f"| {name} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} |")
     print(f"\npeak RSS of this process (all clients in it): {_rss_mb():.0f} MB")
+    service = await _service_scenario(args.service_events) if args.service_events else None
+    goals = _goals(table, lat)
+    if goals:
+        print("\n| goal | measured |\n|---|---:|")
+        for name, value in goals.items():
+            print(f"| {name} | {value:.2f}x |")
     args.json_out.write_text(json.dumps({
         "args": {k: str(v) for k, v in vars(args).items()}, "rounds": rounds, "medians": table,
-        "latency_rounds": lat_rounds, "latency_medians": lat, "errors": errors,
+        "latency_rounds": lat_rounds, "latency_medians": lat, "errors": errors, "service": service, "goals": goals,
         "load": os.getloadavg(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }, indent=2))
 

@@ -5,6 +5,8 @@
 The consumer process (``--consumer``) reports its resident set size every 10 s; the parent
 publishes at ``--rate`` with the SDK on the private exchange and prints the RSS series, so
 unbounded growth (a leak per message) shows as a rising line. The queue is deleted at the end.
+The consumer imports what a service using ``EventBus`` imports, nothing of the harness's peers
+(aio-pika, pika: ``bench/run.py`` is imported by the parent only).
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._payload import CONTRACT, BenchConversationEnded, make_events  # noqa: E402
-from bench.run import _delete_queue, _fresh_queue, _settings  # noqa: E402
-from eventbus import EventBus, EventContext  # noqa: E402
+from bench._payload import CONTRACT, PREFETCH, URL, WINDOW, BenchConversationEnded, make_events  # noqa: E402
+from eventbus import BusSettings, EventBus, EventContext  # noqa: E402
 
 SERVICE = "bench-soak"
 QUEUE = f"{SERVICE}.{CONTRACT.type}"
@@ -34,8 +35,12 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _settings() -> BusSettings:
+    return BusSettings(service=SERVICE, urls=(URL,), prefetch=PREFETCH, publish_window=WINDOW)
+
+
 async def consumer(seconds: float) -> None:
-    bus = EventBus(_settings(SERVICE))
+    bus = EventBus(_settings())
     seen = 0
 
     @bus.subscribe(BenchConversationEnded)
@@ -60,11 +65,13 @@ async def main() -> None:
     if args.consumer:
         await consumer(args.seconds)
         return
+    from bench.run import _delete_queue, _fresh_queue  # the harness's helpers: parent process only
+
     await _fresh_queue(QUEUE)
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(Path(__file__)), "--consumer", "--seconds", str(args.seconds + 10))
     events = make_events(args.rate)
-    bus = EventBus(_settings(SERVICE))
+    bus = EventBus(_settings())
     started = time.monotonic()
     while time.monotonic() - started < args.seconds:
         second = time.monotonic()

@@ -10,6 +10,7 @@ import pytest
 from pamqp import commands as spec
 
 from eventbus._amqp import (
+    Channel,
     ChannelClosedError,
     Connection,
     ConnectionClosedError,
@@ -35,75 +36,69 @@ def names() -> tuple[str, str]:
     return f"test-amqp.{suffix}", f"test-amqp-q.{suffix}"
 
 
-async def _cleanup(connection: Connection, exchange: str, queue: str) -> None:
-    channel = await connection.channel()
-    await channel.queue_unbind(queue, exchange, "k")
-    await channel.queue_delete(queue)
-    await channel.rpc(spec.Exchange.Delete(exchange=exchange))
-    await channel.close()
-
-
-async def test_a_batch_is_confirmed_and_a_return_fails_only_its_own_message(
-    connection: Connection, names: tuple[str, str]
-) -> None:
+@pytest.fixture
+async def bound(connection: Connection, names: tuple[str, str]) -> AsyncIterator[tuple[Channel, str, str]]:
+    """A confirm channel, and a private exchange with a queue bound to it by routing key ``k``."""
     exchange, queue = names
     channel = await connection.channel(publisher_confirms=True)
     await channel.exchange_declare(exchange, "topic", durable=False)
-    await channel.queue_declare(queue, durable=False, auto_delete=False)
+    await channel.queue_declare(queue, durable=False)
     await channel.queue_bind(queue, exchange, "k")
-    try:
-        batch = channel.publish([
-            (exchange, "nowhere" if i % 250 == 7 else "k", Properties(message_id=f"m{i}"), b"%d" % i)
-            for i in range(1000)
-        ])
-        await asyncio.wait_for(batch.done, 10)
-        returned = [i for i, r in enumerate(batch.results) if isinstance(r, MessageReturned)]
-        assert returned == [7, 257, 507, 757]
-        assert all(r is None for i, r in enumerate(batch.results) if i not in returned)
-        assert batch.remaining == 0
-        declared = await channel.queue_declare(queue, durable=False, passive=True)
-        assert declared.message_count == 996
-    finally:
-        await _cleanup(connection, exchange, queue)
+    yield channel, exchange, queue
+    cleanup = await connection.channel()
+    await cleanup.queue_unbind(queue, exchange, "k")
+    await cleanup.queue_delete(queue)
+    await cleanup.rpc(spec.Exchange.Delete(exchange=exchange))
+    await cleanup.close()
+
+
+async def test_a_batch_is_confirmed_and_a_return_fails_only_its_own_message(
+    bound: tuple[Channel, str, str],
+) -> None:
+    channel, exchange, queue = bound
+    batch = channel.publish([
+        (exchange, "nowhere" if i % 250 == 7 else "k", Properties(message_id=f"m{i}"), b"%d" % i)
+        for i in range(1000)
+    ])
+    await asyncio.wait_for(batch.done, 10)
+    returned = [i for i, r in enumerate(batch.results) if isinstance(r, MessageReturned)]
+    assert returned == [7, 257, 507, 757]
+    assert all(r is None for i, r in enumerate(batch.results) if i not in returned)
+    assert batch.remaining == 0
+    declared = await channel.queue_declare(queue, durable=False, passive=True)
+    assert declared.message_count == 996
 
 
 async def test_deliveries_arrive_in_order_with_their_properties_and_acks_settle_them(
-    connection: Connection, names: tuple[str, str]
+    connection: Connection, bound: tuple[Channel, str, str]
 ) -> None:
-    exchange, queue = names
-    publisher = await connection.channel(publisher_confirms=True)
-    await publisher.exchange_declare(exchange, "topic", durable=False)
-    await publisher.queue_declare(queue, durable=False)
-    await publisher.queue_bind(queue, exchange, "k")
-    try:
-        body = b"y" * 300_000  # larger than frame_max: several body frames each way
-        batch = publisher.publish([
-            (exchange, "k", Properties(message_id=f"m{i}", headers={"n": i, "s": "v"}, delivery_mode=2), body)
-            for i in range(20)
-        ])
-        await asyncio.wait_for(batch.done, 10)
-        consumer = await connection.channel()
-        await consumer.basic_qos(5)
-        got: list[Message] = []
-        done = asyncio.get_running_loop().create_future()
+    publisher, exchange, queue = bound
+    body = b"y" * 300_000  # larger than frame_max: several body frames each way
+    batch = publisher.publish([
+        (exchange, "k", Properties(message_id=f"m{i}", headers={"n": i, "s": "v"}, delivery_mode=2), body)
+        for i in range(20)
+    ])
+    await asyncio.wait_for(batch.done, 10)
+    consumer = await connection.channel()
+    await consumer.basic_qos(5)
+    got: list[Message] = []
+    done = asyncio.get_running_loop().create_future()
 
-        def on_message(message: Message) -> None:
-            got.append(message)
-            consumer.basic_ack(message.delivery_tag)
-            if len(got) == 20:
-                done.set_result(None)
+    def on_message(message: Message) -> None:
+        got.append(message)
+        consumer.basic_ack(message.delivery_tag)
+        if len(got) == 20:
+            done.set_result(None)
 
-        tag = await consumer.basic_consume(queue, on_message)
-        await asyncio.wait_for(done, 10)
-        await consumer.basic_cancel(tag)
-        assert [m.properties.message_id for m in got] == [f"m{i}" for i in range(20)]
-        assert all(m.body == body and m.properties.headers == {"n": i, "s": "v"} for i, m in enumerate(got))
-        assert all(m.channel is consumer and m.exchange == exchange and m.routing_key == "k" for m in got)
-        await asyncio.sleep(0.2)
-        declared = await publisher.queue_declare(queue, durable=False, passive=True)
-        assert declared.message_count == 0
-    finally:
-        await _cleanup(connection, exchange, queue)
+    tag = await consumer.basic_consume(queue, on_message)
+    await asyncio.wait_for(done, 10)
+    await consumer.basic_cancel(tag)
+    assert [m.properties.message_id for m in got] == [f"m{i}" for i in range(20)]
+    assert all(m.body == body and m.properties.headers == {"n": i, "s": "v"} for i, m in enumerate(got))
+    assert all(m.channel is consumer and m.exchange == exchange and m.routing_key == "k" for m in got)
+    await asyncio.sleep(0.2)
+    declared = await publisher.queue_declare(queue, durable=False, passive=True)
+    assert declared.message_count == 0
 
 
 async def test_a_refused_declaration_closes_only_its_channel_with_the_brokers_reason(

@@ -163,3 +163,20 @@ def test_interleaved_channels_and_a_return() -> None:
 def test_a_broken_stream_is_an_error_not_a_guess(stream: bytes, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         FrameParser(Sink()).feed(stream)
+
+
+def test_an_amqp_uri_reads_as_the_rabbitmq_uri_spec_says() -> None:
+    from eventbus._amqp._connection import Endpoint
+
+    plain = Endpoint.from_url("amqp://")
+    assert (plain.host, plain.port, plain.user, plain.password, plain.vhost, plain.tls) == (
+        "localhost", 5672, "guest", "guest", "/", False)
+    assert plain.heartbeat is None and plain.ssl_context() is None
+    full = Endpoint.from_url("amqps://us%40er:p%2Fss@broker.example:5679/%2Fprod?heartbeat=7&no_verify_ssl=1")
+    assert (full.host, full.port, full.user, full.password, full.vhost, full.heartbeat) == (
+        "broker.example", 5679, "us@er", "p/ss", "/prod", 7)
+    context = full.ssl_context()
+    assert context is not None and context.check_hostname is False
+    assert Endpoint.from_url("amqps://h").port == 5671 and Endpoint.from_url("amqps://h").ssl_context().check_hostname
+    with pytest.raises(ValueError, match="not an AMQP URL"):
+        Endpoint.from_url("http://h")

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import platform
 import ssl
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -26,7 +27,7 @@ from ._channel import Channel
 from ._codec import HEARTBEAT, PROTOCOL_HEADER, FrameParser, Message, encode_method
 from ._errors import ConnectionClosedError
 
-__all__ = ["Connection", "connect"]
+__all__ = ["Connection", "Endpoint", "connect"]
 
 _CAPABILITIES = {
     "authentication_failure_close": True,
@@ -283,29 +284,70 @@ class Connection(asyncio.Protocol):
         self._finish(reason)
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect, read from an AMQP URI (the RabbitMQ URI spec, plus the TLS query
+    parameters aio-pika users already write: ``cafile``, ``certfile``, ``keyfile``, ``no_verify_ssl``)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    vhost: str
+    heartbeat: int | None
+    tls: bool
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    verify: bool = True
+
+    @classmethod
+    def from_url(cls, url: str) -> Endpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("amqp", "amqps"):
+            raise ValueError(f"not an AMQP URL: {parts.scheme!r}")
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        tls = parts.scheme == "amqps"
+        return cls(
+            host=parts.hostname or "localhost",
+            port=parts.port or (5671 if tls else 5672),
+            user=unquote(parts.username or "guest"),
+            password=unquote(parts.password or "guest"),
+            vhost=unquote(parts.path[1:]) if len(parts.path) > 1 else "/",
+            heartbeat=int(query["heartbeat"]) if "heartbeat" in query else None,
+            tls=tls,
+            cafile=query.get("cafile"),
+            certfile=query.get("certfile"),
+            keyfile=query.get("keyfile"),
+            verify=query.get("no_verify_ssl", "0") not in ("1", "true", "yes"),
+        )
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.cafile)
+        if self.certfile:
+            context.load_cert_chain(self.certfile, self.keyfile)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
 async def connect(url: str, *, client_properties: dict[str, Any] | None = None, name: str = "") -> Connection:
     """Open a connection to ``url`` (``amqp://user:pass@host:port/vhost?heartbeat=N``, or ``amqps``).
 
     The caller bounds the time (``asyncio.timeout``); a refused login raises
     ``ConnectionClosedError`` with the broker's code (403).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("amqp", "amqps"):
-        raise ValueError(f"not an AMQP URL: {parts.scheme!r}")
-    secure = parts.scheme == "amqps"
-    query = parse_qs(parts.query)
-    heartbeat = int(query["heartbeat"][0]) if "heartbeat" in query else None
-    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    endpoint = Endpoint.from_url(url)
     loop = asyncio.get_running_loop()
     connection = Connection(
-        loop, user=unquote(parts.username or "guest"), password=unquote(parts.password or "guest"), vhost=vhost,
-        heartbeat=heartbeat, client_properties=dict(client_properties or {}), name=name or (parts.hostname or ""),
+        loop, user=endpoint.user, password=endpoint.password, vhost=endpoint.vhost, heartbeat=endpoint.heartbeat,
+        client_properties=dict(client_properties or {}), name=name or endpoint.host,
     )
-    context = ssl.create_default_context() if secure else None
     try:
-        await loop.create_connection(
-            lambda: connection, parts.hostname or "localhost", parts.port or (5671 if secure else 5672), ssl=context
-        )
+        await loop.create_connection(lambda: connection, endpoint.host, endpoint.port, ssl=endpoint.ssl_context())
         await connection._opened
     except BaseException:
         connection._abort(ConnectionClosedError("could not connect"))

@@ -180,3 +180,44 @@ def test_an_amqp_uri_reads_as_the_rabbitmq_uri_spec_says() -> None:
     assert Endpoint.from_url("amqps://h").port == 5671 and Endpoint.from_url("amqps://h").ssl_context().check_hostname
     with pytest.raises(ValueError, match="not an AMQP URL"):
         Endpoint.from_url("http://h")
+
+
+class _FakeConnection:
+    """Just enough of ``Connection`` for a channel's bookkeeping, with the bytes it would send."""
+
+    frame_max = 131_072
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.name = "fake"
+        self.sent: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def _release(self, channel: Any) -> None:
+        pass
+
+
+async def test_confirms_one_by_one_or_several_at_once_settle_their_batches_and_forget_the_tags() -> None:
+    import asyncio
+
+    from eventbus._amqp._channel import Channel
+    from eventbus._amqp._errors import MessageNacked
+
+    channel = Channel(_FakeConnection(asyncio.get_running_loop()), 1)  # type: ignore[arg-type]
+    channel.confirming = True
+    first = channel.publish([("x", "k", Properties(message_id=f"a{i}"), b"{}") for i in range(3)])  # tags 1-3
+    second = channel.publish([("x", "k", Properties(message_id="b0"), b"{}")])  # tag 4
+    channel._on_confirm(2, False, True)
+    channel._on_confirm(1, False, False)
+    assert first.remaining == 1 and len(channel._unconfirmed) == 2  # 1 and 2 left the deque
+    channel._on_confirm(4, True, True)  # several at once: 3 and 4
+    await asyncio.wait_for(first.done, 1)
+    await asyncio.wait_for(second.done, 1)
+    assert first.results[0].__class__ is MessageNacked and first.results[1:] == [None, None]
+    assert second.results == [None] and not channel._pending and not channel._unconfirmed
+    for tag in range(5, 1005):  # a broker that confirms one by one, forever
+        channel.publish([("x", "k", Properties(message_id=str(tag)), b"{}")])
+        channel._on_confirm(tag, False, True)
+    assert not channel._pending and not channel._unconfirmed

@@ -226,6 +226,11 @@ class Channel:
             entry = pending.pop(delivery_tag, None)
             if entry is not None:
                 entry[0]._settle(entry[1], error)
+            # Confirmed one by one, the oldest tags leave the deque here (a broker that never
+            # sends ``multiple`` must not make it grow without end).
+            unconfirmed = self._unconfirmed
+            while unconfirmed and unconfirmed[0] not in pending:
+                unconfirmed.popleft()
 
     def _on_message(self, message: Message) -> None:
         message.channel = self

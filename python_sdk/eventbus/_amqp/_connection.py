@@ -183,7 +183,8 @@ class Connection(asyncio.Protocol):
         if self.loop.time() - self._last_read > self.heartbeat * 2:
             self._abort(ConnectionClosedError(f"no heartbeat from the broker for {self.heartbeat * 2}s"))
             return
-        self.write(HEARTBEAT)
+        with contextlib.suppress(ConnectionError):  # closing right now: connection_lost follows
+            self.write(HEARTBEAT)
         self._timer = self.loop.call_later(self.heartbeat / 2, self._beat)
 
     # -- writing and channels -----------------------------------------------------------------------

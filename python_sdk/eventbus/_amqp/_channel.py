@@ -46,6 +46,8 @@ class ConfirmBatch:
         self.results: list[Any] = [_UNSET] * size
         self.remaining = size
         self.done: asyncio.Future[None] = loop.create_future()
+        if size == 0:
+            self.done.set_result(None)
 
     def _decide(self, index: int, error: BaseException | None) -> None:
         if self.results[index] is _UNSET:

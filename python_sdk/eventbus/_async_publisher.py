@@ -119,8 +119,11 @@ class AsyncPublisher:
         assert self._connection is not None
         return self._connection
 
-    def _forget(self) -> None:
-        """Drop a broken connection; the next publish opens a new one."""
+    def _forget(self, broken: Connection | None = None) -> None:
+        """Drop a broken connection; the next publish opens a new one. With ``broken``, only if
+        that is still the current one (a concurrent batch may have reconnected already)."""
+        if broken is not None and broken is not self._connection:
+            return
         connection, self._connection, self._channel = self._connection, None, None
         self._declared.clear()
         if connection is not None and not connection.is_closed:
@@ -228,10 +231,11 @@ class AsyncPublisher:
         while todo:
             lost: list[int] = []
             failure: BaseException | None = None
+            connection: Connection | None = None
             try:
                 channel = await self._ready()
-                assert self._connection is not None
-                await self._connection.writable()
+                connection = channel.connection
+                await connection.writable()
                 batch = channel.publish([items[i] for i in todo])
             except ConnectionFailedError:
                 if not self._ever_connected:
@@ -249,7 +253,7 @@ class AsyncPublisher:
                     async with asyncio.timeout(self._settings.confirm_timeout):
                         await batch.done
                 except TimeoutError:
-                    self._timed_out(items, todo, batch.unsettled(), outcomes)
+                    self._timed_out(connection, items, todo, batch.unsettled(), outcomes)
                 for position, index in enumerate(todo):
                     result = batch.results[position]
                     if result is None or outcomes[index] is not None:
@@ -262,7 +266,7 @@ class AsyncPublisher:
             if not lost:
                 return outcomes
             assert failure is not None
-            self._forget()
+            self._forget(connection)
             window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
             wait = window.next_wait()
             if wait is None:
@@ -274,11 +278,11 @@ class AsyncPublisher:
             todo = lost
         return outcomes
 
-    def _timed_out(self, items: Sequence[Outgoing], todo: list[int], unsettled: list[int],
+    def _timed_out(self, connection: Connection, items: Sequence[Outgoing], todo: list[int], unsettled: list[int],
                    outcomes: list[PublishError | None]) -> None:
         """No confirm within ``confirm_timeout``: those publishes may or may not be stored."""
-        blocked = is_blocked(self._connection)
-        self._forget()
+        blocked = is_blocked(connection)
+        self._forget(connection)
         error = PublishBlockedError if blocked else PublishTimeoutError
         cause = (
             "the broker blocked publishing (memory or disk alarm) all that time"

@@ -44,6 +44,7 @@ from ._exceptions import ConnectionFailedError, EventBusError, HandlerTimeoutErr
 from ._parking import ParkReason
 from ._retry import ExponentialBackoff, Retry
 from ._settings import BusSettings
+from ._time_limits import TimeLimits
 from ._topology import dead_letter_queue_name, queue_specs
 
 __all__ = ["AsyncConsumer"]
@@ -86,6 +87,7 @@ class AsyncConsumer:
         self._workers: set[asyncio.Task[None]] = set()
         self._max_workers = settings.prefetch * max(1, len(self._dispatchers))
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._limits = TimeLimits(asyncio.get_running_loop())
         self._draining = False
         self._supervisor: asyncio.Task[None] | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -254,17 +256,13 @@ class AsyncConsumer:
             await self._park(dispatcher, delivery, properties, outcome, 1, channel, tag)
             return
         subscription, context = outcome.subscription, outcome.context
-        limit: asyncio.Timeout | None = None
         try:
-            if subscription.timeout is None:  # the common case pays for no timer
+            if subscription.timeout is None:
                 await outcome.call()
             else:
-                async with asyncio.timeout(subscription.timeout) as limit:
-                    await outcome.call()
+                await self._call_limited(outcome, subscription.timeout)
         except Exception as exc:
             failure: BaseException = exc
-            if isinstance(exc, TimeoutError) and limit is not None and limit.expired():
-                failure = HandlerTimeoutError(subscription.timeout or 0, event_type=context.type, event_id=context.id)
             decision = subscription.retry.decide(failure, context.attempt)
             if isinstance(decision, Retry):
                 log.warning("handler for %s %s failed on attempt %d (%r); retrying in %.1fs",
@@ -276,6 +274,23 @@ class AsyncConsumer:
                 await self._park(dispatcher, delivery, properties, decision, context.attempt, channel, tag)
             return
         self._settle(channel, tag)
+
+    async def _call_limited(self, outcome: Ready, seconds: float) -> None:
+        """Run the handler under its time limit (``_time_limits``: one timer for all handlers)."""
+        task = asyncio.current_task()
+        assert task is not None
+        token = self._limits.start(task, seconds)
+        try:
+            await outcome.call()
+        except asyncio.CancelledError:
+            if self._limits.finish(task, token):
+                context = outcome.context
+                raise HandlerTimeoutError(seconds, event_type=context.type, event_id=context.id) from None
+            raise
+        except BaseException:
+            self._limits.finish(task, token)
+            raise
+        self._limits.finish(task, token)
 
     def _settle(self, channel: Channel, tag: int, *, requeue: bool | None = None) -> None:
         """Ack (``requeue`` None) or nack on the delivery's own channel; a dead channel means the
@@ -382,6 +397,7 @@ class AsyncConsumer:
             self._flush_acks(channel, self._acks.take())  # processed work is acked, never requeued
             with contextlib.suppress(*CONNECTION_ERRORS):
                 channel.basic_nack(0, multiple=True, requeue=True)
+        self._limits.close()
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and not connection.is_closed:
             with contextlib.suppress(*CONNECTION_ERRORS):

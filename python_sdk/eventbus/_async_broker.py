@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
-from urllib.parse import urlsplit, urlunsplit
 
 from ._amqp import AMQPError, Channel, ChannelClosedError, Connection
 from ._amqp import connect as amqp_connect
@@ -30,14 +29,6 @@ CONNECTION_ERRORS = (AMQPError, ConnectionError, OSError, RuntimeError, asyncio.
 _PRECONDITION_FAILED = 406
 
 
-def _with_heartbeat(url: str, heartbeat: int) -> str:
-    parts = urlsplit(url)
-    if "heartbeat=" in parts.query:
-        return url
-    query = f"{parts.query}&heartbeat={heartbeat}" if parts.query else f"heartbeat={heartbeat}"
-    return urlunsplit(parts._replace(query=query))
-
-
 async def connect(settings: BusSettings, role: str) -> Connection:
     """A connection to the first broker URL that answers, or ``ConnectionFailedError``."""
     errors: list[tuple[str, BaseException]] = []
@@ -46,9 +37,7 @@ async def connect(settings: BusSettings, role: str) -> Connection:
     for url in settings.urls:
         try:
             async with asyncio.timeout(settings.connect_timeout):
-                return await amqp_connect(
-                    _with_heartbeat(url, settings.heartbeat), client_properties=properties, name=name
-                )
+                return await amqp_connect(url, heartbeat=settings.heartbeat, client_properties=properties, name=name)
         except (*CONNECTION_ERRORS, ValueError) as exc:
             errors.append((url, exc))
     raise connection_failed(errors)

@@ -67,9 +67,6 @@ class SyncPublisher:
     def ensure_exchange(self, name: str) -> None:
         self._call(lambda publisher: publisher.ensure_exchange(name))
 
-    def ensure_landing(self, exchange: str, routing_key: str) -> str:
-        return self._call(lambda publisher: publisher.ensure_landing(exchange, routing_key))
-
     def publish_messages(self, messages: Sequence[OutgoingMessage], *, ticks: int | None, window: int) -> None:
         """``AsyncPublisher.publish_messages``, blocking: confirmed, or it raises."""
         self._call(lambda publisher: publisher.publish_messages(messages, ticks=ticks, window=window))

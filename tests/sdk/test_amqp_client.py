@@ -141,3 +141,14 @@ async def test_closing_fails_what_still_waits(broker_url: str) -> None:
     assert connection.is_closed and channel.is_closed
     with pytest.raises(ConnectionClosedError):
         await connection.channel()
+
+
+async def test_the_heartbeat_asked_for_is_the_urls_else_the_callers(broker_url: str) -> None:
+    from_caller = await connect(broker_url, heartbeat=7)
+    separator = "&" if "?" in broker_url else "?"
+    from_url = await connect(f"{broker_url}{separator}heartbeat=3", heartbeat=7)
+    try:
+        assert (from_caller.heartbeat, from_url.heartbeat) == (7, 3)
+    finally:
+        await from_caller.close()
+        await from_url.close()

@@ -335,8 +335,12 @@ class Endpoint:
         return context
 
 
-async def connect(url: str, *, client_properties: dict[str, Any] | None = None, name: str = "") -> Connection:
+async def connect(
+    url: str, *, heartbeat: int | None = None, client_properties: dict[str, Any] | None = None, name: str = ""
+) -> Connection:
     """Open a connection to ``url`` (``amqp://user:pass@host:port/vhost?heartbeat=N``, or ``amqps``).
+
+    ``heartbeat`` is the interval to ask for when the URL does not name one (None: the broker's).
 
     The caller bounds the time (``asyncio.timeout``); a refused login raises
     ``ConnectionClosedError`` with the broker's code (403).
@@ -344,7 +348,8 @@ async def connect(url: str, *, client_properties: dict[str, Any] | None = None, 
     endpoint = Endpoint.from_url(url)
     loop = asyncio.get_running_loop()
     connection = Connection(
-        loop, user=endpoint.user, password=endpoint.password, vhost=endpoint.vhost, heartbeat=endpoint.heartbeat,
+        loop, user=endpoint.user, password=endpoint.password, vhost=endpoint.vhost,
+        heartbeat=heartbeat if endpoint.heartbeat is None else endpoint.heartbeat,
         client_properties=dict(client_properties or {}), name=name or endpoint.host,
     )
     try:

@@ -26,7 +26,7 @@ def docs() -> None:
 def build(out: Path, root: Path | None) -> None:
     """An HTML page per event and version, an index by domain, and asyncapi.yaml."""
     codegen_ = require_codegen()
-    from eventbus_codegen.governance.catalog import build_docs
+    from eventbus_governance.catalog import build_docs
 
     root = root or default_contracts_dir()
     try:

@@ -27,7 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _governance() -> ModuleType:
     """The governance package, once the codegen extra is known to be installed."""
     require_codegen()
-    import eventbus_codegen.governance as governance
+    import eventbus_governance as governance
 
     return governance
 

@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 import yaml
 
-from eventbus_codegen.governance.catalog import build_docs, render_docs
+from eventbus_governance.catalog import build_docs, render_docs
 
 from .conftest import REPO_ROOT
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..._contracts import ContractDocument, ContractSet
+from eventbus_codegen._contracts import ContractDocument, ContractSet
+
 from .._consumers import Consumer, ConsumerRegistry
 from .._schema_index import SchemaIndex, SchemaNode
 

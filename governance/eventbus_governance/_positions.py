@@ -15,7 +15,7 @@ import json
 import json.decoder
 from dataclasses import dataclass, field
 
-from .._refs import escape_pointer
+from eventbus_codegen._refs import escape_pointer
 
 __all__ = ["SourceMap"]
 

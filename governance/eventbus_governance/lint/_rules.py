@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._contracts import SCHEMA_SUFFIX
+from eventbus_codegen._contracts import SCHEMA_SUFFIX
+
 from .._config import GovernanceConfig
 from .._consumers import CONSUMERS_FILE
 from .._errors import GovernanceError

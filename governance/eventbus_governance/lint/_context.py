@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..._contracts import (
+from eventbus_codegen._contracts import (
     SCHEMA_SUFFIX,
     SHARED_FOLDER,
     ContractDocument,
@@ -26,7 +26,8 @@ from ..._contracts import (
     _read_json_object,
     collect_contracts,
 )
-from ..._errors import ContractLoadError
+from eventbus_codegen._errors import ContractLoadError
+
 from .._consumers import ConsumerRegistry, load_consumers
 from .._errors import ConsumersError
 from .._schema_index import SchemaIndex, SchemaNode, schema_children

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 
@@ -21,8 +22,11 @@ __all__ = ["cli", "main"]
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log what the SDK does.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="EVENTBUS_CONFIG",
+              help="Project config (default: the nearest eventbus.toml or pyproject.toml with [tool.eventbus]).")
 @click.version_option(package_name="eventbus")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, config_file: Path | None) -> None:
     """eventbus: contracts, code generation and tooling for the RabbitMQ event bus."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -77,7 +77,7 @@ def lint_contracts(
     config = config or GovernanceConfig()
     config.check_rule_ids("lint", [rule.id for rule in LINT_RULES])
     selected = _selection(root, paths)
-    context = LintContext(root)
+    context = LintContext(root, config.base_id)
     locator = Locator()
     findings = []
     for rule in LINT_RULES:

@@ -12,6 +12,7 @@ from ._contracts_cmd import contracts
 from ._demo import demo
 from ._dlq_cmd import dlq
 from ._docs_cmd import docs
+from ._init_cmd import init, new
 from ._publish import publish
 from ._tail import tail
 from ._topology_cmd import topology
@@ -36,7 +37,7 @@ def cli(verbose: bool, config_file: Path | None) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, dlq, docs, publish, tail, topology, worker):
+for command in (codegen, contracts, demo, dlq, docs, init, new, publish, tail, topology, worker):
     cli.add_command(command)
 
 

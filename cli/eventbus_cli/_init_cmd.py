@@ -26,6 +26,7 @@ from ._scaffold import (
     next_major,
     parse_event_type,
     pre_commit_config,
+    python_package_project,
     readme,
     skeleton,
 )
@@ -71,6 +72,9 @@ def _generate_all(folder: Path) -> None:
     for generate, write, out in targets:
         write(generate(), out)
         click.echo(f"generated {out}")
+    packaging = project.path(settings.python.out) / "pyproject.toml"
+    if not packaging.exists():
+        _write_new(packaging, python_package_project(settings.python.package))
 
 
 def _slug(text: str, separator: str) -> str:

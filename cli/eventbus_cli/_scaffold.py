@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["EventName", "ci_workflow", "config_file", "next_major", "parse_event_type", "pre_commit_config",
-           "readme", "skeleton"]
+           "python_package_project", "readme", "skeleton"]
 
 _EVENT_TYPE = re.compile(r"(?P<domain>[a-z][a-z0-9_]*)\.(?P<entity>[a-z][a-z0-9_]*)\.(?P<action>[a-z][a-z0-9_]*)"
                          r"\.v(?P<major>[1-9][0-9]*)")
@@ -180,6 +180,25 @@ def pre_commit_config() -> str:
     return f"# pre-commit install  (https://pre-commit.com)\nrepos:\n  - repo: local\n    hooks:\n{entries}\n"
 
 
+def python_package_project(package: str) -> str:
+    """``pyproject.toml`` beside the generated package, so services can ``pip install`` it."""
+    return f'''# Packaging of the generated Python package (the package itself is written by 'eventbus codegen python').
+[build-system]
+requires = ["hatchling>=1.24"]
+build-backend = "hatchling.build"
+
+[project]
+name = "{package.replace("_", "-")}"
+version = "0.1.0"
+description = "Event models and contracts generated from the contracts in this repository."
+requires-python = ">=3.11"
+dependencies = ["eventbus"]
+
+[tool.hatch.build.targets.wheel]
+packages = ["{package}"]
+'''
+
+
 def readme(name: str) -> str:
     return f'''# {name}
 
@@ -191,6 +210,7 @@ Event contracts (JSON Schema 2020-12) in `contracts/`, and the bindings generate
     eventbus codegen python && eventbus codegen typescript && eventbus codegen go
     eventbus new event DOMAIN.ENTITY.ACTION.v2 --from DOMAIN.ENTITY.ACTION.v1   # a breaking change
 
-`eventbus.toml` says where everything goes. CI (`.github/workflows/contracts.yml`) and the pre-commit
+`eventbus.toml` says where everything goes; services install the Python package with
+`pip install ./generated/python`. CI (`.github/workflows/contracts.yml`) and the pre-commit
 hooks (`.pre-commit-config.yaml`) run the same gate.
 '''

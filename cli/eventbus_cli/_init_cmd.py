@@ -78,7 +78,11 @@ def _generate_all(folder: Path) -> None:
 
 
 def _slug(text: str, separator: str) -> str:
-    return re.sub(r"[^a-z0-9]+", separator, text.lower()).strip(separator) or "acme"
+    """``text`` in lower case words joined by ``separator``, without a trailing 'contracts' word."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    if len(words) > 1 and words[-1] == "contracts":
+        words.pop()
+    return separator.join(words) or "acme"
 
 
 @click.command()

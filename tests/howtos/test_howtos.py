@@ -48,3 +48,33 @@ def test_run_the_scheduler_inside_eventbus_worker(tmp_path: Path, url: str) -> N
     assert len(reports) >= 2 and all("(job:heartbeat-report:" in line for line in reports)
     assert len(set(reports)) == len(reports)  # each tick once
     assert "worker stopped cleanly" in out
+
+
+@pytest.mark.polyglot
+def test_generate_and_use_the_typescript_and_go_packages_from_your_own_project(tmp_path: Path) -> None:
+    import json
+
+    from tests.toolchain.builds import ensure_node_modules, go_env, go_workspace, have_go, link_node_modules, run, tsc
+
+    _ran(run_howto("howto-typescript-and-go.md", tmp_path, {}))
+    vendored = json.loads((tmp_path / "node-ledger" / "vendor" / "billing-events" / "package.json").read_text())
+    assert vendored["name"] == "@acme/billing-events"
+
+    package = tmp_path / "acme-contracts" / "generated" / "typescript"
+    link_node_modules(package)
+    tsc(package)  # what 'npm run build' does in the package
+    service = tmp_path / "node-ledger"
+    modules = service / "node_modules"  # what 'npm install' makes: the dependencies and the package itself
+    modules.mkdir()
+    for entry in ensure_node_modules().iterdir():
+        (modules / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    (modules / "acme-contracts").symlink_to(package, target_is_directory=True)
+    tsc(service)
+    assert (service / "dist" / "index.js").is_file()
+
+    if not have_go():
+        pytest.skip("Go and the Debian Go libraries are missing: scripts/prepare-tests installs them (as root)")
+    ledger = tmp_path / "go-ledger"
+    env = go_env(go_workspace(tmp_path, [ledger, tmp_path / "acme-contracts" / "generated" / "go"]))
+    run(["go", "build", "-o", "go-ledger", "."], ledger, env=env)
+    assert (ledger / "go-ledger").is_file()

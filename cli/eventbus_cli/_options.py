@@ -43,14 +43,14 @@ def current_project() -> Project:
     """The project of ``eventbus --config FILE`` (or the nearest config file), read once per command."""
     context = click.get_current_context().find_root()
     project = context.meta.get(_PROJECT_KEY)
-    if project is None:
-        config_file = (context.params or {}).get("config_file")
+    if not isinstance(project, Project):
         try:
-            project = load_project(config_file)
+            project = load_project((context.params or {}).get("config_file"))
         except ConfigFileError as exc:
             fail(str(exc))
+            raise  # unreachable: fail() exits
         context.meta[_PROJECT_KEY] = project
-    return project  # type: ignore[no-any-return]
+    return project
 
 
 def project_registry(root: Path | None = None) -> ContractRegistry:

@@ -56,7 +56,7 @@ class _Table(BaseModel):
 
 
 class PythonTarget(_Table):
-    package: str = Field("contracts", pattern=_IDENTIFIER)
+    package: str = Field(default="contracts", pattern=_IDENTIFIER)
     out: str = "generated/python"
 
 
@@ -75,7 +75,7 @@ class _ProjectFile(_Table):
 
     version: Literal[1]
     contracts: str = "contracts"
-    base_id: str | None = Field(None, pattern=r"^[a-z][a-z0-9+.-]*://.+/$")
+    base_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9+.-]*://.+/$")
     python: PythonTarget = PythonTarget()
     typescript: TypeScriptTarget = TypeScriptTarget()
     go: GoTarget = GoTarget()

@@ -57,6 +57,11 @@ def project_registry(root: Path | None = None) -> ContractRegistry:
     """The event contracts the command works with: ``--contracts DIR``, else the configured folder."""
     from eventbus import ContractError, load_schema_contracts
 
+    folder = root if root is not None else current_project().contracts_dir
+    if not folder.is_dir():
+        where = "" if root is not None else f" ({current_project().origin})"
+        fail(f"no contracts folder {folder}{where}: work inside a contracts repository ('eventbus init' makes one), "
+             "or pass --contracts DIR or 'eventbus --config FILE'")
     try:
         return load_schema_contracts(root) if root is not None else current_project().registry
     except ContractError as exc:

@@ -105,10 +105,14 @@ class Project:
 
         return load_schema_contracts(self.contracts_dir)
 
+    @property
+    def origin(self) -> str:
+        """Where the settings come from, for error messages."""
+        return f"config {self.source}" if self.source else "no eventbus.toml or [tool.eventbus] found"
+
     def describe(self) -> str:
         """Where the contracts come from, for error messages."""
-        where = f" (config {self.source})" if self.source else " (no eventbus.toml or [tool.eventbus] found)"
-        return f"{self.contracts_dir}{where}"
+        return f"{self.contracts_dir} ({self.origin})"
 
 
 def _tool_table(pyproject: Path) -> dict[str, Any] | None:

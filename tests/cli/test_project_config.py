@@ -95,3 +95,10 @@ def test_the_cli_starts_with_another_package_named_eventbus_contracts_first_on_t
     result = eventbus("--help", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "shadow")})
     assert result.returncode == 0, result.stderr
     assert "demo" in result.stdout and "topology" in result.stdout
+
+
+def test_no_contracts_folder_says_how_to_get_one(tmp_path: Path) -> None:
+    result = eventbus("publish", "billing.invoice.paid.v1", "--data", "{}", cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert f"no contracts folder {tmp_path.resolve() / 'contracts'}" in result.stderr
+    assert "'eventbus init' makes one" in result.stderr

@@ -22,7 +22,7 @@ from eventbus._sync_broker import connect, declare_delay_topology, declare_queue
 from ._errors import EXIT_FINDINGS, fail, one_line_errors
 from ._management import ManagementError, management_for
 from ._options import contracts_option, current_project, project_registry, url_option
-from ._topology_plan import Plan, plan_topology, read_consumers, service_queues, unexplained
+from ._topology_plan import Plan, QueueType, plan_topology, read_consumers, service_queues, unexplained
 
 __all__ = ["topology"]
 
@@ -30,13 +30,17 @@ _services_option = click.option(
     "--service", "services", multiple=True,
     help="Also the queues of this registered consumer (consumers.json), as its consumer declares them (repeatable).",
 )
+_queue_type_option = click.option(
+    "--queue-type", type=click.Choice(["quorum", "classic"]), default="quorum", show_default=True,
+    help="The queue type the service's bus uses (BusSettings.queue_type); other arguments would not match.",
+)
 
 
-def _plan(root: Path | None, services: tuple[str, ...]) -> tuple[Plan, dict[str, set[str]]]:
+def _plan(root: Path | None, services: tuple[str, ...], queue_type: QueueType) -> tuple[Plan, dict[str, set[str]]]:
     registry = project_registry(root)
     consumers = read_consumers(root or current_project().contracts_dir)
     try:
-        return plan_topology(registry, consumers, services), consumers
+        return plan_topology(registry, consumers, services, queue_type), consumers
     except ValueError as exc:
         fail(str(exc))
         raise  # unreachable
@@ -53,12 +57,13 @@ def topology() -> None:
 
 @topology.command("apply")
 @_services_option
+@_queue_type_option
 @contracts_option
 @url_option
 @one_line_errors
-def apply(services: tuple[str, ...], root: Path | None, url: str) -> None:
+def apply(services: tuple[str, ...], queue_type: QueueType, root: Path | None, url: str) -> None:
     """Declare one durable topic exchange per domain (and the queues of --service); safe to repeat."""
-    plan, _ = _plan(root, services)
+    plan, _ = _plan(root, services, queue_type)
     connection = connect(_settings(url), "topology")
     try:
         apply_topology(connection, plan.exchanges, ())
@@ -77,15 +82,16 @@ def apply(services: tuple[str, ...], root: Path | None, url: str) -> None:
 
 @topology.command("plan")
 @_services_option
+@_queue_type_option
 @contracts_option
 @url_option
 @one_line_errors
-def plan_(services: tuple[str, ...], root: Path | None, url: str) -> None:
+def plan_(services: tuple[str, ...], queue_type: QueueType, root: Path | None, url: str) -> None:
     """What apply would declare ('+' missing, '=' exists) and what the vhost holds that nothing explains.
 
     Exit 1 when something is unexplained. Needs RabbitMQ's management plugin to list the vhost.
     """
-    plan, consumers = _plan(root, services)
+    plan, consumers = _plan(root, services, queue_type)
     broker = management_for(url)
     try:
         queues, exchanges = broker.queues(), broker.exchanges()

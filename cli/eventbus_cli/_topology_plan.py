@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -22,8 +22,9 @@ from eventbus import BusSettings, ContractRegistry, consumer_queue_name
 from eventbus._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
 from eventbus._topology import QueueSpec, queue_specs
 
-__all__ = ["Plan", "Unexplained", "plan_topology", "read_consumers", "service_queues", "unexplained"]
+__all__ = ["Plan", "QueueType", "Unexplained", "plan_topology", "read_consumers", "service_queues", "unexplained"]
 
+QueueType = Literal["quorum", "classic"]
 CONSUMERS_FILE = "consumers.json"
 _MACHINERY = "eventbus.delay"  # eventbus.delay.*, eventbus.delayed.*: the shared delay machinery
 _EVENT_TYPE = r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.v[1-9][0-9]*"
@@ -61,9 +62,13 @@ def read_consumers(contracts_dir: Path) -> dict[str, set[str]]:
     return services
 
 
-def plan_topology(registry: ContractRegistry, consumers: Mapping[str, set[str]], services: Iterable[str]) -> Plan:
-    """Exchanges of every contract; queues and bindings of ``services`` (registered consumers only)."""
-    settings = BusSettings(service="eventbus-topology")
+def plan_topology(registry: ContractRegistry, consumers: Mapping[str, set[str]], services: Iterable[str],
+                  queue_type: QueueType = "quorum") -> Plan:
+    """Exchanges of every contract; queues and bindings of ``services`` (registered consumers only).
+
+    The queues get the arguments the SDK gives a service of that ``queue_type`` (``BusSettings``).
+    """
+    settings = BusSettings(service="eventbus-topology", queue_type=queue_type)
     queues: list[QueueSpec] = []
     bindings: list[Binding] = []
     for service in services:

@@ -121,3 +121,18 @@ def test_delete_refuses_while_messages_wait_then_force_removes_queues_dlqs_and_b
     assert unroutable.returncode == 1  # nothing bound any more: the bindings went with the queue
     assert "no queue is bound to exchange 'chat'" in unroutable.stderr
     assert "start the consumer first" in unroutable.stderr and "eventbus topology apply" in unroutable.stderr
+
+
+def test_apply_declares_the_queue_type_the_service_uses(url: str, contracts: Path) -> None:
+    from eventbus import SyncEventBus
+    from eventbus_contracts import ConversationEndedV1
+
+    applied = eventbus("topology", "apply", "--service", "context-handling", "--queue-type", "classic",
+                       "--contracts", str(contracts), cwd=contracts.parent, env={"EVENTBUS_URL": url})
+    assert applied.returncode == 0, applied.stderr
+    assert f"queue {QUEUE} (classic, durable)" in applied.stdout
+    # a service on classic queues starts on it without a PRECONDITION_FAILED
+    bus = SyncEventBus.from_env("context-handling", urls=(url,), queue_type="classic")
+    bus.subscribe(ConversationEndedV1)(lambda event: None)
+    bus.start()
+    bus.close()

@@ -12,16 +12,20 @@ PACKAGES = {
     "eventbus": ROOT / "python_sdk" / "eventbus",
     "eventbus_contracts": ROOT / "generated" / "python" / "eventbus_contracts",
     "eventbus_codegen": ROOT / "codegen" / "eventbus_codegen",
+    "eventbus_governance": ROOT / "governance" / "eventbus_governance",
     "eventbus_cli": ROOT / "cli" / "eventbus_cli",
     "context_handling": ROOT / "services" / "context_handling",
 }
 FORBIDDEN = {
-    "eventbus": {"eventbus_contracts", "eventbus_codegen", "eventbus_cli", "context_handling"},
-    "eventbus_contracts": {"eventbus_codegen", "eventbus_cli", "context_handling"},
-    "eventbus_codegen": {"eventbus_cli", "eventbus_contracts", "context_handling"},
-    "eventbus_cli": {"context_handling"},
+    "eventbus": {"eventbus_contracts", "eventbus_codegen", "eventbus_governance", "eventbus_cli", "context_handling"},
+    "eventbus_contracts": {"eventbus_codegen", "eventbus_governance", "eventbus_cli", "context_handling"},
+    # the generators know nothing of the contract tooling built on their loader
+    "eventbus_codegen": {"eventbus_governance", "eventbus_cli", "eventbus_contracts", "context_handling"},
+    "eventbus_governance": {"eventbus_cli", "eventbus_contracts", "context_handling"},
+    # the command line works on any team's contracts: it reads them at run time, never imports the example package
+    "eventbus_cli": {"context_handling", "eventbus_contracts"},
     # the reference service is a user of the SDK like any other: public API and generated contracts only
-    "context_handling": {"eventbus_codegen", "eventbus_cli"},
+    "context_handling": {"eventbus_codegen", "eventbus_governance", "eventbus_cli"},
 }
 
 

@@ -9,25 +9,22 @@ import click
 from ._codegen_import import require_codegen
 from ._errors import EXIT_FINDINGS, fail
 from ._governance_cmd import breaking, lint
-from ._paths import default_contracts_dir
+from ._options import contracts_option, current_project
 
 __all__ = ["contracts"]
 
 
 @click.group()
 def contracts() -> None:
-    """Check the contracts in contracts/."""
+    """Check the contracts of the project (its contracts folder)."""
 
 
 @contracts.command("validate")
-@click.option(
-    "--contracts", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Contracts folder (default: contracts/ of the repository around the working directory).",
-)
+@contracts_option
 def validate(root: Path | None) -> None:
     """Check each schema against draft 2020-12 and its examples against the schema."""
     codegen_ = require_codegen()
-    root = root or default_contracts_dir()
+    root = root or current_project().contracts_dir
     try:
         problems = codegen_.validate_contracts(root)
     except codegen_.CodegenError as exc:

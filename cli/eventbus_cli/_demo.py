@@ -1,60 +1,44 @@
-"""``eventbus demo``: publish a few conversations on the local RabbitMQ and watch a subscriber get them.
+"""``eventbus demo``: publish the examples of the project's contracts and watch a subscriber get them.
 
-It runs against a real broker or not at all: when none answers, it says so in one line with
-the fix instead of pretending. Each run uses queues of its own (``demo-<run>.…``) and deletes
-them at the end, so a backlog left on a shared broker by earlier runs or other publishers of
-``chat.conversation.ended.v1`` never slows it down, and runs in parallel do not steal from
-each other.
+It works on any contracts repository: the events are the ``examples`` every contract carries, read
+with the contracts at run time, so the command line needs no generated package. It runs against
+a real broker or not at all: when none answers, it says so in one line with the fix. Each run
+uses queues of its own (``demo-<run>.…``) and deletes them at the end, so a backlog left on a
+shared broker never slows it down and runs in parallel do not steal from each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import click
+import orjson
 import pika
 import pika.exceptions
 from rich.console import Console
 from rich.table import Table
 
-from eventbus import EventBus, EventContext, dead_letter_queue_name
-from eventbus_contracts import ConversationEndedV1
+from eventbus import ContractRegistry, EventBus, EventContext, dead_letter_queue_name
 
-from ._errors import one_line_errors
-from ._options import url_option
+from ._errors import fail, one_line_errors
+from ._options import contracts_option, project_registry, url_option
+from ._tables import console
 
-__all__ = ["demo", "sample_conversations"]
-
-USERS = [f"u_{n:04d}" for n in range(1, 41)]
+__all__ = ["demo"]
 
 
-def sample_conversations(count: int, seed: int = 7) -> list[ConversationEndedV1]:
-    """Plausible conversations between 2 to 4 of 40 users, over the last few days."""
-    rng = random.Random(seed)
-    now = datetime.now(UTC).replace(microsecond=0)
+def _examples(registry: ContractRegistry, rounds: int) -> list[Any]:
+    """Every contract's examples as models, ``rounds`` times over."""
     events = []
-    for n in range(count):
-        people = rng.sample(USERS, rng.choice((2, 2, 2, 3, 4)))
-        started = now - timedelta(days=rng.uniform(0, 5), minutes=rng.uniform(0, 600))
-        ended = started + timedelta(minutes=rng.uniform(1, 150))
-        per_person = {p: rng.randint(0, 40) for p in people}
-        events.append(
-            ConversationEndedV1(
-                conversation_id=f"conv_demo_{seed}_{n:05d}",
-                participants=people,
-                started_at=started,
-                ended_at=ended,
-                message_count=sum(per_person.values()),
-                messages_by_participant=per_person,
-                ended_reason=rng.choice(["completed", "participant_left", "timed_out"]),
-            )
-        )
-    return events
+    for contract in registry:
+        for example in contract.schema.get("examples", []):
+            events.append(contract.validate_python(example))
+    return events * rounds
 
 
 def _delete_queues(url: str, queues: list[str]) -> None:
@@ -68,36 +52,37 @@ def _delete_queues(url: str, queues: list[str]) -> None:
             connection.close()
 
 
-async def _run(url: str, count: int, console: Console) -> None:
-    bus = EventBus.from_env(f"demo-{uuid.uuid4().hex[:8]}", urls=(url,))
-    expected = sample_conversations(count, seed=int(time.time()))
-    wanted = {e.conversation_id for e in expected}
+async def _run(url: str, registry: ContractRegistry, rounds: int, out: Console) -> None:
+    run = f"demo-{uuid.uuid4().hex[:8]}"
+    bus = EventBus.from_env(run, urls=(url,))
+    events = _examples(registry, rounds)
+    if not events:
+        fail("the contracts have no examples to publish (add 'examples' to a schema)")
+    received: list[str] = []
     done = asyncio.Event()
-    table = Table(title=f"{count} conversations, confirmed on publish, consumed from {bus.settings.service}.…")
-    for column in ("conversation", "participants", "messages", "minutes", "attempt"):
-        table.add_column(column)
+    table = Table("type", "event id", "attempt", "data", title=f"{len(events)} events, confirmed on publish, "
+                  f"consumed from {bus.settings.service}.…")
 
-    @bus.subscribe(ConversationEndedV1)
-    async def on_conversation_ended(event: ConversationEndedV1, ctx: EventContext) -> None:
-        if event.conversation_id not in wanted:
+    async def on_event(event: Any, ctx: EventContext) -> None:
+        if ctx.subject != run:
             return  # someone else's, published on the same broker meanwhile
-        wanted.discard(event.conversation_id)
-        minutes = (event.ended_at - event.started_at).total_seconds() / 60
-        console.print(f"[green]received[/] {ctx.type} id={ctx.id[:8]}… {event.conversation_id}")
-        table.add_row(event.conversation_id, ", ".join(event.participants), str(event.message_count),
-                      f"{minutes:.0f}", str(ctx.attempt))
-        if not wanted:
+        received.append(ctx.id)
+        data = orjson.dumps(event.model_dump(mode="json")).decode()
+        table.add_row(ctx.type, ctx.id[:8] + "…", str(ctx.attempt), data if len(data) <= 60 else data[:59] + "…")
+        if len(received) == len(events):
             done.set()
 
+    for contract in registry:
+        bus.subscribe(contract.model)(on_event)
     try:
         await bus.start()
         started = time.perf_counter()
-        ids = await bus.publish_many(expected)
-        console.print(f"[bold]published[/] {len(ids)} events, all confirmed by the broker")
+        await bus.publish_many(events, subject=run)  # the subject tells this run's events from others'
+        out.print(f"[bold]published[/] {len(events)} events, all confirmed by the broker")
         await asyncio.wait_for(done.wait(), timeout=30)
         elapsed = time.perf_counter() - started
-        console.print(table)
-        console.print(f"round trip for {count} events: {elapsed * 1000:.0f} ms")
+        out.print(table)
+        out.print(f"round trip for {len(events)} events: {elapsed * 1000:.0f} ms")
     finally:
         await bus.close(grace=1)
         queues = [s.queue for s in bus.subscriptions]
@@ -105,9 +90,10 @@ async def _run(url: str, count: int, console: Console) -> None:
 
 
 @click.command()
-@click.option("--count", default=10, show_default=True, help="How many conversations to publish.")
+@click.option("--rounds", default=1, show_default=True, help="How many times to publish every example.")
+@contracts_option
 @url_option
 @one_line_errors
-def demo(count: int, url: str) -> None:
-    """Publish COUNT conversation.ended events and print what a typed subscriber receives."""
-    asyncio.run(_run(url, count, Console()))
+def demo(rounds: int, root: Path | None, url: str) -> None:
+    """Publish every example of the project's contracts and print what a subscriber receives."""
+    asyncio.run(_run(url, project_registry(root), rounds, console()))

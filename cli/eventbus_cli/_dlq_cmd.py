@@ -22,11 +22,11 @@ from rich.table import Table
 from eventbus import BusSettings, DeadLetters, ParkedMessage, dead_letter_queue_name
 from eventbus._dead_letters import is_dead_letter_queue
 from eventbus._delay import UNROUTABLE_QUEUE
-from eventbus_contracts import REGISTRY
 
 from ._errors import EXIT_FINDINGS, fail, one_line_errors
 from ._loader import LoadError, load_bus
-from ._options import url_option
+from ._options import project_registry, url_option
+from ._tables import console
 
 __all__ = ["dlq"]
 
@@ -77,7 +77,8 @@ def dlq() -> None:
 def list_(queues: tuple[str, ...], services: tuple[str, ...], app: str | None, as_json: bool, url: str) -> None:
     """Dead-letter queues that exist, with how many messages wait in each."""
     names = [_dlq_name(q) for q in queues]
-    names += [dead_letter_queue_name(f"{s}.{c.type}") for s in services for c in REGISTRY]
+    if services:
+        names += [dead_letter_queue_name(f"{s}.{c.type}") for s in services for c in project_registry()]
     if app is not None:
         try:
             bus = asyncio.run(load_bus(app))
@@ -94,13 +95,13 @@ def list_(queues: tuple[str, ...], services: tuple[str, ...], app: str | None, a
     table = Table("queue", "messages")
     for name, depth in found.items():
         table.add_row(name, str(depth))
-    Console().print(table)
+    console().print(table)
     if not services and app is None and not queues:
         click.echo("(name a queue, --service or --app to check more dead-letter queues)", err=True)
 
 
-def _row(message: ParkedMessage) -> list[str]:
-    error = message.error if len(message.error) <= 80 else message.error[:79] + "…"
+def _row(message: ParkedMessage, whole: bool) -> list[str]:
+    error = message.error if whole or len(message.error) <= 80 else message.error[:79] + "…"
     attempts = "" if message.attempts is None else str(message.attempts)
     return [str(message.position), message.event_id or "", message.event_type or "", message.reason, attempts,
             message.parked_at or "", error]
@@ -127,9 +128,10 @@ def show(queue: str, limit: int, skip: int, as_json: bool, url: str) -> None:
         return
     table = Table("#", "event id", "type", "reason", "attempts", "parked at", "error",
                   title=f"{name}: {total} message(s), showing {len(messages)} from #{skip}")
+    out = console()
     for message in messages:
-        table.add_row(*_row(message))
-    Console().print(table)
+        table.add_row(*_row(message, whole=not out.is_terminal))
+    out.print(table)
 
 
 @dlq.command()

@@ -8,7 +8,7 @@ import click
 
 from ._codegen_import import require_codegen
 from ._errors import fail
-from ._paths import default_contracts_dir
+from ._options import contracts_option, current_project
 
 __all__ = ["docs"]
 
@@ -21,14 +21,13 @@ def docs() -> None:
 @docs.command("build")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the catalog to (index.html, events/, schemas/, asyncapi.yaml).")
-@click.option("--contracts", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Contracts folder (default: contracts/ of the repository).")
+@contracts_option
 def build(out: Path, root: Path | None) -> None:
     """An HTML page per event and version, an index by domain, and asyncapi.yaml."""
     codegen_ = require_codegen()
-    from eventbus_codegen.governance.catalog import build_docs
+    from eventbus_governance.catalog import build_docs
 
-    root = root or default_contracts_dir()
+    root = root or current_project().contracts_dir
     try:
         written = build_docs(root, out)
     except (codegen_.CodegenError, OSError) as exc:

@@ -16,7 +16,7 @@ import click
 
 from ._codegen_import import require_codegen
 from ._errors import EXIT_FINDINGS, fail
-from ._paths import default_contracts_dir
+from ._options import current_project
 
 __all__ = ["breaking", "lint"]
 
@@ -27,7 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _governance() -> ModuleType:
     """The governance package, once the codegen extra is known to be installed."""
     require_codegen()
-    import eventbus_codegen.governance as governance
+    import eventbus_governance as governance
 
     return governance
 
@@ -35,9 +35,14 @@ def _governance() -> ModuleType:
 def _run(root: Path | None, config_file: Path | None, check: Callable[[Path, Any], list[Any]]) -> tuple[Any, list[Any]]:
     """Load the config beside the contracts tree and run ``check``; any governance error is one line."""
     governance = _governance()
-    root = root or default_contracts_dir()
+    project = current_project()
     try:
-        config = governance.load_config(root.parent, config_file)
+        if root is None and config_file is None and project.source is not None:
+            root = project.contracts_dir  # the project's contracts under the project's config
+            config = governance.load_config(project.root, project.source)
+        else:
+            root = root or project.contracts_dir  # a folder of its own: the config beside it
+            config = governance.load_config(root.parent, config_file)
         return config, check(root, config)
     except require_codegen().CodegenError as exc:
         fail(str(exc))
@@ -48,9 +53,9 @@ def _common(command: F) -> F:
     """The options lint and breaking share."""
     options = [
         click.option("--contracts", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Contracts folder (default: contracts/ of the repository)."),
+                     help="Contracts folder (default: the project config's 'contracts', else contracts/)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                     help="Config file (default: eventbus.toml or pyproject.toml beside contracts/)."),
+                     help="Governance config file (default: the project config, 'eventbus --config' or the nearest)."),
         click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True,
                      help="text: path:line:col RULE message; json; github: workflow annotations."),
         click.option("--list-rules", is_flag=True, help="Print every rule id with its purpose and exit."),

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 import orjson
 
-from eventbus import EnvelopeError, SyncEventBus, TappedMessage, parse_envelope
-from eventbus_contracts import REGISTRY
+from eventbus import ContractRegistry, EnvelopeError, SyncEventBus, TappedMessage, parse_envelope
 
-from ._errors import one_line_errors
-from ._options import url_option
+from ._errors import fail, one_line_errors
+from ._options import contracts_option, project_registry, url_option
 
 __all__ = ["tail"]
 
 
-def _describe(message: TappedMessage) -> dict[str, object]:
+def _describe(message: TappedMessage, registry: ContractRegistry) -> dict[str, object]:
     """What a person or a script wants to know about one message, valid or not."""
     record: dict[str, object] = {"exchange": message.exchange, "routing_key": message.routing_key}
     try:
@@ -31,10 +31,10 @@ def _describe(message: TappedMessage) -> dict[str, object]:
     except orjson.JSONDecodeError:
         record.update(valid=False, error="invalid_json", body=envelope.data.decode("utf-8", "replace"))
         return record
-    if attrs.type not in REGISTRY:
+    if attrs.type not in registry:
         record.update(valid=False, error="unknown event type")
         return record
-    problems = REGISTRY.get(attrs.type).violations(record["data"])
+    problems = registry.get(attrs.type).violations(record["data"])
     record["valid"] = not problems
     if problems:
         record["error"] = "; ".join(str(p) for p in problems[:3])
@@ -58,17 +58,28 @@ def _human(record: dict[str, object]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, for machines.")
 @click.option("--count", type=int, default=None, help="Exit after this many events.")
 @click.option("--timeout", type=float, default=None, help="Exit after this many seconds.")
+@click.option("--exchange", "exchanges", multiple=True,
+              help="Exchange to watch (repeatable; default: the exchanges of the project's contracts).")
+@contracts_option
 @url_option
 @one_line_errors
-def tail(pattern: str, as_json: bool, count: int | None, timeout: float | None, url: str) -> None:
-    """Print events whose type matches the topic PATTERN (default '#': everything) as they arrive."""
+def tail(pattern: str, as_json: bool, count: int | None, timeout: float | None, exchanges: tuple[str, ...],
+         root: Path | None, url: str) -> None:
+    """Print events whose type matches the topic PATTERN (default '#': everything) as they arrive.
+
+    Each event is checked against its contract from the project's contracts folder (or --contracts DIR).
+    """
+    registry = project_registry(root)
+    watched = list(exchanges) or registry.exchanges
+    if not watched:
+        fail("no exchange to watch: the contracts folder has no contracts (pass --exchange NAME)")
     bus = SyncEventBus.from_env("eventbus-tail", urls=(url,))
     if not as_json:
-        click.echo(f"tailing {pattern!r} on {', '.join(REGISTRY.exchanges)} (Ctrl-C to stop)", err=True)
+        click.echo(f"tailing {pattern!r} on {', '.join(watched)} (Ctrl-C to stop)", err=True)
     seen = 0
     try:
-        for message in bus.tap(pattern, REGISTRY.exchanges, timeout=timeout):
-            record = _describe(message)
+        for message in bus.tap(pattern, watched, timeout=timeout):
+            record = _describe(message, registry)
             click.echo(orjson.dumps(record).decode() if as_json else _human(record))
             seen += 1
             if count is not None and seen >= count:

@@ -20,7 +20,7 @@ import click
 
 from eventbus import ConnectionFailedError, EventBus, EventBusError, SyncEventBus
 
-from ._errors import BROKER_HINT, EXIT_BROKER_DOWN, EXIT_ERROR, fail
+from ._errors import EXIT_BROKER_DOWN, EXIT_ERROR, broker_hint, fail
 from ._loader import AnyBus, LoadError, load_bus
 
 __all__ = ["worker"]
@@ -151,7 +151,7 @@ def worker(target: str, concurrency: int | None, grace: float | None, log_level:
     except LoadError as exc:
         fail(str(exc))
     except ConnectionFailedError as exc:
-        fail(f"{exc} — {BROKER_HINT}", EXIT_BROKER_DOWN)
+        fail(f"{exc} — {broker_hint(exc)}", EXIT_BROKER_DOWN)
     except EventBusError as exc:
         fail(str(exc), EXIT_ERROR)
     except (OSError, ValueError) as exc:

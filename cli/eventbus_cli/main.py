@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 
@@ -11,6 +12,7 @@ from ._contracts_cmd import contracts
 from ._demo import demo
 from ._dlq_cmd import dlq
 from ._docs_cmd import docs
+from ._init_cmd import init, new
 from ._publish import publish
 from ._tail import tail
 from ._topology_cmd import topology
@@ -21,8 +23,11 @@ __all__ = ["cli", "main"]
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log what the SDK does.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              envvar="EVENTBUS_CONFIG",
+              help="Project config (default: the nearest eventbus.toml or pyproject.toml with [tool.eventbus]).")
 @click.version_option(package_name="eventbus")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, config_file: Path | None) -> None:
     """eventbus: contracts, code generation and tooling for the RabbitMQ event bus."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -32,7 +37,7 @@ def cli(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, dlq, docs, publish, tail, topology, worker):
+for command in (codegen, contracts, demo, dlq, docs, init, new, publish, tail, topology, worker):
     cli.add_command(command)
 
 

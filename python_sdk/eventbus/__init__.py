@@ -47,6 +47,7 @@ _LAZY = {
     "LeaderLock": "_leader",
     "Outbox": "_outbox", "OutboxEntry": "_outbox", "OutboxMessage": "_outbox",
     "OutboxRelay": "_relay", "RelayStats": "_relay",
+    "load_schema_contracts": "_schema_contracts",
     "ScheduledJob": "_scheduler", "Scheduler": "_scheduler", "SchedulerStats": "_scheduler", "Tick": "_scheduler",
     "UtcDateTime": "_sql", "create_sql_engine": "_sql", "insert_ignoring_conflicts": "_sql",
     "run_transaction": "_sql",
@@ -78,6 +79,7 @@ if _typing.TYPE_CHECKING:
     from ._outbox import Outbox, OutboxEntry, OutboxMessage
     from ._relay import OutboxRelay, RelayStats
     from ._scheduler import ScheduledJob, Scheduler, SchedulerStats, Tick
+    from ._schema_contracts import load_schema_contracts
     from ._sql import UtcDateTime, create_sql_engine, insert_ignoring_conflicts, run_transaction
     from ._sync_bus import SyncEventBus, TappedMessage
     from ._tick_ledger import ClaimResult, MemoryTickLedger, SqlTickLedger, TickLedger
@@ -143,6 +145,7 @@ __all__ = [
     "dead_letter_queue_name",
     "insert_ignoring_conflicts",
     "keys_in",
+    "load_schema_contracts",
     "parse_envelope",
     "redact_url",
     "run_transaction",

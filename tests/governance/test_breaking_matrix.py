@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eventbus_codegen.governance import BREAKING_RULES, check_breaking
+from eventbus_governance import BREAKING_RULES, check_breaking
 
 CASES = Path(__file__).parent / "breaking"
 CASE_DIRS = sorted(path.parent for path in CASES.glob("*/*/expected.json"))

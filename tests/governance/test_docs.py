@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from eventbus_codegen.governance import BREAKING_RULES, LINT_RULES, load_config, load_consumers
+from eventbus_governance import BREAKING_RULES, LINT_RULES, load_config, load_consumers
 
 from .conftest import REPO_ROOT
 from .test_breaking_matrix import CASE_DIRS, MATRIX

@@ -1,4 +1,4 @@
-"""The public API of ``eventbus_codegen.governance`` and its subpackages is what ``__all__`` says, sorted."""
+"""The public API of ``eventbus_governance`` and its subpackages is what ``__all__`` says, sorted."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from types import ModuleType
 
 import pytest
 
-import eventbus_codegen.governance as governance
-import eventbus_codegen.governance.breaking as breaking
-import eventbus_codegen.governance.catalog as catalog
-import eventbus_codegen.governance.lint as lint
+import eventbus_governance as governance
+import eventbus_governance.breaking as breaking
+import eventbus_governance.catalog as catalog
+import eventbus_governance.lint as lint
 
 
 @pytest.mark.parametrize("package", [governance, breaking, catalog, lint], ids=lambda p: p.__name__)

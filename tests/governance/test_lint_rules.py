@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from eventbus_codegen.governance import LINT_RULES, lint_contracts, render_findings
+from eventbus_governance import LINT_RULES, lint_contracts, render_findings
 
 from .conftest import REPO_ROOT
 

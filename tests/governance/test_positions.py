@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from eventbus_codegen.governance._positions import SourceMap
+from eventbus_governance._positions import SourceMap
 
 TEXT = """{
   "a~b": {

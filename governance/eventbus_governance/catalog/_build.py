@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from ..._contracts import load_contracts
+from eventbus_codegen._contracts import load_contracts
+
 from .._consumers import load_consumers
 from ._asyncapi import build_asyncapi
 from ._html import render_html

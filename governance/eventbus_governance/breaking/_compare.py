@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..._refs import escape_pointer
+from eventbus_codegen._refs import escape_pointer
+
 from .._schema_index import SchemaIndex, SchemaNode
 from ._rules import BOTH, CONSUMERS, NEITHER, PRODUCERS, rule
 

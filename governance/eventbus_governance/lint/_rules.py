@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._contracts import SCHEMA_SUFFIX
+from eventbus_codegen._contracts import SCHEMA_SUFFIX
+
 from .._config import GovernanceConfig
 from .._consumers import CONSUMERS_FILE
 from .._errors import GovernanceError
@@ -76,7 +77,7 @@ def lint_contracts(
     config = config or GovernanceConfig()
     config.check_rule_ids("lint", [rule.id for rule in LINT_RULES])
     selected = _selection(root, paths)
-    context = LintContext(root)
+    context = LintContext(root, config.base_id)
     locator = Locator()
     findings = []
     for rule in LINT_RULES:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
-from .._contracts import ContractDocument, ContractSet
-from .._refs import escape_pointer
+from eventbus_codegen._contracts import ContractDocument, ContractSet
+from eventbus_codegen._refs import escape_pointer
 
 __all__ = ["SchemaIndex", "SchemaNode", "schema_children"]
 

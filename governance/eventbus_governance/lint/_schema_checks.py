@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urldefrag
 
-from ..._contracts import ContractDocument
-from ..._refs import iter_refs
-from ..._validate import _check_examples  # the validate command's own check: one definition of "valid"
+from eventbus_codegen._contracts import ContractDocument
+from eventbus_codegen._refs import iter_refs
+from eventbus_codegen._validate import _check_examples  # the validate command's own check: one definition of "valid"
+
 from .._schema_index import SchemaNode
 from ._context import Issue, LintContext, LintFile
 

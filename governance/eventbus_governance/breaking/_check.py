@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from ..._contracts import COMPATIBILITY_MODES, ContractDocument, ContractSet, _check_location, collect_contracts
+from eventbus_codegen._contracts import (
+    COMPATIBILITY_MODES,
+    ContractDocument,
+    ContractSet,
+    _check_location,
+    collect_contracts,
+)
+
 from .._config import GovernanceConfig
 from .._consumers import ConsumerRegistry, load_consumers
 from .._findings import Finding, Locator

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..._contracts import ContractDocument, ContractSet
+from eventbus_codegen._contracts import ContractDocument, ContractSet
+
 from .._consumers import Consumer, ConsumerRegistry
 from .._schema_index import SchemaIndex, SchemaNode
 
@@ -124,8 +125,8 @@ def _fields(index: SchemaIndex, node: SchemaNode, prefix: str, depth: int, seen:
     required = keywords["required"].value if "required" in keywords else []
     properties = keywords.get("properties")
     for name in properties.value if properties is not None else []:
-        child = properties.child(name)
-        yield from _field(index, child, f"{prefix}{name}", name in required, depth, seen)
+        assert properties is not None
+        yield from _field(index, properties.child(name), f"{prefix}{name}", name in required, depth, seen)
     extra = keywords.get("additionalProperties")
     if extra is not None and isinstance(extra.value, dict):
         yield from _field(index, extra, f"{prefix}*" if prefix else "*", False, depth, seen)

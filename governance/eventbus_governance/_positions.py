@@ -15,7 +15,7 @@ import json
 import json.decoder
 from dataclasses import dataclass, field
 
-from .._refs import escape_pointer
+from eventbus_codegen._refs import escape_pointer
 
 __all__ = ["SourceMap"]
 
@@ -76,7 +76,7 @@ class _Scanner:
         while True:
             if self.text[index] != '"':
                 raise ValueError("expected a key")
-            key, after_key = json.decoder.scanstring(self.text, index + 1)
+            key, after_key = json.decoder.scanstring(self.text, index + 1)  # type: ignore[attr-defined]  # public, untyped
             child = f"{pointer}/{escape_pointer(key)}"
             self.offsets[child] = index
             index = _skip(self.text, after_key)

@@ -15,8 +15,9 @@ import hashlib
 from typing import Any
 from urllib.parse import urldefrag
 
-from ..._contracts import ContractSet
-from ..._refs import iter_refs
+from eventbus_codegen._contracts import ContractSet
+from eventbus_codegen._refs import iter_refs
+
 from .._schema_index import SchemaIndex, SchemaNode
 from ._model import Catalog, EventPage
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from .._errors import CodegenError
+from eventbus_codegen._errors import CodegenError
 
 __all__ = ["ConfigError", "ConsumersError", "GitRefError", "GovernanceError"]
 

@@ -13,6 +13,9 @@ It lives at the repository root, in ``eventbus.toml`` or under ``[tool.eventbus]
     [tool.eventbus.breaking]
     disable = []
 
+The same table holds the project settings the command line reads (``contracts``, ``base_id``,
+``python``, ``typescript``, ``go``: see ``eventbus_cli._project``); of those, governance uses
+``base_id``, the URI every ``$id`` must start with (lint's ``ID_MATCHES_PATH``).
 A typo is an error, not a silently ignored key: unknown keys and unknown rule ids are rejected.
 """
 
@@ -55,6 +58,12 @@ class _ConfigFile(BaseModel):
     version: Literal[1]
     lint: LintConfig = LintConfig()
     breaking: BreakingConfig = BreakingConfig()
+    base_id: str | None = None
+    # the project settings of the command line, checked there (eventbus_cli._project)
+    contracts: str | None = None
+    python: dict[str, Any] | None = None
+    typescript: dict[str, Any] | None = None
+    go: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,7 @@ class GovernanceConfig:
     breaking: BreakingConfig = field(default_factory=BreakingConfig)
     source: Path | None = None
     root: Path | None = None
+    base_id: str | None = None
 
     def check_rule_ids(self, section: str, known: Collection[str]) -> None:
         """Raise ``ConfigError`` for a disabled rule id that does not exist in ``known``."""
@@ -134,4 +144,4 @@ def _parse(table: Any, source: Path, root: Path) -> GovernanceConfig:
         error = exc.errors()[0]
         pointer = prefix + "".join(f"/{part}" for part in error["loc"])
         raise ConfigError(source, pointer, error["msg"]) from None
-    return GovernanceConfig(parsed.lint, parsed.breaking, source, root)
+    return GovernanceConfig(parsed.lint, parsed.breaking, source, root, parsed.base_id)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 # The loader's own checks of names and identity, so lint and code generation never disagree.
-from ..._contracts import COMPATIBILITY_MODES, _check_identity, _check_location
-from ..._validate import EVENTBUS_KEYS
+from eventbus_codegen._contracts import COMPATIBILITY_MODES, _check_identity, _check_location
+from eventbus_codegen._validate import EVENTBUS_KEYS
+
 from ._context import Issue, LintContext, LintFile
 
 __all__ = [

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..._contracts import (
+from eventbus_codegen._contracts import (
     SCHEMA_SUFFIX,
     SHARED_FOLDER,
     ContractDocument,
@@ -26,7 +26,8 @@ from ..._contracts import (
     _read_json_object,
     collect_contracts,
 )
-from ..._errors import ContractLoadError
+from eventbus_codegen._errors import ContractLoadError
+
 from .._consumers import ConsumerRegistry, load_consumers
 from .._errors import ConsumersError
 from .._schema_index import SchemaIndex, SchemaNode, schema_children
@@ -66,8 +67,9 @@ class LintFile:
 class LintContext:
     """The tree at ``root``: its files, its ``$id`` index, its consumers file."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, base_id: str | None = None) -> None:
         self.root = root
+        self.base_id = base_id
         self.files = [_read(path, root) for path in sorted(root.rglob(f"*{SCHEMA_SUFFIX}"))]
         contracts, _ = collect_contracts(root)
         self.contracts: ContractSet = contracts
@@ -88,7 +90,9 @@ class LintContext:
 
     @cached_property
     def tree_base_uri(self) -> str | None:
-        """The base URI most files agree on; the one a ``$ref`` must stay under."""
+        """The configured base ``$id``, else the one most files agree on; a ``$ref`` must stay under it."""
+        if self.base_id:
+            return self.base_id
         bases = Counter(file.base_uri for file in self.schema_files if file.base_uri)
         return min(bases, key=lambda base: (-bases[base], base)) if bases else None
 

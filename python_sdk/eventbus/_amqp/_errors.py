@@ -8,6 +8,7 @@ __all__ = [
     "ConnectionClosedError",
     "MessageReturned",
     "MessageNacked",
+    "PublishBlocked",
 ]
 
 
@@ -45,3 +46,8 @@ class MessageReturned(AMQPError):
 
 class MessageNacked(AMQPError):
     """The broker refused to take responsibility for a publish (``basic.nack``)."""
+
+
+class PublishBlocked(MessageNacked):
+    """Not sent: the broker holds publishers back (``connection.blocked``, ``channel.flow``) and the
+    connection was opened with ``when_blocked="fail"``. A nack in effect: the broker has not got it."""

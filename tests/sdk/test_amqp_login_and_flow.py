@@ -211,3 +211,17 @@ async def test_a_held_publish_fails_with_the_channel_when_it_closes() -> None:
     await asyncio.wait_for(batch.done, 1)
     assert "CONNECTION_FORCED" in str(batch.results[0])
     assert len(connection.sent) == 1  # only the close-ok: the held publish was never written
+
+
+async def test_failing_fast_also_fails_what_was_sent_before_the_broker_said_blocked() -> None:
+    connection = _FakeConnection(asyncio.get_running_loop(), "fail")
+    channel = Channel(connection, 1)  # type: ignore[arg-type]
+    channel.confirming = True
+    sent = _publish(channel, "a")  # written: the broker reads it, then blocks the connection
+    connection.blocked = True
+    channel.refuse_unconfirmed()
+    await asyncio.wait_for(sent.done, 1)
+    (error,) = sent.results
+    assert isinstance(error, PublishBlocked) and "may still be stored" in str(error)
+    channel._on_confirm(1, False, True)  # the late confirm after the alarm changes nothing
+    assert sent.results == [error] and sent.remaining == 0

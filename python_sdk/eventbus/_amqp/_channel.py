@@ -11,7 +11,10 @@ Publishing while the broker holds publishers back (``connection.blocked`` by a m
 alarm, or ``channel.flow`` off) follows the connection's ``when_blocked``: ``"wait"`` keeps the
 frames here and writes them when the broker lets go (the caller's confirm timeout bounds the
 wait), ``"fail"`` settles the publishes at once with ``PublishBlocked`` and writes nothing.
-Deliveries, acks and declarations are never held.
+RabbitMQ says ``connection.blocked`` only once a publish reaches it during the alarm, so the
+publishes already sent then wait for their confirms (``"wait"``) or fail with ``PublishBlocked``
+saying they may still be stored when the alarm clears (``"fail"``). Deliveries, acks and
+declarations are never held.
 """
 
 from __future__ import annotations
@@ -227,7 +230,7 @@ class Channel:
         batch = ConfirmBatch(len(messages), connection.loop)
         held = connection.blocked or not self.flow_active or self._held
         if held and connection.when_blocked == "fail":
-            error = PublishBlocked(self._held_because())
+            error = PublishBlocked(f"not sent: {self._held_because()}")
             for index in range(len(messages)):
                 batch._settle(index, error)
             return batch
@@ -257,6 +260,16 @@ class Channel:
         if self.connection.blocked:
             return f"the broker blocks publishing on this connection ({self.connection.blocked_reason or 'an alarm'})"
         return f"the broker paused publishing on channel {self.number} (channel.flow)"
+
+    def refuse_unconfirmed(self) -> None:
+        """``when_blocked="fail"``: the publishes waiting for confirms fail now; a late confirm is ignored."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        error = PublishBlocked(f"{self._held_because()}; it was sent before the broker said so and may still "
+                               "be stored when the alarm clears")
+        for batch, index, _ in pending.values():
+            batch._settle(index, error)
 
     def release(self) -> None:
         """Write the publishes held while blocked or paused, once neither holds any more."""

@@ -167,6 +167,9 @@ class Connection(asyncio.Protocol):
                 self._opened.set_result(None)
         elif isinstance(method, spec.Connection.Blocked):
             self.blocked, self.blocked_reason = True, method.reason or ""
+            if self.when_blocked == "fail":
+                for channel in list(self._channels.values()):
+                    channel.refuse_unconfirmed()
         elif isinstance(method, spec.Connection.Unblocked):
             self.blocked, self.blocked_reason = False, ""
             for channel in list(self._channels.values()):

@@ -49,5 +49,6 @@ class MessageNacked(AMQPError):
 
 
 class PublishBlocked(MessageNacked):
-    """Not sent: the broker holds publishers back (``connection.blocked``, ``channel.flow``) and the
-    connection was opened with ``when_blocked="fail"``. A nack in effect: the broker has not got it."""
+    """The broker holds publishers back (``connection.blocked``, ``channel.flow``) and the connection
+    was opened with ``when_blocked="fail"``: not sent, or sent just before and not confirmed (the
+    text says which)."""

@@ -17,12 +17,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import click
-import pika
-import pika.exceptions
 from rich.console import Console
 from rich.table import Table
 
 from eventbus import EventBus, EventContext, dead_letter_queue_name
+from eventbus._amqp import AMQPError
+from eventbus._amqp import connect as amqp_connect
 from eventbus_contracts import ConversationEndedV1
 
 from ._errors import one_line_errors
@@ -57,15 +57,16 @@ def sample_conversations(count: int, seed: int = 7) -> list[ConversationEndedV1]
     return events
 
 
-def _delete_queues(url: str, queues: list[str]) -> None:
-    with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-        connection = pika.BlockingConnection(pika.URLParameters(url))
-        try:
-            channel = connection.channel()
-            for queue in queues:
-                channel.queue_delete(queue)
-        finally:
-            connection.close()
+async def _delete_queues(url: str, queues: list[str]) -> None:
+    with contextlib.suppress(AMQPError, OSError, TimeoutError):
+        async with asyncio.timeout(10):
+            connection = await amqp_connect(url, name="eventbus-demo:cleanup")
+            try:
+                channel = await connection.channel()
+                for queue in queues:
+                    await channel.queue_delete(queue)
+            finally:
+                await connection.close()
 
 
 async def _run(url: str, count: int, console: Console) -> None:
@@ -101,7 +102,7 @@ async def _run(url: str, count: int, console: Console) -> None:
     finally:
         await bus.close(grace=1)
         queues = [s.queue for s in bus.subscriptions]
-        _delete_queues(url, queues + [dead_letter_queue_name(q) for q in queues])
+        await _delete_queues(url, queues + [dead_letter_queue_name(q) for q in queues])
 
 
 @click.command()

@@ -11,9 +11,9 @@ import asyncio
 from typing import Any
 
 import pytest
+from pamqp import body as pbody
 from pamqp import commands as spec
 from pamqp import frame, header
-from pamqp import body as pbody
 
 from eventbus._amqp import Connection, Message, Properties, PublishBlocked, login_response
 from eventbus._amqp._channel import Channel

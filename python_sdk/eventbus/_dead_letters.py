@@ -88,7 +88,7 @@ class DeadLetters:
     async def _depth(self, queue: str) -> int | None:
         channel = await self._channel()
         try:
-            return int((await channel.queue_declare(queue, passive=True)).message_count)
+            return (await channel.queue_declare(queue, passive=True)).message_count or 0
         except ChannelClosedError as exc:
             if exc.code == _NOT_FOUND:
                 return None

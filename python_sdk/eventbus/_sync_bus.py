@@ -20,11 +20,11 @@ import inspect
 import signal
 import threading
 import time as _time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -167,7 +167,7 @@ class SyncEventBus:
         """Yield a copy of every message routed to ``exchanges`` whose key matches ``pattern``
         (``EventBus.tap``): from a queue of its own, so it never takes messages from the services
         consuming them; it stops after ``timeout`` seconds (forever when None)."""
-        messages = self._core().tap(pattern, list(exchanges), timeout=timeout)
+        messages = cast(AsyncGenerator[TappedMessage, None], self._core().tap(pattern, list(exchanges), timeout=timeout))
 
         async def following() -> TappedMessage | None:
             try:
@@ -265,7 +265,7 @@ class SyncEventBus:
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
-        replaced: dict[int, Any] = {}
+        replaced: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for signum in _SIGNALS:
                 if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):

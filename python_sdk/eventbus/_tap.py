@@ -43,7 +43,7 @@ async def tap(
     connection = await connect(settings, "tap")
     try:
         channel = await connection.channel()
-        queue = (await channel.queue_declare("", durable=False, exclusive=True, auto_delete=True)).queue
+        queue = (await channel.queue_declare("", durable=False, exclusive=True, auto_delete=True)).queue or ""
         for exchange in exchanges:
             await channel.exchange_declare(exchange, "topic", durable=True)
             await channel.queue_bind(queue, exchange, pattern)

@@ -86,7 +86,7 @@ class Channel:
         self.on_cancel: Callable[[str], None] | None = None
         self._consumers: dict[str, Callable[[Message], None]] = {}
         self._rpc_lock = asyncio.Lock()
-        self._rpc_waiter: asyncio.Future[MethodFrame] | None = None
+        self._rpc_waiter: asyncio.Future[Any] | None = None
         self._next_tag = 0
         self._unconfirmed: deque[int] = deque()
         self._pending: dict[int, tuple[ConfirmBatch, int, str | None]] = {}
@@ -160,13 +160,13 @@ class Channel:
         """Delete ``queue``; returns how many messages it held."""
         reply = await self.rpc(spec.Queue.Delete(queue=queue, if_unused=if_unused, if_empty=if_empty))
         assert isinstance(reply, spec.Queue.DeleteOk)
-        return int(reply.message_count)
+        return reply.message_count or 0
 
     async def queue_purge(self, queue: str) -> int:
         """Remove every ready message of ``queue``; returns how many there were."""
         reply = await self.rpc(spec.Queue.Purge(queue=queue))
         assert isinstance(reply, spec.Queue.PurgeOk)
-        return int(reply.message_count)
+        return reply.message_count or 0
 
     async def basic_get(self, queue: str, *, no_ack: bool = False) -> Message | None:
         """Fetch one message of ``queue`` (``basic.get``), or None when it is empty.

@@ -168,12 +168,12 @@ class Connection(asyncio.Protocol):
         elif isinstance(method, spec.Connection.Blocked):
             self.blocked, self.blocked_reason = True, method.reason or ""
             if self.when_blocked == "fail":
-                for channel in list(self._channels.values()):
-                    channel.refuse_unconfirmed()
+                for open_channel in list(self._channels.values()):
+                    open_channel.refuse_unconfirmed()
         elif isinstance(method, spec.Connection.Unblocked):
             self.blocked, self.blocked_reason = False, ""
-            for channel in list(self._channels.values()):
-                channel.release()
+            for open_channel in list(self._channels.values()):
+                open_channel.release()
         elif isinstance(method, spec.Connection.UpdateSecretOk):
             if self._secret_ok is not None and not self._secret_ok.done():
                 self._secret_ok.set_result(None)

@@ -22,13 +22,18 @@ def _publishing_connection(bus: EventBus) -> Any:
     return bus._publisher._connection  # white box: which connection the broker blocked
 
 
+async def _started_consumer(service: str, url: str, handled: list[str]) -> EventBus:
+    consumer = EventBus(fast_settings(service, url))
+    consumer.subscribe(CONTRACT.model)(lambda e, ctx: handled.append(ctx.id))
+    await consumer.start()
+    return consumer
+
+
 async def test_fail_fast_raises_at_once_sends_nothing_and_consumers_go_on(
     healthy_broker: FaultBroker, service: str, tally: Tally
 ) -> None:
     handled: list[str] = []
-    consumer = EventBus(fast_settings(service, healthy_broker.url))
-    consumer.subscribe(CONTRACT.model)(lambda e, ctx: handled.append(ctx.id))
-    await consumer.start()
+    consumer = await _started_consumer(service, healthy_broker.url, handled)
     await consumer.stop()  # the queue exists; fill it before the alarm, consume during it
     publisher = EventBus(fast_settings("fault-blocked-publisher", healthy_broker.url, when_blocked="fail",
                                        confirm_timeout=30.0))
@@ -67,9 +72,7 @@ async def test_waiting_holds_the_publish_until_the_alarm_clears(
     healthy_broker: FaultBroker, service: str, tally: Tally
 ) -> None:
     handled: list[str] = []
-    consumer = EventBus(fast_settings(service, healthy_broker.url))
-    consumer.subscribe(CONTRACT.model)(lambda e, ctx: handled.append(ctx.id))
-    await consumer.start()
+    consumer = await _started_consumer(service, healthy_broker.url, handled)
     publisher = EventBus(fast_settings("fault-blocked-publisher", healthy_broker.url, confirm_timeout=60.0))
     try:
         first = await publisher.publish(event("conv_first"))

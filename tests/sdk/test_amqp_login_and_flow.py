@@ -20,6 +20,9 @@ from eventbus._amqp._channel import Channel
 from eventbus._amqp._codec import FrameParser
 from eventbus._amqp._connection import Endpoint
 
+from .test_amqp_codec import _FakeConnection as _CodecFakeConnection
+from .test_amqp_codec import _unmarshal_all as _frames
+
 
 def test_plain_answers_with_user_and_password() -> None:
     assert login_response("AMQPLAIN PLAIN", "PLAIN", "u", "p") == ("PLAIN", "\0u\0p")
@@ -65,15 +68,6 @@ class _Transport(asyncio.Transport):
 
     def close(self) -> None:
         self.aborted = True
-
-
-def _frames(data: bytes) -> list[Any]:
-    found = []
-    while data:
-        consumed, _, value = frame.unmarshal(data)
-        found.append(value)
-        data = data[consumed:]
-    return found
 
 
 async def _handshake_reply(mechanism: str, offered: str) -> tuple[Connection, list[Any]]:
@@ -133,22 +127,10 @@ def test_basic_get_ok_is_assembled_like_a_delivery_with_the_remaining_count() ->
     assert isinstance(empty, spec.Basic.GetEmpty)
 
 
-class _FakeConnection:
-    frame_max = 131_072
-
+class _FakeConnection(_CodecFakeConnection):
     def __init__(self, loop: Any, when_blocked: str) -> None:
-        self.loop = loop
-        self.name = "fake"
-        self.sent: list[bytes] = []
-        self.blocked = False
-        self.blocked_reason = ""
+        super().__init__(loop)
         self.when_blocked = when_blocked
-
-    def write(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    def _release(self, channel: Any) -> None:
-        pass
 
 
 def _publish(channel: Channel, name: str) -> Any:

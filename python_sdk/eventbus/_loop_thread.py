@@ -55,6 +55,10 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop())
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._thread is not None and threading.current_thread() is self._thread:
+            coroutine.close()
+            raise RuntimeError("a blocking call from the bus's own event-loop thread would wait for itself; "
+                               "call it from a sync handler or hook (they run in threads), or use EventBus")
         future = self.submit(coroutine)
         try:
             return future.result()

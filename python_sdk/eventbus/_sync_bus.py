@@ -15,6 +15,7 @@ thread (``call_next`` is a plain call); an ``async def`` layer runs on the loop,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import signal
@@ -68,6 +69,13 @@ def _layered(handler: Handler, layers: Sequence[SyncMiddleware]) -> Handler:
         return call(event, context)
 
     return layered
+
+
+def _off_the_loop(hook: Hook) -> Hook:
+    """A plain hook runs in a thread, so that it may block, or call this bus, without stalling the loop."""
+    if inspect.iscoroutinefunction(hook):
+        return hook
+    return lambda: asyncio.to_thread(hook)
 
 
 class SyncEventBus:
@@ -167,7 +175,8 @@ class SyncEventBus:
         """Yield a copy of every message routed to ``exchanges`` whose key matches ``pattern``
         (``EventBus.tap``): from a queue of its own, so it never takes messages from the services
         consuming them; it stops after ``timeout`` seconds (forever when None)."""
-        messages = cast(AsyncGenerator[TappedMessage, None], self._core().tap(pattern, list(exchanges), timeout=timeout))
+        tapping = self._core().tap(pattern, list(exchanges), timeout=timeout)
+        messages = cast(AsyncGenerator[TappedMessage, None], tapping)
 
         async def following() -> TappedMessage | None:
             try:
@@ -223,13 +232,14 @@ class SyncEventBus:
         return self._bus.subscriptions
 
     def on_startup(self, hook: Hook) -> Hook:
-        """Run ``hook()`` before consuming starts (on the bus's loop thread; sync or async)."""
-        self._register(lambda bus: bus.on_startup(hook))
+        """Run ``hook()`` before consuming starts: a plain function in a thread (it may use this
+        bus), an ``async def`` one on the bus's loop."""
+        self._register(lambda bus: bus.on_startup(_off_the_loop(hook)))
         return hook
 
     def on_shutdown(self, hook: Hook) -> Hook:
-        """Run ``hook()`` after consuming stopped and in-flight handlers finished."""
-        self._register(lambda bus: bus.on_shutdown(hook))
+        """Run ``hook()`` after consuming stopped and in-flight handlers finished (as ``on_startup``)."""
+        self._register(lambda bus: bus.on_shutdown(_off_the_loop(hook)))
         return hook
 
     def start(self) -> None:

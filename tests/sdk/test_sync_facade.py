@@ -42,7 +42,7 @@ def test_middleware_of_both_kinds_and_hooks_wrap_sync_handlers_in_their_thread(
         return await call_next(event, context)
 
     with SyncEventBus(settings, middleware=[timing]) as bus:
-        bus.on_startup(lambda: seen.append(("startup", None)))
+        bus.on_startup(lambda: seen.append(("startup", bus.declare_exchanges([CONTRACT]))))  # may use the bus
         bus.on_shutdown(lambda: seen.append(("shutdown", None)))
 
         @bus.subscribe(CONTRACT.model, middleware=[tracing])
@@ -57,6 +57,7 @@ def test_middleware_of_both_kinds_and_hooks_wrap_sync_handlers_in_their_thread(
     steps = [step for step, _ in seen]
     assert steps == ["startup", "async layer", "sync layer in", "handler", "sync layer out", "shutdown"]
     values = dict(seen)
+    assert values["startup"] == [CONTRACT.exchange]
     assert values["async layer"] == event_id and values["sync layer out"] == "conv_layers"
     assert values["sync layer in"] == values["handler"] and values["handler"].startswith("eventbus-handler")
 
@@ -135,3 +136,19 @@ def test_run_stops_on_sigterm_drains_and_restores_the_signal_handler(settings: B
         assert finished == [event_id]  # drained: finished within the grace period, and acked
     assert signal.getsignal(signal.SIGTERM) is previous
     assert raw.depth(f"{settings.service}.{CONTRACT.type}") == 0
+
+
+def test_a_blocking_call_from_the_loop_thread_is_refused_instead_of_hanging() -> None:
+    from eventbus._loop_thread import LoopThread
+
+    runner = LoopThread("eventbus-test-loop")
+
+    async def blocking_call_inside() -> None:
+        runner.call(asyncio.sleep(0))
+
+    try:
+        with pytest.raises(RuntimeError, match="wait for itself"):
+            runner.call(blocking_call_inside())
+        assert runner.call(asyncio.sleep(0, result=7)) == 7  # the loop is still fine
+    finally:
+        runner.close()

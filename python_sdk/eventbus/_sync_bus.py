@@ -22,10 +22,10 @@ import signal
 import threading
 import time as _time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -201,13 +201,14 @@ class SyncEventBus:
         binding_keys: Sequence[str] | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        executor: Literal["thread", "process"] | Executor | None = None,
         middleware: Sequence[Middleware | SyncMiddleware] = (),
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` or ``handler(event, context)``; see ``EventBus.subscribe``.
 
-        Handlers run in threads; past ``timeout`` the delivery is settled as a failed attempt
-        (retried or parked) and the thread's late result is ignored, since a thread cannot be
-        stopped from outside.
+        Handlers run in threads (or processes, ``executor="process"``); past ``timeout`` the
+        delivery is settled as a failed attempt (retried or parked) and the late result is
+        ignored, since a thread cannot be stopped from outside.
         """
 
         def register(handler: Handler) -> Handler:
@@ -219,10 +220,14 @@ class SyncEventBus:
                         f"{handler!r} is async: plain-function middleware wraps sync handlers only; "
                         "write the layer as `async def layer(call_next, event, context)`"
                     )
+                if executor == "process":
+                    raise ConfigurationError("plain-function middleware runs in the handler's thread; "
+                                             "with executor='process' write the layer as an async def")
                 call = _layered(handler, sync_layers)
             async_layers = [m for m in middleware if _is_async(m)]
             self._register(lambda bus: bus.subscribe(model, queue=queue, binding_keys=binding_keys, retry=retry,
-                                                     timeout=timeout, middleware=async_layers)(call))
+                                                     timeout=timeout, executor=executor,
+                                                     middleware=async_layers)(call))
             return handler
 
         return register

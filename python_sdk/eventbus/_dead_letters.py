@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ._amqp import Channel, ChannelClosedError, Connection, MessageNacked, MessageReturned, Properties
-from ._async_broker import CONNECTION_ERRORS, connect
+from ._amqp_connect import connect_first
+from ._async_broker import CONNECTION_ERRORS
 from ._delay import UNROUTABLE_QUEUE
 from ._exceptions import ConfigurationError, TopologyError
 from ._loop_thread import LoopThread
@@ -73,7 +74,7 @@ class DeadLetters:
 
     async def _channel(self, *, confirms: bool = False) -> Channel:
         if self._connection is None or self._connection.is_closed:
-            self._connection = await connect(self._settings, "dlq")
+            self._connection = await connect_first(self._settings, "dlq")
         return await self._connection.channel(publisher_confirms=confirms)
 
     async def _close(self) -> None:

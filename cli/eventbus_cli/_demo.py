@@ -18,12 +18,12 @@ from typing import Any
 
 import click
 import orjson
-import pika
-import pika.exceptions
 from rich.console import Console
 from rich.table import Table
 
 from eventbus import ContractRegistry, EventBus, EventContext, dead_letter_queue_name
+from eventbus._amqp import AMQPError
+from eventbus._amqp import connect as amqp_connect
 
 from ._errors import fail, one_line_errors
 from ._options import contracts_option, project_registry, url_option
@@ -41,15 +41,16 @@ def _examples(registry: ContractRegistry, rounds: int) -> list[Any]:
     return events * rounds
 
 
-def _delete_queues(url: str, queues: list[str]) -> None:
-    with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-        connection = pika.BlockingConnection(pika.URLParameters(url))
-        try:
-            channel = connection.channel()
-            for queue in queues:
-                channel.queue_delete(queue)
-        finally:
-            connection.close()
+async def _delete_queues(url: str, queues: list[str]) -> None:
+    with contextlib.suppress(AMQPError, OSError, TimeoutError):
+        async with asyncio.timeout(10):
+            connection = await amqp_connect(url, name="eventbus-demo:cleanup")
+            try:
+                channel = await connection.channel()
+                for queue in queues:
+                    await channel.queue_delete(queue)
+            finally:
+                await connection.close()
 
 
 async def _run(url: str, registry: ContractRegistry, rounds: int, out: Console) -> None:
@@ -86,7 +87,7 @@ async def _run(url: str, registry: ContractRegistry, rounds: int, out: Console) 
     finally:
         await bus.close(grace=1)
         queues = [s.queue for s in bus.subscriptions]
-        _delete_queues(url, queues + [dead_letter_queue_name(q) for q in queues])
+        await _delete_queues(url, queues + [dead_letter_queue_name(q) for q in queues])
 
 
 @click.command()

@@ -10,14 +10,15 @@ DLQs and with them their bindings, and refuses while messages wait in them. ``pl
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import click
-import pika.exceptions
 
 from eventbus import BusSettings
-from eventbus._sync_broker import apply as apply_topology
-from eventbus._sync_broker import connect, declare_delay_topology, declare_queue
+from eventbus._amqp import ChannelClosedError
+from eventbus._async_broker import apply as apply_topology
+from eventbus._async_broker import connect, declare_delay_topology, declare_queue
 
 from ._errors import EXIT_FINDINGS, fail, one_line_errors
 from ._management import ManagementError, management_for
@@ -64,16 +65,7 @@ def topology() -> None:
 def apply(services: tuple[str, ...], queue_type: QueueType, root: Path | None, url: str) -> None:
     """Declare one durable topic exchange per domain (and the queues of --service); safe to repeat."""
     plan, _ = _plan(root, services, queue_type)
-    connection = connect(_settings(url), "topology")
-    try:
-        apply_topology(connection, plan.exchanges, ())
-        if plan.queues:
-            declare_delay_topology(connection)  # consumer queues are bound to its delivery exchange
-            for queue in plan.queues:
-                declare_queue(connection, queue)
-            apply_topology(connection, (), plan.bindings)
-    finally:
-        connection.close()
+    asyncio.run(_apply(url, plan))
     for exchange in plan.exchanges:
         click.echo(f"exchange {exchange.name} (topic, durable): {', '.join(plan.types_by_exchange[exchange.name])}")
     for queue in plan.queues:
@@ -120,6 +112,49 @@ def plan_(services: tuple[str, ...], queue_type: QueueType, root: Path | None, u
          "'eventbus topology delete --service NAME'", EXIT_FINDINGS)
 
 
+async def _apply(url: str, plan: Plan) -> None:
+    connection = await connect(_settings(url), "topology")
+    try:
+        await apply_topology(connection, plan.exchanges, ())
+        if plan.queues:
+            await declare_delay_topology(connection)  # consumer queues are bound to its delivery exchange
+            for queue in plan.queues:
+                await declare_queue(connection, queue)
+            await apply_topology(connection, (), plan.bindings)
+    finally:
+        await connection.close()
+
+
+async def _queue_counts(url: str, names: list[str]) -> dict[str, tuple[int, int]]:
+    """(messages, consumers) of each of ``names`` that exists."""
+    connection = await connect(_settings(url), "topology")
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        for name in names:
+            channel = await connection.channel()
+            try:
+                reply = await channel.queue_declare(name, passive=True)
+                found[name] = (reply.message_count or 0, reply.consumer_count or 0)
+            except ChannelClosedError as exc:
+                if exc.code != 404:
+                    raise
+            finally:
+                await channel.close()
+    finally:
+        await connection.close()
+    return found
+
+
+async def _delete_queues(url: str, names: list[str]) -> None:
+    connection = await connect(_settings(url), "topology")
+    try:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)
+    finally:
+        await connection.close()
+
+
 def _queue_names(service: str, url: str, root: Path | None) -> list[str]:
     """The service's queues: listed by the management API, else derived from the contracts."""
     try:
@@ -142,36 +177,19 @@ def delete(service: str, force: bool, root: Path | None, url: str) -> None:
     Refuses while messages wait in them or a consumer is attached, and says how many, unless --force.
     """
     names = _queue_names(service, url, root)
-    connection = connect(_settings(url), "topology")
-    try:
-        found: dict[str, tuple[int, int]] = {}
-        for name in names:
-            channel = connection.channel()
-            try:
-                method = channel.queue_declare(name, passive=True).method
-                found[name] = (method.message_count, method.consumer_count)
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code != 404:
-                    raise
-            finally:
-                if channel.is_open:
-                    channel.close()
-        if not found:
-            click.echo(f"no queues of service {service!r} on the broker: nothing to delete")
-            return
-        waiting = {name: counts[0] for name, counts in found.items() if counts[0]}
-        consuming = {name: counts[1] for name, counts in found.items() if counts[1]}
-        if consuming and not force:
-            listed = ", ".join(f"{name} ({n})" for name, n in consuming.items())
-            fail(f"{service} is still consuming: consumers on {listed}; stop it first (or --force); nothing deleted")
-        if waiting and not force:
-            listed = ", ".join(f"{name} ({n})" for name, n in waiting.items())
-            fail(f"{sum(waiting.values())} message(s) wait in {listed}: replay or drain them first, or delete them "
-                 "with --force; nothing deleted")
-        channel = connection.channel()
-        for name, (messages, _) in found.items():
-            channel.queue_delete(name)
-            click.echo(f"deleted queue {name} ({messages} message(s)) and its bindings")
-    finally:
-        if connection.is_open:
-            connection.close()
+    found = asyncio.run(_queue_counts(url, names))
+    if not found:
+        click.echo(f"no queues of service {service!r} on the broker: nothing to delete")
+        return
+    waiting = {name: counts[0] for name, counts in found.items() if counts[0]}
+    consuming = {name: counts[1] for name, counts in found.items() if counts[1]}
+    if consuming and not force:
+        listed = ", ".join(f"{name} ({n})" for name, n in consuming.items())
+        fail(f"{service} is still consuming: consumers on {listed}; stop it first (or --force); nothing deleted")
+    if waiting and not force:
+        listed = ", ".join(f"{name} ({n})" for name, n in waiting.items())
+        fail(f"{sum(waiting.values())} message(s) wait in {listed}: replay or drain them first, or delete them "
+             "with --force; nothing deleted")
+    asyncio.run(_delete_queues(url, list(found)))
+    for name, (messages, _) in found.items():
+        click.echo(f"deleted queue {name} ({messages} message(s)) and its bindings")

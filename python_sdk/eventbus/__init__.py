@@ -37,7 +37,7 @@ from ._settings import DEFAULT_URL, BusSettings, redact_url
 from ._topology import consumer_queue_name, dead_letter_queue_name
 
 # Loaded on first use: each pulls in a library a plain EventBus service does not need (SQLAlchemy
-# about 28 MB of memory, pika 14 MB, aio-pika 19 MB, croniter 5 MB), so a consumer that only
+# about 28 MB of memory, croniter 5 MB), so a consumer that only
 # publishes and handles events stays small (docs/performance.md, Memory).
 _LAZY = {
     "bulk_insert": "_bulk", "bulk_update": "_bulk", "column_in": "_bulk", "keys_in": "_bulk",
@@ -51,7 +51,7 @@ _LAZY = {
     "ScheduledJob": "_scheduler", "Scheduler": "_scheduler", "SchedulerStats": "_scheduler", "Tick": "_scheduler",
     "UtcDateTime": "_sql", "create_sql_engine": "_sql", "insert_ignoring_conflicts": "_sql",
     "run_transaction": "_sql",
-    "SyncEventBus": "_sync_bus", "TappedMessage": "_sync_bus",
+    "SyncEventBus": "_sync_bus", "TappedMessage": "_tap",
     "ClaimResult": "_tick_ledger", "MemoryTickLedger": "_tick_ledger", "SqlTickLedger": "_tick_ledger",
     "TickLedger": "_tick_ledger",
 }
@@ -81,7 +81,8 @@ if _typing.TYPE_CHECKING:
     from ._scheduler import ScheduledJob, Scheduler, SchedulerStats, Tick
     from ._schema_contracts import load_schema_contracts
     from ._sql import UtcDateTime, create_sql_engine, insert_ignoring_conflicts, run_transaction
-    from ._sync_bus import SyncEventBus, TappedMessage
+    from ._sync_bus import SyncEventBus
+    from ._tap import TappedMessage
     from ._tick_ledger import ClaimResult, MemoryTickLedger, SqlTickLedger, TickLedger
 
 __all__ = [

@@ -37,7 +37,8 @@ async def connect(settings: BusSettings, role: str) -> Connection:
     for url in settings.urls:
         try:
             async with asyncio.timeout(settings.connect_timeout):
-                return await amqp_connect(url, heartbeat=settings.heartbeat, client_properties=properties, name=name)
+                return await amqp_connect(url, heartbeat=settings.heartbeat, client_properties=properties, name=name,
+                                          when_blocked=settings.when_blocked)
         except (*CONNECTION_ERRORS, ValueError) as exc:
             errors.append((url, exc))
     raise connection_failed(errors)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
@@ -29,6 +29,7 @@ from ._outgoing import OutgoingMessage, build_outgoing, plan_delay
 from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._subscribing import group_by_queue, make_subscription
+from ._tap import TappedMessage, tap
 
 __all__ = ["EventBus", "Middleware"]
 
@@ -136,6 +137,17 @@ class EventBus:
         for name in names:
             await self._publisher.ensure_exchange(name)
         return names
+
+    def tap(
+        self, pattern: str, exchanges: Iterable[str], *, timeout: float | None = None
+    ) -> AsyncIterator[TappedMessage]:
+        """``async for message in bus.tap("chat.#", ["chat"])``: a copy of every message routed to
+        ``exchanges`` whose key matches ``pattern``.
+
+        The tap has its own exclusive, auto-deleted queue, so it never takes messages from the
+        services consuming them; it stops after ``timeout`` seconds (forever when None).
+        """
+        return tap(self.settings, pattern, exchanges, timeout=timeout)
 
     # -- consuming ----------------------------------------------------------------------------
 

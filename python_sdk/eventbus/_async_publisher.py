@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._amqp import Channel, Connection, MessageNacked, MessageReturned, Outgoing, Properties
+from ._amqp import Channel, Connection, MessageNacked, MessageReturned, Outgoing, Properties, PublishBlocked
 from ._async_broker import (
     CONNECTION_ERRORS,
     apply,
@@ -80,6 +80,8 @@ def _failure(item: Outgoing, error: BaseException) -> PublishError:
             event_type=event_type,
             event_id=event_id,
         )
+    if isinstance(error, PublishBlocked):  # settings.when_blocked == "fail"
+        return PublishBlockedError(f"{_what(properties)}: {error}", event_type=event_type, event_id=event_id)
     if isinstance(error, MessageNacked):
         return PublishNackedError(f"broker refused {_what(properties)}: {error}", event_type=event_type,
                                   event_id=event_id)

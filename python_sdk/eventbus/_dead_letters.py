@@ -1,4 +1,4 @@
-"""Looking into dead-letter queues and sending messages back, without losing any (pika).
+"""Looking into dead-letter queues and sending messages back, without losing any.
 
 Reading is non-destructive: one pass takes every message the queue held when the pass began,
 unacked, and hands back whatever is not replayed with a single ``nack(requeue)`` at the end.
@@ -9,27 +9,33 @@ was (messages parked meanwhile end up in front of the returned ones).
 Replay publishes a copy to the message's original consumer queue through the default exchange,
 with ``mandatory`` and a publisher confirm, and acks (removes) the DLQ message only after the
 confirm. A failed publish leaves the message in the DLQ.
+
+A blocking API (the CLI's ``eventbus dlq``) over the SDK's own AMQP client, which runs on a
+private event-loop thread (``_loop_thread``); progress callbacks run in the caller's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-import pika
-import pika.exceptions
-from pika.adapters.blocking_connection import BlockingChannel
-
+from ._amqp import Channel, ChannelClosedError, Connection, MessageNacked, MessageReturned, Properties
+from ._amqp_connect import connect_first
+from ._async_broker import CONNECTION_ERRORS
 from ._delay import UNROUTABLE_QUEUE
 from ._exceptions import ConfigurationError, TopologyError
+from ._loop_thread import LoopThread
 from ._parked import ParkedMessage, describe_parked, replay_headers
 from ._settings import BusSettings
-from ._sync_broker import CONNECTION_ERRORS, connect
 
 __all__ = ["DeadLetters", "ReplayResult", "is_dead_letter_queue"]
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
+_NOT_FOUND = 404
 
 
 def is_dead_letter_queue(name: str) -> bool:
@@ -45,12 +51,17 @@ class ReplayResult:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
+async def _ack(channel: Channel, tag: int) -> None:
+    channel.basic_ack(tag)  # on the loop thread: the client is not thread-safe
+
+
 class DeadLetters:
     """Inspect, replay and purge dead-letter queues. ``with DeadLetters(settings) as dlq: …``"""
 
     def __init__(self, settings: BusSettings) -> None:
         self._settings = settings
-        self._connection: pika.BlockingConnection | None = None
+        self._runner = LoopThread(f"eventbus-dlq-{settings.service}")
+        self._connection: Connection | None = None
 
     def __enter__(self) -> DeadLetters:
         return self
@@ -58,29 +69,37 @@ class DeadLetters:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _open(self) -> pika.BlockingConnection:
-        if self._connection is None or not self._connection.is_open:
-            self._connection = connect(self._settings, "dlq")
-        return self._connection
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return self._runner.call(work)
+
+    async def _channel(self, *, confirms: bool = False) -> Channel:
+        if self._connection is None or self._connection.is_closed:
+            self._connection = await connect_first(self._settings, "dlq")
+        return await self._connection.channel(publisher_confirms=confirms)
+
+    async def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await connection.close()
 
     def close(self) -> None:
-        if self._connection is not None and self._connection.is_open:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                self._connection.close()
-        self._connection = None
+        self._runner.close(self._close())
+
+    async def _depth(self, queue: str) -> int | None:
+        channel = await self._channel()
+        try:
+            return (await channel.queue_declare(queue, passive=True)).message_count or 0
+        except ChannelClosedError as exc:
+            if exc.code == _NOT_FOUND:
+                return None
+            raise TopologyError(str(exc)) from None
+        finally:
+            await channel.close()
 
     def depth(self, queue: str) -> int | None:
         """Messages in ``queue``, or None when it does not exist."""
-        channel = self._open().channel()
-        try:
-            return channel.queue_declare(queue, passive=True).method.message_count
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            if exc.reply_code == 404:
-                return None
-            raise TopologyError(f"{exc.reply_code} {exc.reply_text}") from None
-        finally:
-            if channel.is_open:
-                channel.close()
+        return self._run(self._depth(queue))
 
     def depths(self, queues: Iterable[str]) -> dict[str, int]:
         """The depth of each queue in ``queues`` that exists."""
@@ -97,34 +116,38 @@ class DeadLetters:
             raise ConfigurationError(f"queue {queue!r} does not exist")
         return depth
 
-    def _pass(self, channel: BlockingChannel, queue: str, total: int) -> Iterator[tuple[int, ParkedMessage]]:
+    def _pass(self, channel: Channel, queue: str, total: int) -> Iterator[tuple[int, ParkedMessage]]:
         """The first ``total`` messages of the queue in order, unacked; yields (delivery tag, message).
 
         ``basic.get`` one by one rather than a consumer: a consumer's prefetch buffer would hand
         messages back out of order when it is cancelled.
         """
         for position in range(total):
-            method, properties, body = channel.basic_get(queue, auto_ack=False)
-            if method is None:
+            message = self._run(channel.basic_get(queue))
+            if message is None:
                 return  # fewer than announced: someone else took some meanwhile
+            properties = message.properties
             parked = describe_parked(
                 properties.headers, queue=queue, position=position, message_id=properties.message_id,
-                event_type=properties.type, content_type=properties.content_type, body=body,
+                event_type=properties.message_type, content_type=properties.content_type, body=message.body,
             )
-            yield method.delivery_tag, parked
+            yield message.delivery_tag, parked
 
-    @staticmethod
-    def _hand_back(channel: BlockingChannel) -> None:
+    def _hand_back(self, channel: Channel) -> None:
         """Everything still unacked goes back, in the order it was taken."""
-        if channel.is_open:
-            channel.basic_nack(0, multiple=True, requeue=True)
-            channel.close()
+
+        async def hand_back() -> None:
+            if not channel.is_closed:
+                channel.basic_nack(0, multiple=True, requeue=True)
+                await channel.close()
+
+        self._run(hand_back())
 
     def peek(self, queue: str, *, skip: int = 0, limit: int = 20,
              progress: Progress | None = None) -> tuple[int, list[ParkedMessage]]:
         """(depth, messages ``skip`` … ``skip + limit``) of ``queue``, leaving every message in place."""
         total = self._require(queue)
-        channel = self._open().channel()
+        channel = self._run(self._channel())
         shown: list[ParkedMessage] = []
         try:
             for _, parked in self._pass(channel, queue, total):
@@ -146,53 +169,53 @@ class DeadLetters:
     ) -> ReplayResult:
         """Send the selected messages of ``queue`` back to their consumer queues (confirmed), up to ``limit``."""
         total = self._require(queue)
-        connection = self._open()
-        reader = connection.channel()
-        writer = connection.channel()
-        writer.confirm_delivery()
+        reader = self._run(self._channel())
+        writer = self._run(self._channel(confirms=True))
         result = ReplayResult()
         try:
             for tag, parked in self._pass(reader, queue, total):
                 result.scanned += 1
                 if (limit is None or len(result.replayed) < limit) and select(parked):
-                    problem = self._send_back(writer, parked)
+                    problem = self._run(self._send_back(writer, parked))
                     if problem is None:
-                        reader.basic_ack(tag)
+                        self._run(_ack(reader, tag))
                         result.replayed.append(parked.event_id or f"#{parked.position}")
                     else:
                         result.failed.append((parked.event_id or f"#{parked.position}", problem))
-                        if not writer.is_open:
-                            writer = connection.channel()
-                            writer.confirm_delivery()
+                        if writer.is_closed:
+                            writer = self._run(self._channel(confirms=True))
                 if progress is not None:
                     progress(result.scanned, total)
         finally:
             self._hand_back(reader)
-            if writer.is_open:
-                writer.close()
+            self._run(writer.close())
         return result
 
-    @staticmethod
-    def _send_back(channel: BlockingChannel, parked: ParkedMessage) -> str | None:
+    async def _send_back(self, channel: Channel, parked: ParkedMessage) -> str | None:
         """Publish the replay copy; None when confirmed, else why not."""
         target = parked.original_queue
         if not target:
             return "no original queue recorded"
-        properties = pika.BasicProperties(
+        properties = Properties(
             content_type=parked.content_type,
             delivery_mode=2,
             message_id=parked.event_id,
-            type=parked.event_type,
+            message_type=parked.event_type,
             headers=replay_headers(parked),
         )
+        batch = channel.publish([("", target, properties, parked.body)], mandatory=True)
         try:
-            channel.basic_publish("", target, parked.body, properties, mandatory=True)
-        except pika.exceptions.UnroutableError:
+            await asyncio.wait_for(asyncio.shield(batch.done), self._settings.confirm_timeout)
+        except TimeoutError:
+            await channel.close()  # a late confirm must not be taken for this copy's
+            return f"no confirm within {self._settings.confirm_timeout:g}s"
+        (error,) = batch.results
+        if isinstance(error, MessageReturned):
             return f"queue {target!r} does not exist"
-        except pika.exceptions.NackError:
+        if isinstance(error, MessageNacked):
             return f"the broker refused the copy for {target!r}"
-        except pika.exceptions.AMQPChannelError as exc:
-            return f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            return f"{type(error).__name__}: {error}"
         return None
 
     def purge(self, queue: str) -> int:
@@ -200,9 +223,12 @@ class DeadLetters:
         if not is_dead_letter_queue(queue):
             raise ConfigurationError(f"{queue!r} is not a dead-letter queue (<queue>.dlq or {UNROUTABLE_QUEUE})")
         self._require(queue)
-        channel = self._open().channel()
-        try:
-            return channel.queue_purge(queue).method.message_count
-        finally:
-            if channel.is_open:
-                channel.close()
+
+        async def purge() -> int:
+            channel = await self._channel()
+            try:
+                return await channel.queue_purge(queue)
+            finally:
+                await channel.close()
+
+        return self._run(purge())

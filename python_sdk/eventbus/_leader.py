@@ -6,8 +6,9 @@ stop, so the lock is released when the leader exits, crashes or is cut off, and 
 takes it on its next attempt. No database, no extra service, no clock agreement between
 replicas.
 
-The lock lives on a plain (not robust) connection of its own: a robust connection would quietly
-re-declare the queue after a reconnect, and a leader must instead notice that it lost the lock.
+The lock lives on a connection of its own that never reconnects by itself: a self-healing
+connection would quietly re-declare the queue after a reconnect, and a leader must instead
+notice that it lost the lock.
 A leader that was cut off may act for up to a heartbeat interval after another one took over;
 whatever it does must therefore be deduplicated downstream (the scheduler names its ticks
 deterministically for that reason).
@@ -20,9 +21,7 @@ import contextlib
 import logging
 from typing import Any
 
-import aio_pika
-import aiormq
-
+from ._amqp import AMQPError, Channel, ChannelClosedError, Connection
 from ._amqp_connect import connect_first
 from ._exceptions import ConnectionFailedError
 from ._settings import BusSettings
@@ -30,6 +29,7 @@ from ._settings import BusSettings
 __all__ = ["LeaderLock"]
 
 log = logging.getLogger("eventbus.leader")
+_RESOURCE_LOCKED = 405
 
 
 class LeaderLock:
@@ -39,14 +39,16 @@ class LeaderLock:
         self.settings = settings
         self.name = name
         self.lost = asyncio.Event()
-        self._connection: aio_pika.abc.AbstractConnection | None = None
+        self._connection: Connection | None = None
         self._held = False
 
     @property
     def held(self) -> bool:
         return self._held and self._connection is not None and not self._connection.is_closed
 
-    def _on_close(self, *_args: Any) -> None:
+    def _on_close(self, connection: Connection, *_args: Any) -> None:
+        if connection is not self._connection:
+            return  # an earlier connection, already given up
         if self._held:
             log.warning("leadership lost: the connection holding %s closed", self.name)
         self._held = False
@@ -57,15 +59,18 @@ class LeaderLock:
         if self.held:
             return True
         if self._connection is None or self._connection.is_closed:
-            self._connection = await connect_first(self.settings, "leader", robust=False)
-            self._connection.close_callbacks.add(self._on_close)
+            connection = self._connection = await connect_first(self.settings, "leader")
+            connection.closing.add_done_callback(lambda _: self._on_close(connection))
         channel = await self._connection.channel()
         try:
-            await channel.declare_queue(
+            await channel.queue_declare(
                 self.name, exclusive=True, durable=False, auto_delete=False, arguments={"x-queue-type": "classic"}
             )
-        except aiormq.exceptions.ChannelLockedResource:
-            return False  # someone else leads; the broker closed this channel
+        except ChannelClosedError as exc:
+            if exc.code == _RESOURCE_LOCKED:
+                return False  # someone else leads; the broker closed this channel
+            raise
+        await channel.close()  # the lock is the connection's, not the channel's
         self.lost.clear()
         self._held = True
         return True
@@ -78,12 +83,12 @@ class LeaderLock:
     async def _attempt(self) -> bool:
         try:
             return await self.try_acquire()
-        except (aiormq.exceptions.AMQPError, ConnectionFailedError, ConnectionError, OSError) as exc:
+        except (AMQPError, ConnectionFailedError, ConnectionError, OSError) as exc:
             log.warning("leader election attempt on %s failed: %s", self.name, exc)
             self._connection = None
             return False
 
-    async def channel(self) -> aio_pika.abc.AbstractChannel:
+    async def channel(self) -> Channel:
         """A publisher-confirm channel on the lock's own connection.
 
         What the leader publishes goes through the connection that holds the lock, so once the

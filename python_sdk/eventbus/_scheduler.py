@@ -33,21 +33,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import aio_pika
 import orjson
-from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
+from ._amqp import AMQPError, Channel, Connection, Message, Properties
 from ._amqp_connect import connect_first
 from ._cron import CronSchedule, due_tick, tick_id
 from ._envelope import format_time
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, ConnectionFailedError
 from ._leader import LeaderLock
+from ._retry import ExponentialBackoff
 from ._settings import BusSettings
 from ._tick_ledger import MemoryTickLedger, TickLedger
 
 __all__ = ["ScheduledJob", "Scheduler", "SchedulerStats", "Tick"]
 
 log = logging.getLogger("eventbus.scheduler")
+
+_RECONNECT = ExponentialBackoff(first=0.5, factor=2.0, maximum=30.0, jitter=0.5)
+_TICKS_QUEUE_ARGUMENTS = {"x-queue-type": "quorum"}
 
 JobFunction = Callable[["Tick"], Awaitable[None] | None]
 
@@ -121,8 +124,8 @@ class Scheduler:
         self._jobs: dict[str, ScheduledJob] = {}
         self._clock = clock or (lambda: datetime.now(UTC))
         self._tasks: list[asyncio.Task[None]] = []
-        self._consumer: AbstractConnection | None = None
-        self._consuming: tuple[aio_pika.abc.AbstractQueue, str] | None = None
+        self._consumer: Connection | None = None
+        self._consuming: tuple[Channel, str] | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
 
@@ -171,27 +174,30 @@ class Scheduler:
         await self._call(job, tick)
         return tick
 
-    async def _on_tick(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-        try:
-            await self._handle_tick(message)
-        finally:
-            if task is not None:
-                self._in_flight.discard(task)
+    def _on_delivery(self, message: Message) -> None:
+        """Called by the client inside the socket read: run the tick in a task of its own."""
+        task = asyncio.get_running_loop().create_task(self._handle_tick(message))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
-    async def _handle_tick(self, message: AbstractIncomingMessage) -> None:
+    @staticmethod
+    async def _ack(message: Message) -> None:
+        try:
+            message.channel.basic_ack(message.delivery_tag)
+        except (AMQPError, ConnectionError) as exc:  # its channel is gone: the broker redelivers the tick
+            log.debug("could not ack tick delivery %s: %s", message.delivery_tag, exc)
+
+    async def _handle_tick(self, message: Message) -> None:
         try:
             tick = _parse_tick(message.body)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("dropping a malformed tick on %s: %s", self.ticks_queue, exc)
-            await message.ack()
+            await self._ack(message)
             return
         job = self._jobs.get(tick.job)
         if job is None:
             log.error("tick %s names no job of this service; dropped", tick.id)
-            await message.ack()
+            await self._ack(message)
             return
         while (claim := await asyncio.to_thread(self.ledger.claim, tick.id, self.owner, self.lease)) == "busy":
             # Another replica is running it: wait until it is done, or its claim lapses.
@@ -199,7 +205,7 @@ class Scheduler:
         if claim == "done":
             self.stats.duplicates += 1
             log.info("tick %s ran before; skipped", tick.id)
-            await message.ack()
+            await self._ack(message)
             return
         renewing = asyncio.create_task(self._renew(tick.id))
         try:
@@ -210,13 +216,13 @@ class Scheduler:
             self.stats.failed += 1
             log.exception("job %s failed on tick %s; the next tick runs it again", tick.job, tick.id)
             await asyncio.to_thread(self.ledger.release, tick.id, self.owner)
-            await message.ack()
+            await self._ack(message)
             return
         finally:
             renewing.cancel()
         await asyncio.to_thread(self.ledger.complete, tick.id, self.owner)
         self.stats.ran += 1
-        await message.ack()
+        await self._ack(message)
 
     async def _renew(self, identifier: str) -> None:
         while True:
@@ -228,23 +234,27 @@ class Scheduler:
 
     # -- leading ---------------------------------------------------------------------------------
 
-    async def _declare_ticks_queue(self, channel: aio_pika.abc.AbstractChannel) -> aio_pika.abc.AbstractQueue:
-        return await channel.declare_queue(self.ticks_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    async def _declare_ticks_queue(self, channel: Channel) -> None:
+        await channel.queue_declare(self.ticks_queue, durable=True, arguments=_TICKS_QUEUE_ARGUMENTS)
 
-    async def _fire(self, channel: aio_pika.abc.AbstractChannel, job: ScheduledJob, scheduled_at: datetime) -> None:
+    async def _fire(self, channel: Channel, job: ScheduledJob, scheduled_at: datetime) -> None:
         identifier = tick_id(job.name, scheduled_at)
         body = orjson.dumps(
             {"id": identifier, "job": job.name, "scheduled_at": scheduled_at.isoformat(), "trigger": "schedule"}
         )
-        message = aio_pika.Message(
-            body,
+        properties = Properties(
             message_id=identifier,
             content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            delivery_mode=2,
             headers={"eventbus-tick": identifier},
             app_id=self.settings.source,
         )
-        await channel.default_exchange.publish(message, routing_key=self.ticks_queue, mandatory=True)
+        batch = channel.publish([("", self.ticks_queue, properties, body)], mandatory=True)
+        async with asyncio.timeout(self.settings.confirm_timeout):  # lost in time: _lead competes again
+            await batch.done
+        (error,) = batch.results
+        if error is not None:
+            raise error
         self.stats.fired += 1
         log.info("fired %s", identifier)
 
@@ -295,12 +305,42 @@ class Scheduler:
         if not self._jobs:
             return
         self._stopped.clear()
-        self._consumer = await connect_first(self.settings, "scheduler", robust=True)
-        channel = await self._consumer.channel()
-        await channel.set_qos(prefetch_count=1)
-        queue = await self._declare_ticks_queue(channel)
-        self._consuming = (queue, await queue.consume(self._on_tick))
+        await self._consume()
+        self._tasks.append(asyncio.create_task(self._keep_consuming(), name=f"{self.settings.service}:scheduler-ticks"))
         self._tasks.append(asyncio.create_task(self._lead(), name=f"{self.settings.service}:scheduler-leader"))
+
+    async def _consume(self) -> None:
+        """Open the ticks connection, declare the queue and take ticks one at a time."""
+        connection = await connect_first(self.settings, "scheduler")
+        try:
+            channel = await connection.channel()
+            await channel.basic_qos(prefetch_count=1)
+            await self._declare_ticks_queue(channel)
+            tag = await channel.basic_consume(self.ticks_queue, self._on_delivery)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
+        self._consumer, self._consuming = connection, (channel, tag)
+
+    async def _keep_consuming(self) -> None:
+        """When the ticks connection drops, open a new one (with backoff) and consume again."""
+        failures = 0
+        while not self._stopped.is_set():
+            if self._consumer is not None and not self._consumer.is_closed:
+                await asyncio.shield(self._consumer.closing)
+                if self._stopped.is_set():
+                    return
+                log.warning("lost the scheduler's ticks connection; reconnecting")
+            try:
+                await self._consume()
+            except (ConnectionFailedError, AMQPError, ConnectionError, OSError, TimeoutError) as exc:
+                failures += 1
+                delay = _RECONNECT.delay(failures)
+                log.warning("scheduler reconnect attempt %d failed (%s); next in %.1fs", failures, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop leading and taking ticks; a job in progress gets ``grace`` seconds to finish.
@@ -317,10 +357,10 @@ class Scheduler:
         self._tasks.clear()
         await self._lock.release()
         if self._consuming is not None:
-            queue, tag = self._consuming
+            channel, tag = self._consuming
             self._consuming = None
             with contextlib.suppress(Exception):
-                await queue.cancel(tag)
+                await channel.basic_cancel(tag)
         if self._in_flight:
             _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
             for task in pending:

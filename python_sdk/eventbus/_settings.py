@@ -64,6 +64,10 @@ class BusSettings:
     quorum queues' broker-side safety net (``x-delivery-limit``) against consumers that crash
     before they can count attempts; 0 leaves it out. ``limits`` bound what a consumer parses.
     ``shutdown_grace`` is how long in-flight handlers may finish after SIGTERM.
+
+    ``when_blocked`` is what a publish does while the broker blocks publishers (memory or disk
+    alarm): ``"wait"`` holds it until the alarm clears, up to ``confirm_timeout``, then raises
+    ``PublishBlockedError``; ``"fail"`` raises ``PublishBlockedError`` at once.
     """
 
     service: str
@@ -83,6 +87,7 @@ class BusSettings:
     delivery_limit: int = 20
     limits: InputLimits = DEFAULT_LIMITS
     shutdown_grace: float = 30.0
+    when_blocked: Literal["wait", "fail"] = "wait"
 
     def __post_init__(self) -> None:
         if not _SERVICE_NAME.match(self.service):
@@ -105,6 +110,8 @@ class BusSettings:
             raise ConfigurationError("publish_window must be at least 1")
         if self.reconnect_window < 0 or self.shutdown_grace < 0:
             raise ConfigurationError("reconnect_window and shutdown_grace must not be negative")
+        if self.when_blocked not in ("wait", "fail"):
+            raise ConfigurationError(f"when_blocked must be 'wait' or 'fail', got {self.when_blocked!r}")
         if self.delivery_limit < 0:
             raise ConfigurationError("delivery_limit must be 0 (none) or positive")
         check_time_limit(self.handler_timeout, self.consumer_timeout)

@@ -1,66 +1,106 @@
-"""The blocking event bus, for scripts, CLIs and sync web apps: consumes on pika, publishes
-through the async publisher on a private loop thread (``_sync_publisher``).
+"""The blocking event bus, for scripts, CLIs and sync web apps: a facade over ``EventBus``.
 
-A thin shell over the same sans-I/O pieces as the async bus (envelope, contracts, dispatch,
-retry policy, parking, delays, topology), so both APIs write and accept exactly the same
-messages and retry and park them the same way.
+``SyncEventBus`` runs an ``EventBus`` on a private event-loop thread (``_loop_thread``) and
+blocks the caller until each call is done. There is one implementation of publishing,
+consuming, settling (ack / retry copy / park copy), reconnecting and draining, and one AMQP
+client: both APIs write and accept exactly the same messages and retry and park them the same
+way, with the same middleware, start-up and shutdown hooks and taps.
+
+Sync handlers run in a pool of ``settings.prefetch`` threads, as on ``EventBus``; the loop
+thread only does I/O, so a slow handler never starves the heartbeats. Middleware comes in two
+kinds: a plain function ``layer(call_next, event, context)`` wraps the handler inside its
+thread (``call_next`` is a plain call); an ``async def`` layer runs on the loop, as on
+``EventBus``.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import contextlib
+import inspect
+import signal
+import threading
 import time as _time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 
+from ._async_bus import EventBus, Hook, Middleware
 from ._contract import EventContract
-from ._dispatch import QueueDispatcher, Subscription
-from ._outgoing import build_outgoing, plan_delay
+from ._dispatch import Subscription, handler_arity
+from ._exceptions import ConfigurationError
+from ._loop_thread import LoopThread
 from ._retry import RetryPolicy
 from ._settings import BusSettings
-from ._subscribing import group_by_queue, make_subscription
-from ._sync_broker import connect
-from ._sync_consumer import SyncConsumer
-from ._sync_publisher import SyncPublisher
+from ._tap import TappedMessage
 
 __all__ = ["SyncEventBus", "TappedMessage"]
 
-log = logging.getLogger("eventbus")
+T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Handler = Callable[..., Any]
+SyncMiddleware = Callable[[Callable[[Any, Any], Any], Any, Any], Any]
+"""``def layer(call_next, event, context)``: wraps a sync handler inside its thread."""
+
+_TICK = 0.05  # how often run() looks at ``until``, its timeout and the stop flag
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-@dataclass(frozen=True, slots=True)
-class TappedMessage:
-    """A copy of one message seen by a tap: where it was routed and its raw parts."""
+def _is_async(layer: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(layer)
 
-    exchange: str
-    routing_key: str
-    headers: dict[str, Any]
-    content_type: str | None
-    body: bytes
+
+def _layered(handler: Handler, layers: Sequence[SyncMiddleware]) -> Handler:
+    """``handler`` with sync ``layers`` around it, called as ``(event, context)``."""
+    wants_context = handler_arity(handler)
+
+    def innermost(event: Any, context: Any) -> Any:
+        return handler(event, context) if wants_context else handler(event)
+
+    call: Handler = innermost
+    for layer in reversed(layers):
+        call = partial(layer, call)
+
+    def layered(event: Any, context: Any) -> Any:  # a plain two-argument function for the arity check
+        return call(event, context)
+
+    return layered
+
+
+def _off_the_loop(hook: Hook) -> Hook:
+    """A plain hook runs in a thread, so that it may block, or call this bus, without stalling the loop."""
+    if inspect.iscoroutinefunction(hook):
+        return hook
+    return lambda: asyncio.to_thread(hook)
 
 
 class SyncEventBus:
-    """Blocking twin of ``EventBus``: the same messages, retries, delays and parking, no event loop.
+    """Blocking twin of ``EventBus``: the same messages, retries, delays, parking, middleware and
+    hooks, no event loop in the caller's code.
 
-    Handlers run in a pool of ``settings.prefetch`` threads while the calling thread runs the
-    connection's I/O loop, so a slow handler never starves the heartbeats.
+    ``run()`` consumes until SIGTERM/SIGINT (or ``stop()``), then drains: in-flight handlers get
+    ``settings.shutdown_grace`` seconds, the rest goes back to the queue.
     """
 
-    def __init__(self, settings: BusSettings) -> None:
-        self.settings = settings
-        self._publisher = SyncPublisher(settings)
-        self._subscriptions: list[Subscription] = []
-        self._consumer: SyncConsumer | None = None
+    def __init__(self, settings: BusSettings, *, middleware: Sequence[Middleware | SyncMiddleware] = ()) -> None:
+        self._settings = settings
+        self._middleware = tuple(middleware)
+        self._registrations: list[Callable[[EventBus], Any]] = []
+        self._runner = LoopThread(f"eventbus-{settings.service}")
+        self._bus = self._new_bus()
+        self._stale = False
+        self._serving: Future[None] | None = None
         self._stop_requested = False
+        self._draining = False
+        self._wake = threading.Event()
 
     @classmethod
     def from_env(cls, service: str, **overrides: Any) -> SyncEventBus:
+        """A bus for ``service`` configured by ``EVENTBUS_URL`` (see ``BusSettings.from_env``)."""
         return cls(BusSettings.from_env(service, **overrides))
 
     def __enter__(self) -> SyncEventBus:
@@ -68,6 +108,38 @@ class SyncEventBus:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def settings(self) -> BusSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: BusSettings) -> None:
+        self._settings = value
+        self._bus.settings = value
+
+    # -- the async core on its thread ---------------------------------------------------------------
+
+    def _new_bus(self) -> EventBus:
+        bus = EventBus(self._settings, middleware=[m for m in self._middleware if _is_async(m)])
+        for register in self._registrations:
+            register(bus)
+        return bus
+
+    def _core(self) -> EventBus:
+        """The bus, made again (same registrations, new connections) after a fork or ``close``."""
+        if self._runner.forked or self._stale:
+            self._runner = LoopThread(f"eventbus-{self._settings.service}")
+            self._bus, self._stale, self._serving = self._new_bus(), False, None
+        return self._bus
+
+    def _call(self, work: Callable[[EventBus], Coroutine[Any, Any, T]]) -> T:
+        bus = self._core()
+        return self._runner.call(work(bus))
+
+    def _register(self, register: Callable[[EventBus], Any]) -> None:
+        register(self._bus)  # mistakes are raised here, at registration
+        self._registrations.append(register)
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -83,58 +155,41 @@ class SyncEventBus:
         at: datetime | None = None,
     ) -> str:
         """Validate, publish and wait for the confirm; same arguments and errors as ``EventBus.publish``."""
-        message = build_outgoing(
-            event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers
-        )
-        self._publisher.publish_messages([message], ticks=plan_delay(delay, at), window=1)
-        return message.message_id
+        return self._call(lambda bus: bus.publish(event, subject=subject, event_id=event_id, time=time,
+                                                  headers=headers, delay=delay, at=at))
 
     def publish_many(
         self, events: Iterable[BaseModel], *, subject: str | None = None, delay: float | timedelta | None = None
     ) -> list[str]:
         """Publish a batch with up to ``settings.publish_window`` confirms outstanding at once
-        (pipelined, unlike pika's confirm-each); same errors as ``EventBus.publish_many``."""
-        messages = [build_outgoing(e, source=self.settings.source, subject=subject) for e in events]
-        self._publisher.publish_messages(messages, ticks=plan_delay(delay, None), window=self.settings.publish_window)
-        return [m.message_id for m in messages]
+        (pipelined, not confirm-each); same errors as ``EventBus.publish_many``."""
+        return self._call(lambda bus: bus.publish_many(events, subject=subject, delay=delay))
 
     def declare_exchanges(self, contracts: Iterable[EventContract[Any]]) -> list[str]:
-        names = sorted({c.exchange for c in contracts})
-        for name in names:
-            self._publisher.ensure_exchange(name)
-        return names
+        """Declare the topic exchange of every contract (idempotent); returns their names."""
+        return self._call(lambda bus: bus.declare_exchanges(contracts))
 
     def tap(
         self, pattern: str, exchanges: Iterable[str], *, timeout: float | None = None
     ) -> Iterator[TappedMessage]:
-        """Yield a copy of every message routed to ``exchanges`` whose key matches ``pattern``.
+        """Yield a copy of every message routed to ``exchanges`` whose key matches ``pattern``
+        (``EventBus.tap``): from a queue of its own, so it never takes messages from the services
+        consuming them; it stops after ``timeout`` seconds (forever when None)."""
+        tapping = self._core().tap(pattern, list(exchanges), timeout=timeout)
+        messages = cast(AsyncGenerator[TappedMessage, None], tapping)
 
-        The tap has its own exclusive, auto-deleted queue, so it never takes messages from the
-        services consuming them; it stops after ``timeout`` seconds (forever when None).
-        """
-        connection = connect(self.settings, "tap")
+        async def following() -> TappedMessage | None:
+            try:
+                return await anext(messages)
+            except StopAsyncIteration:
+                return None
+
         try:
-            channel = connection.channel()
-            queue = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
-            for exchange in exchanges:
-                channel.exchange_declare(exchange, exchange_type="topic", durable=True)
-                channel.queue_bind(queue, exchange, routing_key=pattern)
-            deadline = None if timeout is None else _time.monotonic() + timeout
-            for method, properties, body in channel.consume(queue, auto_ack=True, inactivity_timeout=0.25):
-                if deadline is not None and _time.monotonic() >= deadline:
-                    return
-                if method is None:
-                    continue
-                yield TappedMessage(
-                    exchange=method.exchange,
-                    routing_key=method.routing_key,
-                    headers=dict(properties.headers or {}),
-                    content_type=properties.content_type,
-                    body=body,
-                )
+            while (message := self._runner.call(following())) is not None:
+                yield message
         finally:
-            if connection.is_open:
-                connection.close()
+            with contextlib.suppress(Exception):
+                self._runner.call(messages.aclose())
 
     # -- consuming ----------------------------------------------------------------------------
 
@@ -146,72 +201,125 @@ class SyncEventBus:
         binding_keys: Sequence[str] | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        executor: Literal["thread", "process"] | Executor | None = None,
+        middleware: Sequence[Middleware | SyncMiddleware] = (),
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` or ``handler(event, context)``; see ``EventBus.subscribe``.
 
-        Handlers run in threads; past ``timeout`` the delivery is settled as a failed attempt
-        (retried or parked) and the thread's late result is ignored, since a thread cannot be
-        stopped from outside.
+        Handlers run in threads (or processes, ``executor="process"``); past ``timeout`` the
+        delivery is settled as a failed attempt (retried or parked) and the late result is
+        ignored, since a thread cannot be stopped from outside.
         """
 
         def register(handler: Handler) -> Handler:
-            self._subscriptions.append(
-                make_subscription(self.settings, model, handler, handler, queue=queue, binding_keys=binding_keys,
-                                  retry=retry, timeout=timeout)
-            )
+            sync_layers = [m for m in (*self._middleware, *middleware) if not _is_async(m)]
+            call = handler
+            if sync_layers:
+                if inspect.iscoroutinefunction(handler):
+                    raise ConfigurationError(
+                        f"{handler!r} is async: plain-function middleware wraps sync handlers only; "
+                        "write the layer as `async def layer(call_next, event, context)`"
+                    )
+                if executor == "process":
+                    raise ConfigurationError("plain-function middleware runs in the handler's thread; "
+                                             "with executor='process' write the layer as an async def")
+                call = _layered(handler, sync_layers)
+            async_layers = [m for m in middleware if _is_async(m)]
+            self._register(lambda bus: bus.subscribe(model, queue=queue, binding_keys=binding_keys, retry=retry,
+                                                     timeout=timeout, executor=executor,
+                                                     middleware=async_layers)(call))
             return handler
 
         return register
 
     @property
     def subscriptions(self) -> list[Subscription]:
-        return list(self._subscriptions)
+        return self._bus.subscriptions
+
+    def on_startup(self, hook: Hook) -> Hook:
+        """Run ``hook()`` before consuming starts: a plain function in a thread (it may use this
+        bus), an ``async def`` one on the bus's loop."""
+        self._register(lambda bus: bus.on_startup(_off_the_loop(hook)))
+        return hook
+
+    def on_shutdown(self, hook: Hook) -> Hook:
+        """Run ``hook()`` after consuming stopped and in-flight handlers finished (as ``on_startup``)."""
+        self._register(lambda bus: bus.on_shutdown(_off_the_loop(hook)))
+        return hook
 
     def start(self) -> None:
-        """Declare the topology of every subscription and register the consumers."""
-        if self._consumer is not None or not self._subscriptions:
-            return
-        dispatchers = [
-            QueueDispatcher(queue, subscriptions, self.settings.limits)
-            for queue, subscriptions in group_by_queue(self._subscriptions).items()
-        ]
-        consumer = SyncConsumer(self.settings, self._publisher, dispatchers)
-        consumer.start()
-        self._consumer = consumer
+        """Run the start-up hooks, declare the topology of every subscription and consume (in the
+        background, on the loop thread); raises what ``EventBus.start`` raises."""
+        self._call(lambda bus: bus.start())
 
     def run(self, *, until: Callable[[], bool] | None = None, timeout: float | None = None) -> None:
-        """Consume until ``stop()`` (then drain and close the consumer), or until ``until()`` turns
-        true or ``timeout`` seconds pass (then return, still consuming on the next ``run``)."""
+        """Consume until SIGTERM/SIGINT or ``stop()``, then drain and return; or until ``until()``
+        turns true or ``timeout`` seconds pass, then return while consumption goes on.
+
+        Signal handlers are installed only in the main thread and only where the application
+        has not installed its own; raises if consuming cannot resume after a fault.
+        """
         self.start()
-        consumer = self._consumer
-        if consumer is None:
-            deadline = None if timeout is None else _time.monotonic() + timeout
-            while not self._stop_requested and not (until is not None and until()):
-                if deadline is not None and _time.monotonic() >= deadline:
+        bus = self._core()
+        if self._serving is None or self._serving.done():
+            self._serving = self._runner.submit(bus.run())
+        serving = self._serving
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        with self._signals():
+            while True:
+                if self._stop_requested:
+                    self._drain()
                     return
-                _time.sleep(0.05)
-            return
-        consumer.stop_requested = self._stop_requested
-        consumer.run(until, timeout)
-        if consumer.stop_requested:
-            self._consumer = None
-            self._stop_requested = False
+                if serving.done():
+                    serving.result()  # raises what stopped consuming
+                    return
+                if (until is not None and until()) or (deadline is not None and _time.monotonic() >= deadline):
+                    return
+                self._wake.wait(_TICK)
+                self._wake.clear()
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        replaced: dict[signal.Signals, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in _SIGNALS:
+                if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
+                    replaced[signum] = signal.signal(signum, lambda _signum, _frame: self.stop())
+        try:
+            yield
+        finally:
+            for signum, previous in replaced.items():
+                signal.signal(signum, previous)
+
+    def _drain(self) -> None:
+        self._stop_requested = False
+        self._draining = True
+        try:
+            self._call(lambda bus: bus.stop())
+        finally:
+            self._draining = False
 
     def stop(self) -> None:
         """Ask ``run()`` to stop taking deliveries, drain (``settings.shutdown_grace``) and return.
 
-        Safe to call from a signal handler or another thread.
+        Safe to call from a signal handler or another thread; asked again while draining, the
+        running handlers are given up at once and their deliveries go back to the queue.
         """
+        if self._draining:
+            self._runner.submit(self._bus.stop())  # EventBus.stop while stopping: hurry
+            return
         self._stop_requested = True
-        if self._consumer is not None:
-            self._consumer.stop_requested = True
+        self._wake.set()
 
     @property
     def reconnects(self) -> int:
-        return self._consumer.reconnects if self._consumer is not None else 0
+        """How many times the consumer reconnected since it started."""
+        return self._bus.reconnects
 
     def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            consumer.drain(self.settings.shutdown_grace)
-        self._publisher.close()
+        """Stop consuming (draining as ``stop`` does), close the connections and the loop thread."""
+        if self._stale:
+            return
+        self._stale = True
+        self._stop_requested = False
+        self._runner.close(self._bus.close())

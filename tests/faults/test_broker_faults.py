@@ -117,7 +117,9 @@ async def test_a_blocked_broker_makes_publishers_raise_within_the_bound_while_co
     try:
         before = await publisher.publish(event("conv_before_alarm"))
         await until(lambda: before in handled, what="the first event")
-        flaky = await publisher.publish(event("conv_fails_during_alarm"), delay=1.0)  # arrives during the alarm
+        # arrives during the alarm: setting it takes rabbitmqctl a second or more on a busy machine, and a
+        # retry copy published before it took effect would be confirmed (nothing to hand back)
+        flaky = await publisher.publish(event("conv_fails_during_alarm"), delay=4.0)
         await asyncio.to_thread(healthy_broker.block_publishers)
         started = time.monotonic()
         with pytest.raises(PublishBlockedError, match="blocked publishing"):

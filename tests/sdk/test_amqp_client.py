@@ -152,3 +152,79 @@ async def test_the_heartbeat_asked_for_is_the_urls_else_the_callers(broker_url: 
     finally:
         await from_caller.close()
         await from_url.close()
+
+
+async def test_basic_get_fetches_in_order_until_empty_and_a_nack_hands_everything_back(
+    connection: Connection, bound: tuple[Channel, str, str]
+) -> None:
+    channel, exchange, queue = bound
+    batch = channel.publish([(exchange, "k", Properties(message_id=f"m{i}"), b"%d" % i) for i in range(3)])
+    await asyncio.wait_for(batch.done, 10)
+    reader = await connection.channel()
+    fetched = [await reader.basic_get(queue) for _ in range(3)]
+    assert [m.properties.message_id for m in fetched if m] == ["m0", "m1", "m2"]
+    assert [m.message_count for m in fetched if m] == [2, 1, 0]
+    assert await reader.basic_get(queue) is None
+    reader.basic_nack(0, multiple=True, requeue=True)
+    again = await reader.basic_get(queue, no_ack=True)
+    assert again is not None and again.properties.message_id == "m0" and again.redelivered
+    assert await reader.queue_purge(queue) == 2
+    assert await reader.basic_get(queue) is None
+    await reader.close()
+
+
+async def test_queue_delete_reports_what_it_held(connection: Connection, names: tuple[str, str]) -> None:
+    _, queue = names
+    channel = await connection.channel(publisher_confirms=True)
+    await channel.queue_declare(queue, durable=False)
+    await asyncio.wait_for(channel.publish([("", queue, Properties(), b"x")] * 2).done, 10)
+    assert await channel.queue_delete(queue) == 2
+    with pytest.raises(ChannelClosedError) as gone:
+        await channel.queue_declare(queue, passive=True)
+    assert gone.value.code == 404
+
+
+async def test_an_exclusive_queue_is_locked_to_its_connection(broker_url: str, names: tuple[str, str]) -> None:
+    _, queue = names
+    holder, other = await connect(broker_url), await connect(broker_url)
+    try:
+        await (await holder.channel()).queue_declare(queue, durable=False, exclusive=True)
+        with pytest.raises(ChannelClosedError) as locked:
+            await (await other.channel()).queue_declare(queue, durable=False, exclusive=True)
+        assert locked.value.code == 405 and "RESOURCE_LOCKED" in locked.value.text
+        await holder.close()  # the broker deletes the queue with its connection: the lock is free
+        await (await other.channel()).queue_declare(queue, durable=False, exclusive=True)
+    finally:
+        await holder.close()
+        await other.close()
+
+
+async def test_update_secret_is_answered_and_the_connection_goes_on(broker_url: str, names: tuple[str, str]) -> None:
+    _, queue = names
+    connection = await connect(broker_url)
+    try:
+        await asyncio.wait_for(connection.update_secret("guest", reason="token refreshed"), 10)
+        channel = await connection.channel()
+        await channel.queue_declare(queue, durable=False, exclusive=True)
+        assert not connection.is_closed and connection._credentials[1] == "guest"
+    finally:
+        await connection.close()
+    with pytest.raises(ConnectionClosedError):
+        await connection.update_secret("x")
+
+
+async def test_a_no_ack_consumer_gets_deliveries_without_settling_them(
+    connection: Connection, bound: tuple[Channel, str, str]
+) -> None:
+    channel, exchange, queue = bound
+    got: list[Message] = []
+    reader = await connection.channel()
+    await reader.basic_consume(queue, got.append, no_ack=True, exclusive=True)
+    await asyncio.wait_for(channel.publish([(exchange, "k", Properties(message_id="n"), b"1")]).done, 10)
+    for _ in range(100):
+        if got:
+            break
+        await asyncio.sleep(0.05)
+    await reader.close()
+    assert [m.properties.message_id for m in got] == ["n"]
+    assert (await channel.queue_declare(queue, durable=False, passive=True)).message_count == 0

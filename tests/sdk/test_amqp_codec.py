@@ -186,6 +186,9 @@ class _FakeConnection:
     """Just enough of ``Connection`` for a channel's bookkeeping, with the bytes it would send."""
 
     frame_max = 131_072
+    blocked = False
+    blocked_reason = ""
+    when_blocked = "wait"
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop

@@ -88,3 +88,28 @@ async def test_two_replicas_run_each_tick_once_and_fail_over(
     assert a.stats.fired + b.stats.fired == len(ids) + a.stats.duplicates + b.stats.duplicates + waiting
     assert a.stats.duplicates + b.stats.duplicates <= 1
     assert all(ledger.state(tick) == "done" for tick in ids)
+
+
+async def test_a_replica_whose_ticks_connection_drops_consumes_again(
+    settings: BusSettings, scheduler_queues: None
+) -> None:
+    """The ticks connection heals itself (the lock's does not: a leader must notice a lost lock)."""
+    runs: list[str] = []
+    scheduler = Scheduler(settings, lock_retry=0.2)
+
+    @scheduler.job("* * * * * *", name="every-second", misfire_grace=timedelta(seconds=30))
+    async def every_second(tick: Tick) -> None:
+        runs.append(tick.id)
+
+    try:
+        await scheduler.start()
+        await eventually(lambda: len(runs) >= 2)
+        first = scheduler._consumer
+        assert first is not None and first._transport is not None
+        first._transport.abort()  # the socket dies under the consumer, as in a network fault
+        await eventually(lambda: scheduler._consumer is not first and first.is_closed)
+        seen = len(runs)
+        await eventually(lambda: len(runs) >= seen + 2)
+    finally:
+        await scheduler.stop()
+    assert len(runs) == len(set(runs))

@@ -7,8 +7,15 @@ deliveries and confirms to their channel with no task, queue or future per messa
 
 from ._channel import Channel, ConfirmBatch, Outgoing
 from ._codec import Message, Properties
-from ._connection import Connection, connect
-from ._errors import AMQPError, ChannelClosedError, ConnectionClosedError, MessageNacked, MessageReturned
+from ._connection import Connection, WhenBlocked, connect, login_response
+from ._errors import (
+    AMQPError,
+    ChannelClosedError,
+    ConnectionClosedError,
+    MessageNacked,
+    MessageReturned,
+    PublishBlocked,
+)
 
 __all__ = [
     "AMQPError",
@@ -22,5 +29,8 @@ __all__ = [
     "MessageReturned",
     "Outgoing",
     "Properties",
+    "PublishBlocked",
+    "WhenBlocked",
     "connect",
+    "login_response",
 ]

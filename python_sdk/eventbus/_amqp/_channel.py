@@ -6,6 +6,15 @@ tags by a deque in tag order (the broker confirms in batches with ``multiple``) 
 ``ConfirmBatch``, one future per batch however many messages it holds. Deliveries are handed to
 the consumer's callback straight from ``data_received``: no task, no queue, no future per
 message; the callback decides how to run the handler.
+
+Publishing while the broker holds publishers back (``connection.blocked`` by a memory or disk
+alarm, or ``channel.flow`` off) follows the connection's ``when_blocked``: ``"wait"`` keeps the
+frames here and writes them when the broker lets go (the caller's confirm timeout bounds the
+wait), ``"fail"`` settles the publishes at once with ``PublishBlocked`` and writes nothing.
+RabbitMQ says ``connection.blocked`` only once a publish reaches it during the alarm, so the
+publishes already sent then wait for their confirms (``"wait"``) or fail with ``PublishBlocked``
+saying they may still be stored when the alarm clears (``"fail"``). Deliveries, acks and
+declarations are never held.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from pamqp import commands as spec
 from pamqp.base import Frame as MethodFrame
 
 from ._codec import Message, Properties, encode_ack, encode_method, encode_nack, encode_publish
-from ._errors import AMQPError, ChannelClosedError, MessageNacked, MessageReturned
+from ._errors import AMQPError, ChannelClosedError, MessageNacked, MessageReturned, PublishBlocked
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -77,10 +86,12 @@ class Channel:
         self.on_cancel: Callable[[str], None] | None = None
         self._consumers: dict[str, Callable[[Message], None]] = {}
         self._rpc_lock = asyncio.Lock()
-        self._rpc_waiter: asyncio.Future[MethodFrame] | None = None
+        self._rpc_waiter: asyncio.Future[Any] | None = None
         self._next_tag = 0
         self._unconfirmed: deque[int] = deque()
         self._pending: dict[int, tuple[ConfirmBatch, int, str | None]] = {}
+        self.flow_active = True
+        self._held: list[bytes] = []
 
     @property
     def is_closed(self) -> bool:
@@ -91,8 +102,9 @@ class Channel:
 
     # -- requests and their replies ---------------------------------------------------------
 
-    async def rpc(self, method: MethodFrame) -> MethodFrame:
-        """Send a synchronous method and wait for its reply (one at a time per channel)."""
+    async def rpc(self, method: MethodFrame) -> Any:
+        """Send a synchronous method and wait for its reply (one at a time per channel); the reply
+        to ``basic.get`` is the fetched ``Message`` or ``basic.get-empty``."""
         async with self._rpc_lock:
             if self.is_closed:
                 raise self._closed_error()
@@ -144,17 +156,39 @@ class Channel:
     async def queue_unbind(self, queue: str, exchange: str, routing_key: str) -> None:
         await self.rpc(spec.Queue.Unbind(queue=queue, exchange=exchange, routing_key=routing_key))
 
-    async def queue_delete(self, queue: str) -> None:
-        await self.rpc(spec.Queue.Delete(queue=queue))
+    async def queue_delete(self, queue: str, *, if_unused: bool = False, if_empty: bool = False) -> int:
+        """Delete ``queue``; returns how many messages it held."""
+        reply = await self.rpc(spec.Queue.Delete(queue=queue, if_unused=if_unused, if_empty=if_empty))
+        assert isinstance(reply, spec.Queue.DeleteOk)
+        return reply.message_count or 0
 
-    async def basic_consume(self, queue: str, callback: Callable[[Message], None]) -> str:
+    async def queue_purge(self, queue: str) -> int:
+        """Remove every ready message of ``queue``; returns how many there were."""
+        reply = await self.rpc(spec.Queue.Purge(queue=queue))
+        assert isinstance(reply, spec.Queue.PurgeOk)
+        return reply.message_count or 0
+
+    async def basic_get(self, queue: str, *, no_ack: bool = False) -> Message | None:
+        """Fetch one message of ``queue`` (``basic.get``), or None when it is empty.
+
+        The message's ``message_count`` is how many the queue still held; unless ``no_ack``, it
+        stays unacked until ``basic_ack``/``basic_nack`` with its ``delivery_tag``.
+        """
+        reply = await self.rpc(spec.Basic.Get(queue=queue, no_ack=no_ack))
+        if isinstance(reply, Message):
+            return reply
+        assert isinstance(reply, spec.Basic.GetEmpty)
+        return None
+
+    async def basic_consume(self, queue: str, callback: Callable[[Message], None], *, no_ack: bool = False,
+                            exclusive: bool = False) -> str:
         """Consume ``queue``; ``callback(message)`` runs inside ``data_received`` for each delivery."""
         # The tag is ours, so the callback is in place before the first delivery, which can arrive
         # in the same read as the broker's consume-ok.
         tag = f"{self.connection.name or 'eventbus'}.{self.number}.{uuid.uuid4().hex[:12]}"
         self._consumers[tag] = callback
         try:
-            await self.rpc(spec.Basic.Consume(queue=queue, consumer_tag=tag))
+            await self.rpc(spec.Basic.Consume(queue=queue, consumer_tag=tag, no_ack=no_ack, exclusive=exclusive))
         except BaseException:
             self._consumers.pop(tag, None)
             raise
@@ -194,12 +228,21 @@ class Channel:
             raise self._closed_error()
         connection = self.connection
         batch = ConfirmBatch(len(messages), connection.loop)
+        held = connection.blocked or not self.flow_active or self._held
+        if held and connection.when_blocked == "fail":
+            error = PublishBlocked(f"not sent: {self._held_because()}")
+            for index in range(len(messages)):
+                batch._settle(index, error)
+            return batch
         number, frame_max = self.number, connection.frame_max
         frames = [
             encode_publish(number, exchange, routing_key, mandatory, properties, body, frame_max)
             for exchange, routing_key, properties, body in messages
         ]
-        connection.write(b"".join(frames))
+        if held:
+            self._held.append(b"".join(frames))  # written by ``release`` when the broker lets go
+        else:
+            connection.write(b"".join(frames))
         if not self.confirming:
             for index in range(len(messages)):
                 batch._settle(index, None)
@@ -212,6 +255,27 @@ class Channel:
             unconfirmed.append(tag)
         self._next_tag = tag
         return batch
+
+    def _held_because(self) -> str:
+        if self.connection.blocked:
+            return f"the broker blocks publishing on this connection ({self.connection.blocked_reason or 'an alarm'})"
+        return f"the broker paused publishing on channel {self.number} (channel.flow)"
+
+    def refuse_unconfirmed(self) -> None:
+        """``when_blocked="fail"``: the publishes waiting for confirms fail now; a late confirm is ignored."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        error = PublishBlocked(f"{self._held_because()}; it was sent before the broker said so and may still "
+                               "be stored when the alarm clears")
+        for batch, index, _ in pending.values():
+            batch._settle(index, error)
+
+    def release(self) -> None:
+        """Write the publishes held while blocked or paused, once neither holds any more."""
+        if self._held and self.flow_active and not self.connection.blocked and not self.is_closed:
+            held, self._held = self._held, []
+            self.connection.write(b"".join(held))
 
     # -- frames from the broker (called by the connection) -------------------------------------
 
@@ -241,6 +305,11 @@ class Channel:
             if callback is not None:
                 callback(message)
             return
+        if message.message_count >= 0:  # basic.get-ok with its content: the reply to ``basic_get``
+            waiter = self._rpc_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+            return
         self._on_return(message)
 
     def _on_return(self, message: Message) -> None:
@@ -266,7 +335,9 @@ class Channel:
                 self.on_cancel(method.consumer_tag)
             return
         if isinstance(method, spec.Channel.Flow):
+            self.flow_active = bool(method.active)
             self.connection.write(encode_method(self.number, spec.Channel.FlowOk(active=method.active)))
+            self.release()
             return
         waiter = self._rpc_waiter
         if waiter is not None and not waiter.done():
@@ -279,6 +350,7 @@ class Channel:
         if self.closing.done():
             return
         self.close_reason = reason
+        self._held.clear()  # never written: their batches fail below with the reason
         self.connection._release(self)
         waiter = self._rpc_waiter
         if waiter is not None and not waiter.done():

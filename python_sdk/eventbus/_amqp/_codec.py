@@ -59,7 +59,7 @@ _CONTENT_HEAD = struct.Struct("!HHQH")
 _PUBLISH_HEAD = struct.Struct("!HHH")
 
 _BASIC = 60
-_DELIVER, _PUBLISH, _RETURN, _ACK_M, _NACK_M = 60, 40, 50, 80, 120
+_DELIVER, _PUBLISH, _RETURN, _ACK_M, _NACK_M, _GET_OK = 60, 40, 50, 80, 120, 71
 
 
 class Properties:
@@ -114,10 +114,12 @@ class Properties:
 
 
 class Message:
-    """One delivered (or returned) message: where it came from, its properties and its body."""
+    """One delivered, fetched (``basic.get``) or returned message: where it came from, its
+    properties and its body. ``message_count`` is set (0 or more) only on a fetched one: what
+    the queue still held after it."""
 
-    __slots__ = ("body", "channel", "consumer_tag", "delivery_tag", "exchange", "properties", "redelivered",
-                 "reply_code", "reply_text", "routing_key")
+    __slots__ = ("body", "channel", "consumer_tag", "delivery_tag", "exchange", "message_count", "properties",
+                 "redelivered", "reply_code", "reply_text", "routing_key")
 
     def __init__(self, channel: int, consumer_tag: str, delivery_tag: int, redelivered: bool, exchange: str,
                  routing_key: str) -> None:
@@ -131,6 +133,7 @@ class Message:
         self.body = b""
         self.reply_code = 0
         self.reply_text = ""
+        self.message_count = -1
 
 
 _EMPTY = Properties()
@@ -461,6 +464,14 @@ class FrameParser:
             if method_id in (_ACK_M, _NACK_M):
                 delivery_tag, bits = _TAG_BITS.unpack_from(data, at)
                 self._sink.on_confirm(channel, delivery_tag, bool(bits & 1), method_id == _ACK_M)
+                return
+            if method_id == _GET_OK:  # basic.get-ok: content follows, like a delivery
+                delivery_tag, redelivered = _TAG_BITS.unpack_from(data, at)
+                exchange, at = _read_shortstr(data, at + 9)
+                routing_key, at = _read_shortstr(data, at)
+                message = Message(channel, "", delivery_tag, bool(redelivered & 1), exchange, routing_key)
+                (message.message_count,) = _U32.unpack_from(data, at)
+                self._content[channel] = _Content(message)
                 return
             if method_id == _RETURN:
                 (code,) = _U16.unpack_from(data, at)

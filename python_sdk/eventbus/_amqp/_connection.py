@@ -8,6 +8,12 @@ for a delay of one iteration. There is no reader task, no writer task and no fra
 between the socket and the SDK, which is where aiormq spends most of its time per message.
 What the broker says about the connection as a whole (blocked by an alarm, closing with a
 reason, heartbeats) is handled here; the rest is the channel's business.
+
+Login is SASL PLAIN (user and password from the URL) or EXTERNAL (``?auth_mechanism=external``:
+the broker takes the identity from the TLS client certificate); ``update_secret`` hands a live
+connection a new password or token (``connection.update-secret``, e.g. an OAuth 2 token about
+to expire) without reconnecting. While the broker blocks the connection (``connection.blocked``)
+its channels hold or refuse publishes as ``when_blocked`` says (see ``_channel``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import contextlib
 import platform
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pamqp import commands as spec
@@ -27,7 +33,10 @@ from ._channel import Channel
 from ._codec import HEARTBEAT, PROTOCOL_HEADER, FrameParser, Message, encode_method
 from ._errors import ConnectionClosedError
 
-__all__ = ["Connection", "Endpoint", "connect"]
+__all__ = ["Connection", "Endpoint", "WhenBlocked", "connect", "login_response"]
+
+WhenBlocked = Literal["wait", "fail"]
+MECHANISMS = ("PLAIN", "EXTERNAL")
 
 _CAPABILITIES = {
     "authentication_failure_close": True,
@@ -43,16 +52,37 @@ _CHANNEL_MAX = 2_047
 _CLOSE_TIMEOUT = 5.0
 
 
+def login_response(offered: str, wanted: str, user: str, password: str) -> tuple[str, str]:
+    """The SASL mechanism and response for ``connection.start-ok``, or ``ValueError``.
+
+    ``offered`` is the broker's space-separated list; ``wanted`` is ``PLAIN`` (user and password)
+    or ``EXTERNAL`` (the identity is the TLS client certificate's, so the response is empty).
+    """
+    mechanism = wanted.upper()
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"unsupported login mechanism {wanted!r} (supported: {', '.join(MECHANISMS)})")
+    mechanisms = offered.split()
+    if mechanism not in mechanisms:
+        hint = " (enable the rabbitmq_auth_mechanism_ssl plugin and use amqps)" if mechanism == "EXTERNAL" else ""
+        raise ValueError(f"the broker offers no {mechanism} login (only {' '.join(mechanisms) or 'none'}){hint}")
+    return mechanism, f"\0{user}\0{password}" if mechanism == "PLAIN" else ""
+
+
 class Connection(asyncio.Protocol):
     """One broker connection; open it with ``connect``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, user: str, password: str, vhost: str,
-                 heartbeat: int | None, client_properties: dict[str, Any], name: str) -> None:
+                 heartbeat: int | None, client_properties: dict[str, Any], name: str, mechanism: str = "PLAIN",
+                 when_blocked: WhenBlocked = "wait") -> None:
         self.loop = loop
         self.name = name
         self.frame_max = _FRAME_MAX
         self.heartbeat = 0
         self.blocked = False
+        self.blocked_reason = ""
+        self.when_blocked: WhenBlocked = when_blocked
+        self.mechanism = mechanism
+        self._secret_ok: asyncio.Future[None] | None = None
         self.closing: asyncio.Future[None] = loop.create_future()
         self.close_reason: BaseException | None = None
         self._credentials = (user, password)
@@ -136,9 +166,17 @@ class Connection(asyncio.Protocol):
             if not self._opened.done():
                 self._opened.set_result(None)
         elif isinstance(method, spec.Connection.Blocked):
-            self.blocked = True
+            self.blocked, self.blocked_reason = True, method.reason or ""
+            if self.when_blocked == "fail":
+                for open_channel in list(self._channels.values()):
+                    open_channel.refuse_unconfirmed()
         elif isinstance(method, spec.Connection.Unblocked):
-            self.blocked = False
+            self.blocked, self.blocked_reason = False, ""
+            for open_channel in list(self._channels.values()):
+                open_channel.release()
+        elif isinstance(method, spec.Connection.UpdateSecretOk):
+            if self._secret_ok is not None and not self._secret_ok.done():
+                self._secret_ok.set_result(None)
         elif isinstance(method, spec.Connection.Close):
             self.write(encode_method(0, spec.Connection.CloseOk()))
             self._flush()
@@ -149,11 +187,12 @@ class Connection(asyncio.Protocol):
     # -- handshake ----------------------------------------------------------------------------------
 
     def _on_start(self, start: spec.Connection.Start) -> None:
-        mechanisms = (start.mechanisms or "").split()
-        if "PLAIN" not in mechanisms:
-            self._abort(ConnectionClosedError(f"the broker offers no PLAIN login (only {mechanisms})", 403))
-            return
         user, password = self._credentials
+        try:
+            mechanism, response = login_response(start.mechanisms or "", self.mechanism, user, password)
+        except ValueError as exc:
+            self._abort(ConnectionClosedError(str(exc), 403))
+            return
         properties = {
             "product": "eventbus",
             "platform": f"Python {platform.python_version()}",
@@ -161,7 +200,7 @@ class Connection(asyncio.Protocol):
             **self._client_properties,
         }
         self.write(encode_method(0, spec.Connection.StartOk(
-            client_properties=properties, mechanism="PLAIN", response=f"\0{user}\0{password}", locale="en_US",
+            client_properties=properties, mechanism=mechanism, response=response, locale="en_US",
         )))
 
     def _on_tune(self, tune: spec.Connection.Tune) -> None:
@@ -209,6 +248,24 @@ class Connection(asyncio.Protocol):
         """Wait while the socket's write buffer is over its high-water mark."""
         while self._writable is not None:
             await self._writable
+
+    async def update_secret(self, secret: str, reason: str = "secret refreshed") -> None:
+        """Give the broker a new password or token for this live connection (``connection.update-secret``).
+
+        The broker checks it with its auth backend; a refusal closes the connection with the
+        broker's reason (raised here as ``ConnectionClosedError``). One update at a time.
+        """
+        if self.is_closed:
+            raise self.close_reason or ConnectionClosedError("the connection is closed")
+        if self._secret_ok is not None:
+            raise RuntimeError("an update-secret is already waiting for its answer")
+        self._secret_ok = self.loop.create_future()
+        try:
+            self.write(encode_method(0, spec.Connection.UpdateSecret(new_secret=secret, reason=reason)))
+            await self._secret_ok
+        finally:
+            self._secret_ok = None
+        self._credentials = (self._credentials[0], secret)
 
     async def channel(self, *, publisher_confirms: bool = False) -> Channel:
         if self.is_closed:
@@ -259,6 +316,8 @@ class Connection(asyncio.Protocol):
             self._opened.exception()  # retrieved: nobody may be waiting (the socket never opened)
         for channel in list(self._channels.values()):
             channel._closed(reason)
+        if self._secret_ok is not None and not self._secret_ok.done():
+            self._secret_ok.set_exception(reason)
         self.resume_writing()
         if self._close_ok is not None and not self._close_ok.done():
             self._close_ok.set_result(None)
@@ -301,6 +360,7 @@ class Endpoint:
     certfile: str | None = None
     keyfile: str | None = None
     verify: bool = True
+    mechanism: str = "PLAIN"
 
     @classmethod
     def from_url(cls, url: str) -> Endpoint:
@@ -321,6 +381,7 @@ class Endpoint:
             certfile=query.get("certfile"),
             keyfile=query.get("keyfile"),
             verify=query.get("no_verify_ssl", "0") not in ("1", "true", "yes"),
+            mechanism=(query.get("auth_mechanism") or query.get("auth") or "PLAIN").upper(),
         )
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -336,11 +397,15 @@ class Endpoint:
 
 
 async def connect(
-    url: str, *, heartbeat: int | None = None, client_properties: dict[str, Any] | None = None, name: str = ""
+    url: str, *, heartbeat: int | None = None, client_properties: dict[str, Any] | None = None, name: str = "",
+    when_blocked: WhenBlocked = "wait",
 ) -> Connection:
-    """Open a connection to ``url`` (``amqp://user:pass@host:port/vhost?heartbeat=N``, or ``amqps``).
+    """Open a connection to ``url`` (``amqp://user:pass@host:port/vhost?heartbeat=N``, or ``amqps``;
+    ``?auth_mechanism=external`` logs in with the TLS client certificate instead of the password).
 
     ``heartbeat`` is the interval to ask for when the URL does not name one (None: the broker's).
+    ``when_blocked`` says what publishes do while the broker blocks the connection: ``"wait"``
+    (held here until it lets go) or ``"fail"`` (``PublishBlocked`` at once).
 
     The caller bounds the time (``asyncio.timeout``); a refused login raises
     ``ConnectionClosedError`` with the broker's code (403).
@@ -350,7 +415,8 @@ async def connect(
     connection = Connection(
         loop, user=endpoint.user, password=endpoint.password, vhost=endpoint.vhost,
         heartbeat=heartbeat if endpoint.heartbeat is None else endpoint.heartbeat,
-        client_properties=dict(client_properties or {}), name=name or endpoint.host,
+        client_properties=dict(client_properties or {}), name=name or endpoint.host, mechanism=endpoint.mechanism,
+        when_blocked=when_blocked,
     )
     try:
         await loop.create_connection(lambda: connection, endpoint.host, endpoint.port, ssl=endpoint.ssl_context())

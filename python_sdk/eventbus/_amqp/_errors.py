@@ -8,6 +8,7 @@ __all__ = [
     "ConnectionClosedError",
     "MessageReturned",
     "MessageNacked",
+    "PublishBlocked",
 ]
 
 
@@ -45,3 +46,9 @@ class MessageReturned(AMQPError):
 
 class MessageNacked(AMQPError):
     """The broker refused to take responsibility for a publish (``basic.nack``)."""
+
+
+class PublishBlocked(MessageNacked):
+    """The broker holds publishers back (``connection.blocked``, ``channel.flow``) and the connection
+    was opened with ``when_blocked="fail"``: not sent, or sent just before and not confirmed (the
+    text says which)."""

@@ -1,0 +1,73 @@
+"""Watching the bus: a copy of every message routed to some exchanges, taken from nobody.
+
+The tap consumes from a queue of its own (server-named, exclusive, deleted with its connection)
+bound with the caller's pattern, without acknowledgements: the services consuming the same
+events never notice it. ``eventbus tail`` is built on it; ``EventBus.tap`` and
+``SyncEventBus.tap`` expose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._amqp import Message
+from ._async_broker import CONNECTION_ERRORS, connect
+from ._settings import BusSettings
+
+__all__ = ["TappedMessage", "tap"]
+
+_POLL = 0.25  # how often a quiet tap looks at its deadline and its connection
+
+
+@dataclass(frozen=True, slots=True)
+class TappedMessage:
+    """A copy of one message seen by a tap: where it was routed and its raw parts."""
+
+    exchange: str
+    routing_key: str
+    headers: dict[str, Any]
+    content_type: str | None
+    body: bytes
+
+
+async def tap(
+    settings: BusSettings, pattern: str, exchanges: Iterable[str], *, timeout: float | None = None
+) -> AsyncIterator[TappedMessage]:
+    """Yield a copy of every message routed to ``exchanges`` whose key matches ``pattern``, for
+    ``timeout`` seconds (forever when None); a lost connection ends it with the error."""
+    loop = asyncio.get_running_loop()
+    connection = await connect(settings, "tap")
+    try:
+        channel = await connection.channel()
+        queue = (await channel.queue_declare("", durable=False, exclusive=True, auto_delete=True)).queue or ""
+        for exchange in exchanges:
+            await channel.exchange_declare(exchange, "topic", durable=True)
+            await channel.queue_bind(queue, exchange, pattern)
+        inbox: asyncio.Queue[Message] = asyncio.Queue()
+        await channel.basic_consume(queue, inbox.put_nowait, no_ack=True, exclusive=True)
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            left = _POLL if deadline is None else min(_POLL, deadline - loop.time())
+            if left <= 0:
+                return
+            try:
+                message = await asyncio.wait_for(inbox.get(), left)
+            except TimeoutError:
+                if channel.is_closed:
+                    raise channel.close_reason or connection.close_reason or ConnectionError("tap closed") from None
+                continue
+            properties = message.properties
+            yield TappedMessage(
+                exchange=message.exchange,
+                routing_key=message.routing_key,
+                headers=dict(properties.headers or {}),
+                content_type=properties.content_type,
+                body=message.body,
+            )
+    finally:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await connection.close()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ._envelope import ordering_extensions
 from ._exceptions import ContractError, UnroutableError
 from ._outbox import Outbox, OutboxMessage
 from ._outgoing import wrap_encoded
@@ -152,8 +153,9 @@ class OutboxRelay:
             except ContractError as exc:  # a type this process does not know: retried later
                 results[position] = exc
                 continue
+            extensions = ordering_extensions(m.partition_key, m.sequence) if m.partition_key is not None else None
             outgoing.append(wrap_encoded(contract, m.data, source=source, event_id=m.event_id, subject=m.subject,
-                                         time=m.time))
+                                         time=m.time, extensions=extensions))
             positions.append(position)
         try:
             outcomes: list[BaseException | None] = await self.bus._publish_outcomes(outgoing)

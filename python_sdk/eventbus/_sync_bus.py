@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from ._contract import EventContract
 from ._dispatch import QueueDispatcher, Subscription
+from ._envelope import ordering_extensions
 from ._outgoing import build_outgoing, plan_delay
 from ._retry import RetryPolicy
 from ._settings import BusSettings
@@ -81,10 +82,13 @@ class SyncEventBus:
         headers: dict[str, Any] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        partition_key: str | None = None,
+        sequence: int | None = None,
     ) -> str:
         """Validate, publish and wait for the confirm; same arguments and errors as ``EventBus.publish``."""
         message = build_outgoing(
-            event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers
+            event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers,
+            extensions=ordering_extensions(partition_key, sequence),
         )
         self._publisher.publish_messages([message], ticks=plan_delay(delay, at), window=1)
         return message.message_id
@@ -146,6 +150,7 @@ class SyncEventBus:
         binding_keys: Sequence[str] | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        single_active_consumer: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` or ``handler(event, context)``; see ``EventBus.subscribe``.
 
@@ -157,7 +162,7 @@ class SyncEventBus:
         def register(handler: Handler) -> Handler:
             self._subscriptions.append(
                 make_subscription(self.settings, model, handler, handler, queue=queue, binding_keys=binding_keys,
-                                  retry=retry, timeout=timeout)
+                                  retry=retry, timeout=timeout, single_active_consumer=single_active_consumer)
             )
             return handler
 

@@ -93,7 +93,8 @@ class SyncConsumer:
             declare_delay_topology(connection)
             for dispatcher in self._dispatchers:
                 main, dead_letters = queue_specs(dispatcher.queue, self._settings.queue_type,
-                                                 self._settings.delivery_limit)
+                                                 self._settings.delivery_limit,
+                                                 single_active_consumer=dispatcher.single_active_consumer)
                 declare_queue(connection, main)
                 declare_queue(connection, dead_letters)
                 exchanges = sorted({s.contract.exchange for s in dispatcher.subscriptions})

@@ -4,6 +4,12 @@ A derived event's id is a UUIDv5 of what caused it: the conversation's event id 
 recompute's midnight) and the pair or user it is about. Processing the same cause again can only
 produce the same id, so a re-publish by the outbox relay, or a re-run of a job, is a duplicate
 any consumer recognises by ``cloudEvents_id``, never a second change.
+
+Each derived event also has an ordering key, the pair (``user_a/user_b``) or the user, and a
+version: the key's next sequence number from the outbox, taken in the same transaction and
+written both in the payload (``version``) and as the CloudEvents ``sequence`` attribute. The
+relay publishes the events of one key in that order, and a consumer that applies only versions
+greater than the last one it applied for the key never goes back to an older state.
 """
 
 from __future__ import annotations
@@ -11,15 +17,18 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from eventbus import OutboxEntry
+from sqlalchemy.engine import Connection
+
+from eventbus import Outbox, OutboxEntry
 from eventbus_contracts import CandidatesUpdatedV1, FriendshipStatusChangedV1
 
 from .candidates import RankedCandidate
 from .scoring import Status
 
-__all__ = ["candidates_updated", "derived_event_id", "status_changed"]
+__all__ = ["candidates_updated", "derived_event_id", "pair_key", "status_changed", "with_versions"]
 
 # Fixed forever: changing it would give every derived event a new id.
 NAMESPACE = uuid.UUID("6f1c3a52-1f0e-4c54-9a58-2f7d9e3b8c11")
@@ -61,11 +70,9 @@ def status_changed(
         cause="conversation" if conversation_id else "decay",
         **({"conversation_id": conversation_id} if conversation_id else {}),
     )
+    key = pair_key(pair)
     return OutboxEntry(
-        event,
-        event_id=derived_event_id("status", cause_id, f"{pair[0]}/{pair[1]}"),
-        subject=f"{pair[0]}/{pair[1]}",
-        time=changed_at,
+        event, event_id=derived_event_id("status", cause_id, key), subject=key, time=changed_at, partition_key=key
     )
 
 
@@ -87,4 +94,22 @@ def candidates_updated(
         computed_at=computed_at,
         **({"conversation_id": conversation_id} if conversation_id else {}),
     )
-    return OutboxEntry(event, event_id=derived_event_id("candidates", cause_id, user), subject=user, time=computed_at)
+    return OutboxEntry(
+        event, event_id=derived_event_id("candidates", cause_id, user), subject=user, time=computed_at,
+        partition_key=user,
+    )
+
+
+def pair_key(pair: tuple[str, str]) -> str:
+    """A pair's subject and ordering key: ``user_a/user_b`` (user ids never contain a slash)."""
+    return f"{pair[0]}/{pair[1]}"
+
+
+def with_versions(outbox: Outbox, connection: Connection, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+    """``entries`` numbered in order, per ordering key, in the caller's transaction: each event's
+    ``version`` and its entry's ``sequence`` are the key's next sequence number."""
+    numbers = outbox.next_sequences(connection, [e.partition_key or "" for e in entries])
+    return [
+        replace(e, event=e.event.model_copy(update={"version": n}), sequence=n)
+        for e, n in zip(entries, numbers, strict=True)
+    ]

@@ -33,7 +33,7 @@ from eventbus_contracts import CONVERSATION_ENDED_V1
 
 from .cache import CachedCandidates, CandidateCache
 from .candidates import friend_graph, rank_candidates
-from .derived import status_changed
+from .derived import status_changed, with_versions
 from .scoring import Status
 from .storage import Storage
 
@@ -134,7 +134,7 @@ def decay_recompute(storage: Storage, cache: CandidateCache, midnight: datetime,
                 )
             now = datetime.now(UTC)
             storage.set_statuses(connection, changes, now)
-            storage.outbox.add_many(connection, entries, now=now)
+            storage.outbox.add_many(connection, with_versions(storage.outbox, connection, entries), now=now)
             return rows, changes
 
         rows, changes = run_transaction(storage.engine, one_chunk)

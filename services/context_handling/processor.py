@@ -32,7 +32,7 @@ from eventbus_contracts import ConversationEndedV1
 
 from .cache import CachedCandidates, CandidateCache
 from .candidates import RankedCandidate, friend_graph, rank_candidates
-from .derived import candidates_updated, status_changed
+from .derived import candidates_updated, status_changed, with_versions
 from .scoring import InvalidConversation, PairContribution, PairState, conversation_contributions
 from .storage import Storage
 
@@ -155,7 +155,7 @@ class ConversationProcessor:
                     )
                 )
                 result.rankings[user] = (rankings[user], conversation.ended_at)
-        self.storage.outbox.add_many(connection, entries, now=now)
+        self.storage.outbox.add_many(connection, with_versions(self.storage.outbox, connection, entries), now=now)
         result.derived_events = len(entries)
 
     @staticmethod

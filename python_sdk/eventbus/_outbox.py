@@ -123,7 +123,7 @@ class Outbox:
             sa.Column("sequence", sa.BigInteger),
             # Only pending rows are indexed for the relay's scan; sent rows cost it nothing.
             sa.Index(f"ix_{table_name}_pending", "seq", postgresql_where=pending, sqlite_where=pending),
-            # The claim's "is an earlier row of this key unsent?": one index probe per candidate row.
+            # Where the claim finds the head (unsent row with the smallest sequence) of each key.
             sa.Index(key_index, "partition_key", "sequence", postgresql_where=keyed, sqlite_where=keyed),
         )
         self._key_index = next(index for index in self.table.indexes if index.name == key_index)

@@ -12,6 +12,12 @@ No transaction is held open while publishing. If the process dies after a confir
 the rows are marked, their lease runs out and they are published again, with the same event ids:
 consumers that deduplicate by id apply them once. A row is never lost: it stays pending until a
 broker confirm (or an "unroutable" return, which means no queue is bound to take it) is recorded.
+
+Rows with an ordering key leave in the key's order: a claim takes only the head row of each key
+(``Outbox.claim``), so the next row of a key is claimed after this one is recorded sent, never
+beside it. Keep ``lease`` longer than a publish can take (``confirm_timeout`` plus
+``reconnect_window``): a relay whose publish outlives its lease could deliver an older row after
+a newer one, which consumers then drop by its ``sequence`` (docs/ordering.md).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ produce the same id, so a re-publish by the outbox relay, or a re-run of a job, 
 any consumer recognises by ``cloudEvents_id``, never a second change.
 
 Each derived event also has an ordering key, the pair (``user_a/user_b``) or the user, and a
-version: the key's next sequence number from the outbox, taken in the same transaction and
-written both in the payload (``version``) and as the CloudEvents ``sequence`` attribute. The
+version: the key's next sequence number from the outbox (``Outbox.next_sequences``), taken in the
+same transaction before the events are built, and written both in the payload (``version``) and
+as the CloudEvents ``sequence`` attribute. The
 relay publishes the events of one key in that order, and a consumer that applies only versions
 greater than the last one it applied for the key never goes back to an older state.
 """
@@ -17,18 +18,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
-
-from eventbus import Outbox, OutboxEntry
+from eventbus import OutboxEntry
 from eventbus_contracts import CandidatesUpdatedV1, FriendshipStatusChangedV1
 
 from .candidates import RankedCandidate
 from .scoring import Status
 
-__all__ = ["candidates_updated", "derived_event_id", "pair_key", "status_changed", "with_versions"]
+__all__ = ["candidates_updated", "derived_event_id", "pair_key", "status_changed"]
 
 # Fixed forever: changing it would give every derived event a new id.
 NAMESPACE = uuid.UUID("6f1c3a52-1f0e-4c54-9a58-2f7d9e3b8c11")
@@ -58,8 +56,10 @@ def status_changed(
     *,
     cause_id: str,
     conversation_id: str | None,
+    version: int,
 ) -> OutboxEntry:
-    """``context.friendship.status_changed.v1`` for a pair; ``cause_id`` is the event id or tick id."""
+    """``context.friendship.status_changed.v1`` for a pair; ``cause_id`` is the event id or tick id,
+    ``version`` the pair's next sequence (``Outbox.next_sequences`` of ``pair_key(pair)``)."""
     event = FriendshipStatusChangedV1(
         user_a=pair[0],
         user_b=pair[1],
@@ -69,10 +69,12 @@ def status_changed(
         changed_at=changed_at,
         cause="conversation" if conversation_id else "decay",
         **({"conversation_id": conversation_id} if conversation_id else {}),
+        version=version,
     )
     key = pair_key(pair)
     return OutboxEntry(
-        event, event_id=derived_event_id("status", cause_id, key), subject=key, time=changed_at, partition_key=key
+        event, event_id=derived_event_id("status", cause_id, key), subject=key, time=changed_at, partition_key=key,
+        sequence=version,
     )
 
 
@@ -83,8 +85,9 @@ def candidates_updated(
     *,
     cause_id: str,
     conversation_id: str | None,
+    version: int,
 ) -> OutboxEntry:
-    """``context.candidates.updated.v1`` for one user."""
+    """``context.candidates.updated.v1`` for one user; ``version`` the user's next sequence."""
     event = CandidatesUpdatedV1(
         user_id=user,
         candidates=[
@@ -93,23 +96,14 @@ def candidates_updated(
         ],
         computed_at=computed_at,
         **({"conversation_id": conversation_id} if conversation_id else {}),
+        version=version,
     )
     return OutboxEntry(
         event, event_id=derived_event_id("candidates", cause_id, user), subject=user, time=computed_at,
-        partition_key=user,
+        partition_key=user, sequence=version,
     )
 
 
 def pair_key(pair: tuple[str, str]) -> str:
     """A pair's subject and ordering key: ``user_a/user_b`` (user ids never contain a slash)."""
     return f"{pair[0]}/{pair[1]}"
-
-
-def with_versions(outbox: Outbox, connection: Connection, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
-    """``entries`` numbered in order, per ordering key, in the caller's transaction: each event's
-    ``version`` and its entry's ``sequence`` are the key's next sequence number."""
-    numbers = outbox.next_sequences(connection, [e.partition_key or "" for e in entries])
-    return [
-        replace(e, event=e.event.model_copy(update={"version": n}), sequence=n)
-        for e, n in zip(entries, numbers, strict=True)
-    ]

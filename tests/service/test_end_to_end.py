@@ -162,8 +162,12 @@ async def test_sigkill_mid_stream_then_restart_loses_and_repeats_nothing(
     await process.wait_ready()
     started = time.monotonic()
     # Publish while the service consumes, so that the kill lands mid-stream however fast either side is.
+    # (The count is read in a thread: a blocking query every 50 ms on this loop would starve the publisher.)
     publishing = asyncio.ensure_future(publish_to_queue(broker_url, queue, items, source="/test/chat-backend"))
-    await eventually(lambda: applied(storage, ids) >= 600, 60)
+    deadline = time.monotonic() + 120
+    while await asyncio.to_thread(applied, storage, ids) < 600:
+        assert time.monotonic() < deadline, "the service applied fewer than 600 conversations in 120 s"
+        await asyncio.sleep(0.1)
     process.kill()  # SIGKILL: no shutdown, unacked deliveries and unpublished outbox rows left behind
     at_kill = applied(storage, ids)
     await publishing  # the rest waits in the queue for the restarted service

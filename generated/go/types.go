@@ -23,6 +23,8 @@ type CandidatesUpdatedV1 struct {
 	ComputedAt time.Time `json:"computed_at"`
 	// The conversation whose processing triggered the recompute, when there was one.
 	ConversationId *string `json:"conversation_id,omitempty"`
+	// Per-user version: greater in every later event about the same user (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the user; absent in events from before versions existed.
+	Version *int64 `json:"version,omitempty"`
 }
 
 // CandidatesUpdatedV1Candidate: One suggested friend and why.
@@ -98,6 +100,8 @@ type FriendshipStatusChangedV1 struct {
 	Cause FriendshipStatusChangedV1Cause `json:"cause"`
 	// The conversation that caused the change, when cause is conversation.
 	ConversationId *string `json:"conversation_id,omitempty"`
+	// Per-pair version: greater in every later event about the same pair (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the pair; absent in events from before versions existed.
+	Version *int64 `json:"version,omitempty"`
 }
 
 // FriendshipStatusChangedV1Cause: What moved the pair: a processed conversation or the daily decay recompute.

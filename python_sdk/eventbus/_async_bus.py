@@ -24,6 +24,7 @@ from ._async_consumer import AsyncConsumer
 from ._async_publisher import AsyncPublisher
 from ._contract import EventContract
 from ._dispatch import QueueDispatcher, Subscription
+from ._envelope import ordering_extensions
 from ._exceptions import ConfigurationError
 from ._outgoing import OutgoingMessage, build_outgoing, plan_delay
 from ._retry import RetryPolicy
@@ -95,6 +96,8 @@ class EventBus:
         headers: dict[str, Any] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        partition_key: str | None = None,
+        sequence: int | None = None,
     ) -> str:
         """Validate, publish and wait for the broker's confirm; returns the event id.
 
@@ -104,9 +107,14 @@ class EventBus:
         anything when the event breaks its contract, ``UnroutableError`` when no queue is bound
         for it (checked at publish time for undelayed events), and another ``PublishError``
         when the broker does not confirm it in time.
+
+        ``partition_key`` and ``sequence`` (a non-negative integer) set the CloudEvents
+        ``partitionkey`` and ``sequence`` attributes, for consumers that keep the newest event of
+        each key (docs/ordering.md); the caller keeps the sequence growing per key.
         """
         message = build_outgoing(
-            event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers
+            event, source=self.settings.source, subject=subject, event_id=event_id, time=time, headers=headers,
+            extensions=ordering_extensions(partition_key, sequence),
         )
         await self._publisher.publish_messages([message], ticks=plan_delay(delay, at), window=1)
         return message.message_id
@@ -173,6 +181,7 @@ class EventBus:
         timeout: float | None = None,
         executor: Literal["thread", "process"] | Executor | None = None,
         middleware: Sequence[Middleware] = (),
+        single_active_consumer: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` or ``handler(event, context)`` for ``model``.
 
@@ -183,7 +192,9 @@ class EventBus:
         the attempt counts as failed. An async handler runs on the event loop; a sync one in
         a thread (``executor="thread"``, the default) or, for CPU-bound work, a process
         (``executor="process"``; the handler must be a module-level function), so a long
-        handler never starves the connection's heartbeats.
+        handler never starves the connection's heartbeats. ``single_active_consumer=True``
+        declares the queue with ``x-single-active-consumer``: however many replicas subscribe,
+        one receives, in queue order (for per-key order, see docs/ordering.md).
         """
 
         def register(handler: Handler) -> Handler:
@@ -202,7 +213,7 @@ class EventBus:
                 raise ConfigurationError(f"{handler!r} is async; executor= applies to sync handlers only")
             subscription = make_subscription(
                 self.settings, model, handler, call, queue=queue, binding_keys=binding_keys, retry=retry,
-                timeout=timeout,
+                timeout=timeout, single_active_consumer=single_active_consumer,
             )
             layers = self._middleware + tuple(middleware)
             if layers:

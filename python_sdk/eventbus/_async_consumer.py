@@ -98,7 +98,8 @@ class AsyncConsumer:
     async def _declare(self, connection: Connection) -> None:
         await declare_delay_topology(connection)
         for dispatcher in self._dispatchers:
-            main, dead_letters = queue_specs(dispatcher.queue, self._settings.queue_type, self._settings.delivery_limit)
+            main, dead_letters = queue_specs(dispatcher.queue, self._settings.queue_type, self._settings.delivery_limit,
+                                             single_active_consumer=dispatcher.single_active_consumer)
             await declare_queue(connection, main)
             await declare_queue(connection, dead_letters)
             exchanges = [ExchangeSpec(name) for name in sorted({s.contract.exchange for s in dispatcher.subscriptions})]

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._sql import insert_ignoring_conflicts, require_sqlalchemy
+from ._sql import dialect_insert, insert_ignoring_conflicts, require_sqlalchemy
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["bulk_insert", "bulk_update", "column_in", "keys_in"]
+__all__ = ["bulk_increment", "bulk_insert", "bulk_update", "column_in", "keys_in"]
 
 
 def _unnest(table: Any, columns: Sequence[str], values: Mapping[str, list[Any]]) -> Any:
@@ -153,3 +153,39 @@ def column_in(connection: Connection, column: Any, values: Iterable[Any]) -> Any
     from sqlalchemy.dialects.postgresql import ARRAY
 
     return column == sa.any_(sa.bindparam(None, value=listed, type_=ARRAY(column.type)))
+
+
+def bulk_increment(
+    connection: Connection, table: Any, key: str, counter: str, increments: Mapping[str, int]
+) -> dict[str, int]:
+    """Add ``increments[k]`` to the ``counter`` of row ``k`` (a missing row starts at 0); the new values.
+
+    Each row stays locked until the transaction ends, so two transactions that count the same
+    key take turns, the second seeing the first's total. Keys are locked in sorted order, so two
+    transactions with overlapping keys wait for each other instead of deadlocking.
+    """
+    require_sqlalchemy()
+    import sqlalchemy as sa
+
+    keys = sorted(increments)
+    if not keys:
+        return {}
+    if connection.dialect.name != "postgresql":
+        totals = {}
+        for name in keys:  # SQLite: one writer at a time, and each statement is a library call
+            statement = dialect_insert(table, connection.dialect.name).values({key: name, counter: increments[name]})
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c[key]], set_={counter: table.c[counter] + statement.excluded[counter]}
+            )
+            totals[name] = connection.execute(statement.returning(table.c[counter])).scalar_one()
+        return totals
+    from sqlalchemy.dialects.postgresql import insert
+
+    source = _unnest(table, [key, counter], {key: keys, counter: [increments[k] for k in keys]})
+    statement = insert(table).from_select(
+        [key, counter], sa.select(source.c[key], source.c[counter]).order_by(source.c[key])
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c[key]], set_={counter: table.c[counter] + statement.excluded[counter]}
+    )
+    return {name: total for name, total in connection.execute(statement.returning(table.c[key], table.c[counter]))}

@@ -20,6 +20,11 @@ class EventContext:
     consumer died, or shut down, before it acked, and the attempt number did not change.
     ``exchange`` and ``routing_key`` are where the event was first published, also for retries
     and replays that came back another way.
+
+    ``partition_key`` and ``sequence`` are the CloudEvents ``partitionkey`` and ``sequence``
+    attributes, when the producer set them (an outbox with ordering keys does): to apply only the
+    newest event of a key, drop one whose sequence is not greater than the last one applied for
+    its partition key (docs/ordering.md). ``sequence`` is None when absent or not a decimal number.
     """
 
     id: str
@@ -34,3 +39,5 @@ class EventContext:
     queue: str
     exchange: str
     routing_key: str
+    partition_key: str | None = None
+    sequence: int | None = None

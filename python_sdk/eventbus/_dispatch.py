@@ -17,7 +17,7 @@ from typing import Any
 from ._context import EventContext
 from ._contract import EventContract
 from ._delay import DELAY_PREFIX, TICK_MS, delay_ticks
-from ._envelope import read_envelope
+from ._envelope import PARTITION_KEY, SEQUENCE, parse_sequence, read_envelope
 from ._exceptions import EnvelopeError, EventValidationError
 from ._limits import DEFAULT_LIMITS, InputLimits, check_raw
 from ._parking import (
@@ -50,6 +50,7 @@ class Subscription:
     wants_context: bool
     retry: RetryPolicy = DEFAULT_RETRY
     timeout: float | None = None
+    single_active_consumer: bool = False
 
     def with_layers(self, layers: Sequence[Callable[..., Any]]) -> Subscription:
         """The same subscription with ``layer(call_next, event, context)`` wrapped around the handler."""
@@ -152,6 +153,11 @@ class QueueDispatcher:
     def subscriptions(self) -> list[Subscription]:
         return list(self._by_type.values())
 
+    @property
+    def single_active_consumer(self) -> bool:
+        """Whether the queue is declared for one active consumer (any of its subscriptions asked)."""
+        return any(s.single_active_consumer for s in self._by_type.values())
+
     def retry_copy(self, delivery: Delivery, failure: BaseException, decision: Retry) -> tuple[int, dict[str, Any]]:
         """Delay ticks and headers of the copy that brings ``delivery`` back as ``decision.attempt``."""
         exchange, routing_key = _origin(delivery)
@@ -207,6 +213,8 @@ class QueueDispatcher:
             queue=self.queue,
             exchange=exchange,
             routing_key=routing_key,
+            partition_key=attributes.get(PARTITION_KEY),
+            sequence=parse_sequence(attributes.get(SEQUENCE)),
         )
         return Ready(subscription, event, context)
 

@@ -31,7 +31,9 @@ __all__ = [
     "IncomingEnvelope",
     "build_headers",
     "format_time",
+    "ordering_extensions",
     "parse_envelope",
+    "parse_sequence",
     "put_binary_headers",
     "read_envelope",
 ]
@@ -45,6 +47,13 @@ STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 _READ_PREFIXES = ("cloudEvents_", "cloudEvents:", "ce-", "ce_")
 _REQUIRED = ("specversion", "id", "source", "type")
 _KNOWN = frozenset({"specversion", "id", "source", "type", "time", "subject", "dataschema", "datacontenttype"})
+# CloudEvents' Partitioning and Sequence extensions: the ordering key of an event and its place
+# among the events of that key (docs/ordering.md).
+PARTITION_KEY = "partitionkey"
+SEQUENCE = "sequence"
+# Sequences are written zero-padded to this many digits (room for any unsigned 64-bit number), so
+# comparing them as strings, as the Sequence extension asks, gives the numeric order too.
+SEQUENCE_DIGITS = 20
 # W3C trace context travels unprefixed so tracers in every language find it.
 TRACE_HEADERS = ("traceparent", "tracestate")
 
@@ -239,3 +248,27 @@ def _read_structured(body: bytes) -> tuple[dict[str, str], str, bytes, bool]:
     found = {k: _text(v, k) for k, v in event.items() if k not in ("data", "data_base64") and v is not None}
     _check_attributes(found)
     return found, media_type, data, True
+
+
+def ordering_extensions(partition_key: str | None, sequence: int | None) -> dict[str, str]:
+    """The ``partitionkey`` and ``sequence`` extension attributes of an event, as they go on the wire.
+
+    A sequence is a non-negative integer below 10**20, written as 20 decimal digits.
+    """
+    extensions: dict[str, str] = {}
+    if partition_key is not None:
+        if not isinstance(partition_key, str) or not partition_key:
+            raise ValueError(f"partition_key must be a non-empty string, got {partition_key!r}")
+        extensions[PARTITION_KEY] = partition_key
+    if sequence is not None:
+        if isinstance(sequence, bool) or not isinstance(sequence, int) or not 0 <= sequence < 10**SEQUENCE_DIGITS:
+            raise ValueError(f"sequence must be an integer from 0 to 10**{SEQUENCE_DIGITS} - 1, got {sequence!r}")
+        extensions[SEQUENCE] = f"{sequence:0{SEQUENCE_DIGITS}d}"
+    return extensions
+
+
+def parse_sequence(text: str | None) -> int | None:
+    """A ``sequence`` attribute as a number (padded or not), or None when absent or not decimal digits."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)

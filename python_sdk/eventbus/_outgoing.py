@@ -44,6 +44,7 @@ def build_outgoing(
     time: datetime | None = None,
     headers: Mapping[str, Any] | None = None,
     contract: EventContract[Any] | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> OutgoingMessage:
     """Validate ``event`` against its contract and wrap it in a binary-mode CloudEvent.
 
@@ -52,7 +53,8 @@ def build_outgoing(
     """
     contract = contract or contract_for(event)
     return wrap_encoded(
-        contract, contract.encode(event), source=source, subject=subject, event_id=event_id, time=time, headers=headers
+        contract, contract.encode(event), source=source, subject=subject, event_id=event_id, time=time,
+        headers=headers, extensions=extensions,
     )
 
 
@@ -65,14 +67,17 @@ def wrap_encoded(
     event_id: str | None = None,
     time: datetime | None = None,
     headers: Mapping[str, Any] | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> OutgoingMessage:
-    """Wrap a body that ``contract.encode`` made (and so validated) earlier, e.g. an outbox row."""
+    """Wrap a body that ``contract.encode`` made (and so validated) earlier, e.g. an outbox row.
+
+    ``extensions`` are more CloudEvents attributes (e.g. ``ordering_extensions``), by name."""
     moment = time or datetime.now(UTC)
     identifier = event_id or random_event_id()
     wire_headers = dict(headers) if headers else {}
     put_binary_headers(
         wire_headers, identifier, source, contract.type, format_time(moment), subject, contract.schema_id or None,
-        trace=headers,
+        extensions=extensions, trace=headers,
     )
     return OutgoingMessage(
         exchange=contract.exchange,

@@ -12,6 +12,12 @@ No transaction is held open while publishing. If the process dies after a confir
 the rows are marked, their lease runs out and they are published again, with the same event ids:
 consumers that deduplicate by id apply them once. A row is never lost: it stays pending until a
 broker confirm (or an "unroutable" return, which means no queue is bound to take it) is recorded.
+
+Rows with an ordering key leave in the key's order: a claim takes only the head row of each key
+(``Outbox.claim``), so the next row of a key is claimed after this one is recorded sent, never
+beside it. Keep ``lease`` longer than a publish can take (``confirm_timeout`` plus
+``reconnect_window``): a relay whose publish outlives its lease could deliver an older row after
+a newer one, which consumers then drop by its ``sequence`` (docs/ordering.md).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ._envelope import ordering_extensions
 from ._exceptions import ContractError, UnroutableError
 from ._outbox import Outbox, OutboxMessage
 from ._outgoing import wrap_encoded
@@ -105,25 +112,22 @@ class OutboxRelay:
     async def _pump(self) -> int:
         """Publish until a claim finds nothing (or ``stop()``), batches overlapping; returns rows handled.
 
+        While batch N is published, one transaction records batch N-1 and claims N+1. That claim
+        cannot take the next rows of N's keys (they wait for N to be recorded), so when it finds
+        nothing, N is recorded and the claim made again, in one transaction, before giving up.
         A stop finishes the batch in hand and records it, so no claimed row waits for its lease.
         """
         handled = 0
         self._wake.clear()  # a wake() from here on means rows this claim may not have seen
-        batch = await asyncio.to_thread(run_transaction, self.engine, self._claim)
+        batch = await self._record_and_claim(None, more=True)
         previous: tuple[list[OutboxMessage], list[str | Exception]] | None = None
         while batch:
             publishing = asyncio.ensure_future(self._publish_all(batch))
             claim_more = not self._stopping
             if claim_more:
                 self._wake.clear()
-
-            def record_and_claim(connection: Any, done: Any = previous, more: bool = claim_more) -> list[OutboxMessage]:
-                if done is not None:
-                    self._record(connection, *done)
-                return self._claim(connection) if more else []
-
             try:
-                following = await asyncio.to_thread(run_transaction, self.engine, record_and_claim)
+                following = await self._record_and_claim(previous, more=claim_more)
             finally:
                 results = await publishing  # settles even if the database failed (rows then wait for the lease)
             if previous is not None:
@@ -131,11 +135,26 @@ class OutboxRelay:
             previous = (batch, results)
             handled += len(batch)
             batch = following
+            if not batch and claim_more and not self._stopping:
+                batch = await self._record_and_claim(previous, more=True)
+                self._tally(*previous)
+                previous = None
         if previous is not None:
-            done = previous
-            await asyncio.to_thread(run_transaction, self.engine, lambda c: self._record(c, *done))
+            await self._record_and_claim(previous, more=False)
             self._tally(*previous)
         return handled
+
+    async def _record_and_claim(
+        self, done: tuple[list[OutboxMessage], list[str | Exception]] | None, *, more: bool
+    ) -> list[OutboxMessage]:
+        """Record a published batch's results and claim the next batch, in one transaction."""
+
+        def work(connection: Any) -> list[OutboxMessage]:
+            if done is not None:
+                self._record(connection, *done)
+            return self._claim(connection) if more else []
+
+        return await asyncio.to_thread(run_transaction, self.engine, work)
 
     def _claim(self, connection: Any) -> list[OutboxMessage]:
         return self.outbox.claim(connection, limit=self.batch_size, lease=self.lease)
@@ -152,8 +171,9 @@ class OutboxRelay:
             except ContractError as exc:  # a type this process does not know: retried later
                 results[position] = exc
                 continue
+            extensions = ordering_extensions(m.partition_key, m.sequence) if m.partition_key is not None else None
             outgoing.append(wrap_encoded(contract, m.data, source=source, event_id=m.event_id, subject=m.subject,
-                                         time=m.time))
+                                         time=m.time, extensions=extensions))
             positions.append(position)
         try:
             outcomes: list[BaseException | None] = await self.bus._publish_outcomes(outgoing)

@@ -35,6 +35,7 @@ __all__ = [
     "UtcDateTime",
     "create_sql_engine",
     "define_table",
+    "dialect_insert",
     "insert_ignoring_conflicts",
     "require_sqlalchemy",
     "run_transaction",
@@ -158,7 +159,7 @@ def _binary_arrays(engine: Engine) -> None:
         dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
-def _dialect_insert(table: Any, dialect_name: str) -> Any:
+def dialect_insert(table: Any, dialect_name: str) -> Any:
     if dialect_name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect_name == "sqlite":
@@ -170,7 +171,7 @@ def _dialect_insert(table: Any, dialect_name: str) -> Any:
 
 def insert_ignoring_conflicts(table: Any, dialect_name: str) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` for the table, in the engine's dialect (see also ``bulk_insert``)."""
-    return _dialect_insert(table, dialect_name).on_conflict_do_nothing()
+    return dialect_insert(table, dialect_name).on_conflict_do_nothing()
 
 
 def _retryable(exc: DBAPIError) -> bool:

@@ -32,6 +32,7 @@ def make_subscription(
     binding_keys: Sequence[str] | None,
     retry: RetryPolicy | None,
     timeout: float | None,
+    single_active_consumer: bool = False,
 ) -> Subscription:
     """A subscription that calls ``call`` (the shell's wrapper of ``handler``) with ``handler``'s arity."""
     contract = contract_for(model)
@@ -45,6 +46,7 @@ def make_subscription(
         wants_context=handler_arity(handler),
         retry=retry or settings.retry,
         timeout=settings.time_limit(timeout),
+        single_active_consumer=single_active_consumer,
     )
 
 

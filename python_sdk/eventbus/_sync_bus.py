@@ -153,10 +153,13 @@ class SyncEventBus:
         headers: dict[str, Any] | None = None,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
+        partition_key: str | None = None,
+        sequence: int | None = None,
     ) -> str:
         """Validate, publish and wait for the confirm; same arguments and errors as ``EventBus.publish``."""
         return self._call(lambda bus: bus.publish(event, subject=subject, event_id=event_id, time=time,
-                                                  headers=headers, delay=delay, at=at))
+                                                  headers=headers, delay=delay, at=at,
+                                                  partition_key=partition_key, sequence=sequence))
 
     def publish_many(
         self, events: Iterable[BaseModel], *, subject: str | None = None, delay: float | timedelta | None = None
@@ -203,6 +206,7 @@ class SyncEventBus:
         timeout: float | None = None,
         executor: Literal["thread", "process"] | Executor | None = None,
         middleware: Sequence[Middleware | SyncMiddleware] = (),
+        single_active_consumer: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` or ``handler(event, context)``; see ``EventBus.subscribe``.
 
@@ -227,7 +231,8 @@ class SyncEventBus:
             async_layers = [m for m in middleware if _is_async(m)]
             self._register(lambda bus: bus.subscribe(model, queue=queue, binding_keys=binding_keys, retry=retry,
                                                      timeout=timeout, executor=executor,
-                                                     middleware=async_layers)(call))
+                                                     middleware=async_layers,
+                                                     single_active_consumer=single_active_consumer)(call))
             return handler
 
         return register

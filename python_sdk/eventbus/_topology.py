@@ -45,17 +45,26 @@ def dead_letter_queue_name(queue: str) -> str:
     return f"{queue}.dlq"
 
 
-def queue_specs(queue: str, queue_type: str, delivery_limit: int | None = None) -> tuple[QueueSpec, QueueSpec]:
+def queue_specs(
+    queue: str, queue_type: str, delivery_limit: int | None = None, *, single_active_consumer: bool = False
+) -> tuple[QueueSpec, QueueSpec]:
     """The consumer queue and its dead-letter queue.
 
     Parking is an explicit, confirmed publish to the DLQ (so we can add reason headers). A
     quorum queue also gets a broker-side safety net: after ``delivery_limit`` deliveries that
     were never acked (a consumer that crashes on a message before it can count attempts) the
     broker dead-letters the message to the same DLQ through the default exchange.
+
+    ``single_active_consumer`` adds ``x-single-active-consumer``: of all the consumers on the
+    queue the broker delivers to one, and to the next only when it goes away, so deliveries
+    keep the queue's order across replicas (docs/ordering.md). Other queues are declared
+    exactly as before, so every language declares them alike.
     """
     dead_letters = dead_letter_queue_name(queue)
     arguments: dict[str, Any] = {"x-queue-type": queue_type}
     main = dict(arguments)
+    if single_active_consumer:
+        main["x-single-active-consumer"] = True
     if queue_type == "quorum" and delivery_limit:
         main.update(
             {

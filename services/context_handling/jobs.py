@@ -33,7 +33,7 @@ from eventbus_contracts import CONVERSATION_ENDED_V1
 
 from .cache import CachedCandidates, CandidateCache
 from .candidates import friend_graph, rank_candidates
-from .derived import status_changed
+from .derived import pair_key, status_changed
 from .scoring import Status
 from .storage import Storage
 
@@ -114,24 +114,27 @@ def decay_recompute(storage: Storage, cache: CandidateCache, midnight: datetime,
         def one_chunk(connection, after=after):  # type: ignore[no-untyped-def]
             rows = storage.pairs_decayable(connection, midnight, after=after, limit=chunk)
             changes: dict[tuple[str, str], Status] = {}
-            entries = []
+            lowered_rows = []
             for row in rows:
                 lower = row.state.decayed_status(midnight)
                 if lower is None:
                     continue
-                key = (row.user_a, row.user_b)
-                changes[key] = lower
-                entries.append(
-                    status_changed(
-                        key,
-                        row.status,
-                        lower,
-                        row.state.score_at(midnight),
-                        midnight,
-                        cause_id=cause,
-                        conversation_id=None,
-                    )
+                changes[(row.user_a, row.user_b)] = lower
+                lowered_rows.append((row, lower))
+            versions = storage.outbox.next_sequences(connection, [pair_key(key) for key in changes])
+            entries = [
+                status_changed(
+                    (row.user_a, row.user_b),
+                    row.status,
+                    lower,
+                    row.state.score_at(midnight),
+                    midnight,
+                    cause_id=cause,
+                    conversation_id=None,
+                    version=version,
                 )
+                for (row, lower), version in zip(lowered_rows, versions, strict=True)
+            ]
             now = datetime.now(UTC)
             storage.set_statuses(connection, changes, now)
             storage.outbox.add_many(connection, entries, now=now)

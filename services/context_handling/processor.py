@@ -32,7 +32,7 @@ from eventbus_contracts import ConversationEndedV1
 
 from .cache import CachedCandidates, CandidateCache
 from .candidates import RankedCandidate, friend_graph, rank_candidates
-from .derived import candidates_updated, status_changed
+from .derived import candidates_updated, pair_key, status_changed
 from .scoring import InvalidConversation, PairContribution, PairState, conversation_contributions
 from .storage import Storage
 
@@ -127,39 +127,50 @@ class ConversationProcessor:
             return
         keys = [c.pair for _, contributions in applying for c in contributions]
         states = self.storage.lock_pairs(connection, keys, now)
-        entries: list[OutboxEntry] = []
+        changes: list[tuple[Incoming, tuple[str, str], PairState, PairState]] = []
         for item, contributions in applying:
-            conversation = item.conversation
             for contribution in contributions:
                 before, count = states[contribution.pair]
                 after = before.add(contribution.points, contribution.at)
                 states[contribution.pair] = (after, count + 1)
                 if after.status != before.status:
-                    entries.append(self._status_change(item, contribution.pair, before, after))
+                    changes.append((item, contribution.pair, before, after))
         self.storage.save_pairs(connection, states, now)
-        result.status_changes = len(entries)
+        result.status_changes = len(changes)
 
         participants = list(dict.fromkeys(u for item, _ in applying for u in item.conversation.participants))
         graph = friend_graph(self.storage.friend_edges_around(connection, participants))
         rankings = {user: rank_candidates(user, graph) for user in participants}
-        for item, _ in applying:
+        updates = [(item, user) for item, _ in applying for user in item.conversation.participants]
+        # Each event's version: its pair's or user's next sequence, in the order the events are written.
+        versions = iter(
+            self.storage.outbox.next_sequences(
+                connection, [pair_key(pair) for _, pair, _, _ in changes] + [user for _, user in updates]
+            )
+        )
+        entries: list[OutboxEntry] = [
+            self._status_change(item, pair, before, after, next(versions)) for item, pair, before, after in changes
+        ]
+        for item, user in updates:
             conversation = item.conversation
-            for user in conversation.participants:
-                entries.append(
-                    candidates_updated(
-                        user,
-                        rankings[user],
-                        conversation.ended_at,
-                        cause_id=item.event_id,
-                        conversation_id=conversation.conversation_id,
-                    )
+            entries.append(
+                candidates_updated(
+                    user,
+                    rankings[user],
+                    conversation.ended_at,
+                    cause_id=item.event_id,
+                    conversation_id=conversation.conversation_id,
+                    version=next(versions),
                 )
-                result.rankings[user] = (rankings[user], conversation.ended_at)
+            )
+            result.rankings[user] = (rankings[user], conversation.ended_at)
         self.storage.outbox.add_many(connection, entries, now=now)
         result.derived_events = len(entries)
 
     @staticmethod
-    def _status_change(item: Incoming, pair: tuple[str, str], before: PairState, after: PairState) -> OutboxEntry:
+    def _status_change(
+        item: Incoming, pair: tuple[str, str], before: PairState, after: PairState, version: int
+    ) -> OutboxEntry:
         return status_changed(
             pair,
             before.status,
@@ -168,6 +179,7 @@ class ConversationProcessor:
             item.conversation.ended_at,
             cause_id=item.event_id,
             conversation_id=item.conversation.conversation_id,
+            version=version,
         )
 
     def refresh_cache(self, result: BatchResult) -> None:

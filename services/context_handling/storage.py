@@ -101,6 +101,7 @@ class Storage:
             if connection.dialect.name == "postgresql":
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             self.metadata.create_all(connection, checkfirst=True)
+            self.outbox.upgrade_schema(connection)  # ordering columns for an outbox made by an older SDK
             found = connection.execute(sa.select(self.schema.c.version)).scalar()
             if found is None:
                 connection.execute(self.schema.insert().values(version=SCHEMA_VERSION))

@@ -8,11 +8,13 @@ tap below does when it counts) applies each change exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -159,10 +161,16 @@ async def test_sigkill_mid_stream_then_restart_loses_and_repeats_nothing(
     process.start()
     await process.wait_ready()
     started = time.monotonic()
-    await publish_to_queue(broker_url, queue, items, source="/test/chat-backend")
-    await eventually(lambda: applied(storage, ids) >= 600, 60)
+    # Publish while the service consumes, so that the kill lands mid-stream however fast either side is.
+    # (The count is read in a thread: a blocking query every 50 ms on this loop would starve the publisher.)
+    publishing = asyncio.ensure_future(publish_to_queue(broker_url, queue, items, source="/test/chat-backend"))
+    deadline = time.monotonic() + 120
+    while await asyncio.to_thread(applied, storage, ids) < 600:
+        assert time.monotonic() < deadline, "the service applied fewer than 600 conversations in 120 s"
+        await asyncio.sleep(0.1)
     process.kill()  # SIGKILL: no shutdown, unacked deliveries and unpublished outbox rows left behind
     at_kill = applied(storage, ids)
+    await publishing  # the rest waits in the queue for the restarted service
     assert at_kill < len(ids), "the kill should land mid-stream"
 
     process.start()
@@ -193,6 +201,16 @@ async def test_sigkill_mid_stream_then_restart_loses_and_repeats_nothing(
         assert chain[0][0] == "stranger", pair
         assert all(chain[n][1] == chain[n + 1][0] for n in range(len(chain) - 1)), (pair, chain)
         assert chain[-1][1] == final[pair], pair
+    # In arrival order, each pair's and each user's versions never go down, and the last one received
+    # is the stored state (issue 11: a relay's crash used to let newer events overtake older ones).
+    arrived: dict[str, list[tuple[int, str]]] = {}
+    for derived in tap.received:
+        if derived.subject.startswith(prefix):
+            status = derived.data.get("status", "")  # candidates.updated has none
+            arrived.setdefault(derived.subject, []).append((derived.data["version"], status))
+    assert all(a[0] <= b[0] for got in arrived.values() for a, b in pairwise(got))
+    for pair in chains:
+        assert arrived[f"{pair[0]}/{pair[1]}"][-1][1] == final[pair], pair
     print(  # the numbers for the report
         f"\nkilled at {at_kill}/{len(ids)} applied; {elapsed:.1f} s to settle; {len(row_ids)} derived events, "
         f"{sum(seen.values()) - len(seen)} re-published copies after the restart, dropped by id"

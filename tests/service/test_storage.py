@@ -157,6 +157,33 @@ def test_candidates_in_the_outbox_and_cache_match_the_ranking_of_the_stored_grap
         ]
 
 
+def test_derived_events_are_numbered_per_pair_and_per_user_in_commit_order(
+    storage: Storage, processor: ConversationProcessor
+) -> None:
+    """Each derived event's ordering key is its pair or user, and its payload version is that key's
+    sequence: 1, 2, 3 … per key in the order the rows were written, conversations and decay alike."""
+    talks = [
+        conversation(n, ["u_a", "u_b"], T0 + n * timedelta(hours=1), minutes=120, messages={"u_a": 40, "u_b": 40})
+        for n in range(4)
+    ]
+    processor.process([incoming(talks[0])])
+    processor.process([incoming(e) for e in talks[1:]])  # three in one batch: one transaction
+    decay_recompute(storage, processor.cache, datetime(2026, 11, 1, tzinfo=UTC))
+    t = storage.outbox.table
+    with storage.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(t.c.event_type, t.c.partition_key, t.c.sequence, t.c.data).order_by(t.c.seq)
+        ).all()
+    numbered: dict[str, list[int]] = {}
+    for event_type, key, sequence, data in rows:
+        payload = REGISTRY.get(event_type).decode(data)
+        expected_key = payload.user_id if event_type.endswith("candidates.updated.v1") else "u_a/u_b"
+        assert key == expected_key and payload.version == sequence
+        numbered.setdefault(key, []).append(sequence)
+    assert numbered["u_a/u_b"] == [1, 2, 3, 4], "acquaintance, friend, close friend, then the decay"
+    assert numbered["u_a"] == numbered["u_b"] == [1, 2, 3, 4]
+
+
 def test_decay_recompute_lowers_statuses_once_with_deterministic_events(
     storage: Storage, processor: ConversationProcessor
 ) -> None:

@@ -201,6 +201,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "computed_at": "2026-11-25T17:42:30Z",
                 "conversation_id": "conv_8f14e45f",
                 "user_id": "u_1842",
+                "version": 12,
             },
             {
                 "candidates": [],
@@ -231,6 +232,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "$ref": "../common/user.schema.json#/$defs/UserId",
                 "description": "The user the candidates are for.",
             },
+            "version": {
+                "description": "Per-user version: greater in every later event about the same user (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the user; absent in events from before versions existed.",
+                "minimum": 1,
+                "type": "integer",
+            },
         },
         "required": ["user_id", "candidates", "computed_at"],
         "title": "CandidatesUpdated",
@@ -258,6 +264,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "status": "friend",
                 "user_a": "u_1842",
                 "user_b": "u_2071",
+                "version": 3,
             },
             {
                 "cause": "decay",
@@ -304,6 +311,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "user_b": {
                 "$ref": "../common/user.schema.json#/$defs/UserId",
                 "description": "The lexicographically larger user id of the pair.",
+            },
+            "version": {
+                "description": "Per-pair version: greater in every later event about the same pair (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the pair; absent in events from before versions existed.",
+                "minimum": 1,
+                "type": "integer",
             },
         },
         "required": ["user_a", "user_b", "previous_status", "status", "score", "changed_at", "cause"],

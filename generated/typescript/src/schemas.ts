@@ -218,6 +218,11 @@ export const SCHEMAS: Readonly<Record<string, JsonValue>> = {
         "type": "string",
         "minLength": 1,
         "maxLength": 128
+      },
+      "version": {
+        "description": "Per-user version: greater in every later event about the same user (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the user; absent in events from before versions existed.",
+        "type": "integer",
+        "minimum": 1
       }
     },
     "$defs": {
@@ -265,7 +270,8 @@ export const SCHEMAS: Readonly<Record<string, JsonValue>> = {
           }
         ],
         "computed_at": "2026-11-25T17:42:30Z",
-        "conversation_id": "conv_8f14e45f"
+        "conversation_id": "conv_8f14e45f",
+        "version": 12
       },
       {
         "user_id": "u_3300",
@@ -335,6 +341,11 @@ export const SCHEMAS: Readonly<Record<string, JsonValue>> = {
         "type": "string",
         "minLength": 1,
         "maxLength": 128
+      },
+      "version": {
+        "description": "Per-pair version: greater in every later event about the same pair (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the pair; absent in events from before versions existed.",
+        "type": "integer",
+        "minimum": 1
       }
     },
     "examples": [
@@ -346,7 +357,8 @@ export const SCHEMAS: Readonly<Record<string, JsonValue>> = {
         "score": 41.7,
         "changed_at": "2026-11-25T17:42:30Z",
         "cause": "conversation",
-        "conversation_id": "conv_8f14e45f"
+        "conversation_id": "conv_8f14e45f",
+        "version": 3
       },
       {
         "user_a": "u_1842",

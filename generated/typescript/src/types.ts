@@ -24,6 +24,8 @@ export interface CandidatesUpdatedV1 {
   computed_at: string;
   /** The conversation whose processing triggered the recompute, when there was one. */
   conversation_id?: string;
+  /** Per-user version: greater in every later event about the same user (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the user; absent in events from before versions existed. */
+  version?: number;
 }
 
 /**
@@ -104,6 +106,8 @@ export interface FriendshipStatusChangedV1 {
   cause: FriendshipStatusChangedV1Cause;
   /** The conversation that caused the change, when cause is conversation. */
   conversation_id?: string;
+  /** Per-pair version: greater in every later event about the same pair (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the pair; absent in events from before versions existed. */
+  version?: number;
 }
 
 /**

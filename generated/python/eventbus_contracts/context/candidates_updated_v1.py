@@ -59,3 +59,7 @@ class CandidatesUpdatedV1(BaseModel):
     """
     The conversation whose processing triggered the recompute, when there was one.
     """
+    version: Annotated[int | None, Field(ge=1)] = None
+    """
+    Per-user version: greater in every later event about the same user (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the user; absent in events from before versions existed.
+    """

@@ -74,3 +74,7 @@ class FriendshipStatusChangedV1(BaseModel):
     """
     The conversation that caused the change, when cause is conversation.
     """
+    version: Annotated[int | None, Field(ge=1)] = None
+    """
+    Per-pair version: greater in every later event about the same pair (gaps allowed), the same number as the CloudEvents sequence attribute. Apply an event only when its version is greater than the last one applied for the pair; absent in events from before versions existed.
+    """

@@ -139,6 +139,8 @@ type AnyContract interface {
 	// holding the typed value would send.
 	Reencode(data []byte) ([]byte, error)
 	PublishJSON(ctx context.Context, bus *Bus, data []byte, options PublishOptions) (string, error)
+	// PublishManyJSON is PublishMany for JSON data: one id and one error per item.
+	PublishManyJSON(ctx context.Context, bus *Bus, data [][]byte, options []PublishOptions) ([]string, []error)
 	SubscribeJSON(ctx context.Context, bus *Bus, handler TypedHandler[json.RawMessage], options SubscribeOptions) (*Subscription, error)
 }
 
@@ -161,6 +163,23 @@ func (c *Contract[T]) PublishJSON(ctx context.Context, bus *Bus, data []byte, op
 		return "", err
 	}
 	return Publish(ctx, bus, c, event, options)
+}
+
+// PublishManyJSON decodes every item into T and publishes them as one batch.
+func (c *Contract[T]) PublishManyJSON(ctx context.Context, bus *Bus, data [][]byte, options []PublishOptions) ([]string, []error) {
+	events := make([]T, len(data))
+	for i, item := range data {
+		event, err := c.Decode(item, DefaultLimits)
+		if err != nil {
+			errs := make([]error, len(data))
+			for j := range errs {
+				errs[j] = err
+			}
+			return make([]string, len(data)), errs
+		}
+		events[i] = event
+	}
+	return PublishMany(ctx, bus, c, events, options)
 }
 
 // SubscribeJSON subscribes with a handler that gets the typed event re-encoded as JSON.

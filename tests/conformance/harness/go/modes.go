@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	contracts "eventbus.example/contracts"
+	eventbus "github.com/eventbus-dev/eventbus/runtimes/go"
+)
+
+// flagged runs the worker and publish modes (see main.go); it returns the exit code.
+func flagged(mode string, args []string) int {
+	var err error
+	code := 0
+	switch mode {
+	case "worker":
+		code, err = worker(args)
+	case "publish":
+		err = publishMany(args)
+	default:
+		err = fmt.Errorf("unknown mode %s", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return code
+}
+
+func nowMS() int64 { return time.Now().UnixNano() / int64(time.Millisecond) }
+
+func worker(args []string) (int, error) {
+	flags := flag.NewFlagSet("worker", flag.ContinueOnError)
+	url := flags.String("url", eventbus.DefaultURL, "broker URL")
+	service := flags.String("service", "", "service name")
+	eventType := flags.String("event", "", "event type")
+	behaviour := flags.String("behaviour", "ok", "ok, fail:N or always-fail")
+	maxAttempts := flags.Int("max-attempts", 5, "attempts before parking")
+	firstDelay := flags.Int("first-delay-ms", 1000, "delay before attempt 2")
+	factor := flags.Float64("factor", 2, "backoff factor")
+	count := flags.Int("count", 1, "events to finish")
+	timeout := flags.Float64("timeout-s", 120, "give up after")
+	if err := flags.Parse(args); err != nil {
+		return 0, err
+	}
+	failUntil := 0
+	switch {
+	case *behaviour == "ok":
+	case *behaviour == "always-fail":
+		failUntil = 1 << 30
+	case strings.HasPrefix(*behaviour, "fail:"):
+		n, err := strconv.Atoi(strings.TrimPrefix(*behaviour, "fail:"))
+		if err != nil {
+			return 0, err
+		}
+		failUntil = n
+	default:
+		return 0, fmt.Errorf("unknown behaviour %s", *behaviour)
+	}
+	contract, ok := contracts.Contracts[*eventType]
+	if !ok {
+		return 0, fmt.Errorf("no contract for %s", *eventType)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: *url, Service: *service, ShutdownGrace: 10 * time.Second})
+	if err != nil {
+		return 0, err
+	}
+	defer bus.Close()
+	var mu sync.Mutex
+	finished := map[string]bool{}
+	done := make(chan struct{})
+	handler := func(_ context.Context, _ json.RawMessage, meta eventbus.EventContext) error {
+		succeed := meta.Attempt > failUntil
+		emit(map[string]interface{}{"lang": "go", "id": meta.ID, "attempt": meta.Attempt, "at_ms": nowMS(), "ok": succeed})
+		mu.Lock()
+		defer mu.Unlock()
+		if succeed || meta.Attempt >= *maxAttempts {
+			finished[meta.ID] = true
+			if len(finished) == *count {
+				close(done)
+			}
+		}
+		if succeed {
+			return nil
+		}
+		return fmt.Errorf("attempt %d fails on purpose", meta.Attempt)
+	}
+	policy := eventbus.RetryPolicy{MaxAttempts: *maxAttempts, Backoff: eventbus.Backoff{
+		First: time.Duration(*firstDelay) * time.Millisecond, Factor: *factor, Maximum: time.Hour}}
+	if _, err := contract.SubscribeJSON(ctx, bus, handler, eventbus.SubscribeOptions{Retry: &policy}); err != nil {
+		return 0, err
+	}
+	select {
+	case <-done: // Close below waits for the last settlements (a park's confirmed copy, an ack)
+		return 0, nil
+	case <-ctx.Done():
+		return 0, nil
+	case <-time.After(time.Duration(*timeout * float64(time.Second))):
+		fmt.Fprintf(os.Stderr, "only %d of %d events finished in %gs\n", len(finished), *count, *timeout)
+		return 2, nil
+	}
+}
+
+func publishMany(args []string) error {
+	flags := flag.NewFlagSet("publish", flag.ContinueOnError)
+	url := flags.String("url", eventbus.DefaultURL, "broker URL")
+	service := flags.String("service", "", "service name")
+	eventType := flags.String("event", "", "event type")
+	dataFile := flags.String("data-file", "", "JSON data of the events")
+	count := flags.Int("count", 1, "events to publish")
+	delayMS := flags.Int("delay-ms", 0, "delay each event")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	contract, ok := contracts.Contracts[*eventType]
+	if !ok {
+		return fmt.Errorf("no contract for %s", *eventType)
+	}
+	data, err := os.ReadFile(*dataFile)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: *url, Service: *service})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	items := make([][]byte, *count)
+	for i := range items {
+		items[i] = data
+	}
+	options := []eventbus.PublishOptions{{Delay: time.Duration(*delayMS) * time.Millisecond}}
+	started := nowMS()
+	ids, errs := contract.PublishManyJSON(ctx, bus, items, options)
+	confirmed := 0
+	for _, err := range errs {
+		if err == nil {
+			confirmed++
+		}
+	}
+	emit(map[string]interface{}{"published": confirmed, "at_ms": started})
+	for i, id := range ids {
+		if errs[i] != nil {
+			emit(map[string]interface{}{"id": id, "ok": false, "error": errs[i].Error()})
+		} else {
+			emit(map[string]interface{}{"id": id, "ok": true})
+		}
+	}
+	return nil
+}

@@ -3,6 +3,8 @@ package eventbus
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,36 +41,65 @@ func Publish[T any](ctx context.Context, bus *Bus, contract *Contract[T], event 
 // (defaults for all), of length one (the same for all, ids aside) or one per event.
 func PublishMany[T any](ctx context.Context, bus *Bus, contract *Contract[T], events []T, options []PublishOptions) ([]string, []error) {
 	ids := make([]string, len(events))
-	errs := make([]error, len(events))
-	var messages []*outgoing
-	var slots []int
-	for i, event := range events {
-		var choice PublishOptions
-		switch {
-		case len(options) == len(events):
-			choice = options[i]
-		case len(options) == 1:
-			choice = options[0]
-			if len(events) > 1 {
-				choice.ID = ""
-			}
+	for i := range events {
+		choice := optionsFor(options, i, len(events))
+		if choice.ID == "" {
+			choice.ID = uuid.NewString()
 		}
-		body, err := contract.Encode(event)
-		if err == nil {
-			var o *outgoing
-			o, err = bus.outgoing(contract.Type, contract.Exchange, contract.RoutingKey, contract.SchemaID, body, choice)
-			if err == nil {
-				ids[i] = o.message.MessageId
-				messages = append(messages, o)
-				slots = append(slots, i)
+		ids[i] = choice.ID
+	}
+	// Validation (gojsonschema) costs more CPU than sending: the events are encoded on every
+	// core while the first ones are already on the wire, and sent in order as they are ready.
+	slots := make([]encoded, len(events))
+	for i := range slots {
+		slots[i].ready = make(chan struct{})
+	}
+	encoders := runtime.GOMAXPROCS(0)
+	if encoders > len(events) {
+		encoders = len(events)
+	}
+	var next int64 = -1
+	for w := 0; w < encoders; w++ {
+		go func() {
+			for i := int(atomic.AddInt64(&next, 1)); i < len(events); i = int(atomic.AddInt64(&next, 1)) {
+				choice := optionsFor(options, i, len(events))
+				choice.ID = ids[i]
+				body, err := contract.Encode(events[i])
+				if err == nil {
+					slots[i].message, err = bus.outgoing(contract.Type, contract.Exchange, contract.RoutingKey, contract.SchemaID, body, choice)
+				}
+				slots[i].err = err
+				close(slots[i].ready)
 			}
-		}
-		errs[i] = err
+		}()
 	}
-	for k, err := range bus.publisher.publish(ctx, messages) {
-		errs[slots[k]] = err
-	}
+	errs := bus.publisher.publishStream(ctx, len(events), func(i int) (*outgoing, error) {
+		<-slots[i].ready
+		return slots[i].message, slots[i].err
+	})
 	return ids, errs
+}
+
+// encoded is one event of a batch once validated, or why it is not.
+type encoded struct {
+	message *outgoing
+	err     error
+	ready   chan struct{}
+}
+
+// optionsFor picks the options of event i: none, the same for all (ids aside), or one each.
+func optionsFor(options []PublishOptions, i, n int) PublishOptions {
+	switch {
+	case len(options) == n:
+		return options[i]
+	case len(options) == 1:
+		choice := options[0]
+		if n > 1 {
+			choice.ID = ""
+		}
+		return choice
+	}
+	return PublishOptions{}
 }
 
 // outgoing wraps a validated body in a binary-mode CloudEvent bound for exchange, or for the

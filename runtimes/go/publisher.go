@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"sort"
 	"sync"
 	"time"
 
@@ -285,11 +286,19 @@ func (p *publisher) outcome(ctx context.Context, o *outgoing, w *waiter) error {
 }
 
 // publish sends every message, at most window unconfirmed at once, and returns one error per
-// message (nil: confirmed). Messages whose connection dropped are sent again on a new one
-// until ReconnectWindow has passed since the first drop.
+// message (nil: confirmed).
 func (p *publisher) publish(ctx context.Context, messages []*outgoing) []error {
-	results := make([]error, len(messages))
-	todo := make([]int, len(messages))
+	return p.publishStream(ctx, len(messages), func(i int) (*outgoing, error) { return messages[i], nil })
+}
+
+// publishStream publishes the n messages next(0) … next(n-1), in order, as next makes them
+// (a caller can validate the next ones while these are on the wire). A message whose
+// connection dropped is sent again on a new one until ReconnectWindow has passed since the
+// first drop; then it fails.
+func (p *publisher) publishStream(ctx context.Context, n int, next func(int) (*outgoing, error)) []error {
+	results := make([]error, n)
+	messages := make([]*outgoing, n)
+	todo := make([]int, n)
 	for i := range todo {
 		todo[i] = i
 	}
@@ -311,6 +320,11 @@ func (p *publisher) publish(ctx context.Context, messages []*outgoing) []error {
 			results[f.index] = err
 		}
 		for _, i := range todo {
+			if messages[i] == nil {
+				if messages[i], results[i] = next(i); results[i] != nil {
+					continue
+				}
+			}
 			if ctx.Err() != nil {
 				results[i] = ctx.Err()
 				continue
@@ -337,6 +351,7 @@ func (p *publisher) publish(ctx context.Context, messages []*outgoing) []error {
 		if len(todo) == 0 {
 			break
 		}
+		sort.Ints(todo)
 		if firstDrop.IsZero() {
 			firstDrop = time.Now()
 		}

@@ -115,14 +115,18 @@ func (s *Subscription) call(message *Message) (err error) {
 	}()
 	select {
 	case err = <-result:
+		if err == nil {
+			return nil
+		}
 	case <-ctx.Done():
 		select {
 		case err = <-result: // it finished just as time ran out: take its answer
+			if err == nil {
+				return nil
+			}
 		default:
+			err = ctx.Err() // still running: settled as failed now, its answer is ignored
 		}
-	}
-	if err == nil {
-		return nil
 	}
 	switch {
 	case s.hard.Err() != nil:

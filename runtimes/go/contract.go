@@ -101,12 +101,8 @@ func (c *Contract[T]) Decode(body []byte, limits InputLimits) (T, error) {
 	if refused := CheckBody(body, limits); refused != nil {
 		return event, refused
 	}
-	problems, err := c.Violations(body)
-	if err != nil {
+	if err := c.validate(body); err != nil {
 		return event, err
-	}
-	if len(problems) > 0 {
-		return event, &ValidationError{EventType: c.Type, Violations: problems}
 	}
 	if err := json.Unmarshal(body, &event); err != nil {
 		violation := SchemaViolation{InstancePath: "/", SchemaPath: "(go type)", Message: err.Error()}
@@ -118,17 +114,22 @@ func (c *Contract[T]) Decode(body []byte, limits InputLimits) (T, error) {
 // Encode returns the exact body bytes of event, checked against the schema first.
 func (c *Contract[T]) Encode(event T) ([]byte, error) {
 	body, err := json.Marshal(event)
+	if err == nil {
+		err = c.validate(body)
+	}
 	if err != nil {
 		return nil, err
-	}
-	problems, err := c.Violations(body)
-	if err != nil {
-		return nil, err
-	}
-	if len(problems) > 0 {
-		return nil, &ValidationError{EventType: c.Type, Violations: problems}
 	}
 	return body, nil
+}
+
+// validate is nil when data satisfies the schema, else a *ValidationError with every reason.
+func (c *Contract[T]) validate(data []byte) error {
+	problems, err := c.Violations(data)
+	if err == nil && len(problems) > 0 {
+		err = &ValidationError{EventType: c.Type, Violations: problems}
+	}
+	return err
 }
 
 // AnyContract is a Contract seen without its Go type, for code that starts from an event type

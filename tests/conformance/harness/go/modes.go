@@ -38,11 +38,17 @@ func flagged(mode string, args []string) int {
 
 func nowMS() int64 { return time.Now().UnixNano() / int64(time.Millisecond) }
 
+// modeFlags are the flags both modes share: --url, --service, --event.
+func modeFlags(mode string) (flags *flag.FlagSet, url, service, eventType *string) {
+	flags = flag.NewFlagSet(mode, flag.ContinueOnError)
+	url = flags.String("url", eventbus.DefaultURL, "broker URL")
+	service = flags.String("service", "", "service name")
+	eventType = flags.String("event", "", "event type")
+	return flags, url, service, eventType
+}
+
 func worker(args []string) (int, error) {
-	flags := flag.NewFlagSet("worker", flag.ContinueOnError)
-	url := flags.String("url", eventbus.DefaultURL, "broker URL")
-	service := flags.String("service", "", "service name")
-	eventType := flags.String("event", "", "event type")
+	flags, url, service, eventType := modeFlags("worker")
 	behaviour := flags.String("behaviour", "ok", "ok, fail:N or always-fail")
 	maxAttempts := flags.Int("max-attempts", 5, "attempts before parking")
 	firstDelay := flags.Int("first-delay-ms", 1000, "delay before attempt 2")
@@ -113,10 +119,7 @@ func worker(args []string) (int, error) {
 }
 
 func publishMany(args []string) error {
-	flags := flag.NewFlagSet("publish", flag.ContinueOnError)
-	url := flags.String("url", eventbus.DefaultURL, "broker URL")
-	service := flags.String("service", "", "service name")
-	eventType := flags.String("event", "", "event type")
+	flags, url, service, eventType := modeFlags("publish")
 	dataFile := flags.String("data-file", "", "JSON data of the events")
 	count := flags.Int("count", 1, "events to publish")
 	delayMS := flags.Int("delay-ms", 0, "delay each event")

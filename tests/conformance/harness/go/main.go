@@ -11,12 +11,16 @@
 //
 //	harness worker --url URL --service NAME --event TYPE --behaviour ok|fail:N|always-fail
 //	        --max-attempts M --first-delay-ms D --factor F --count C [--timeout-s T]
-//	    consume TYPE as NAME with that retry policy (no jitter); one JSON line per handler call
-//	    {"lang","id","attempt","at_ms","ok"}; exit 0 once C events succeeded or were parked
-//	    (fail:N fails attempts 1..N), 2 when T seconds (default 120) passed first
+//	        [--jitter J] [--handler-ms H] [--prefetch P]
+//	    consume TYPE as NAME with that retry policy (jitter default 0.5); one JSON line per handler
+//	    call {"lang":"go","id","attempt","at_ms","ok"}; exit 0 once C events succeeded or were
+//	    parked (fail:N fails attempts 1..N) or after SIGTERM, 2 when T seconds (default 120)
+//	    passed first; {"lang":"go","ready":true} goes to stderr once it consumes
 //	harness publish --url URL --service NAME --event TYPE --data-file F --count C [--delay-ms D]
-//	    publish C events with the data in F as one batch; {"published":<confirmed>,"at_ms":<start>},
-//	    then one line per event: {"id","ok"[,"error"]}
+//	        [--pace-ms P]
+//	    publish C events with the data in F (one batch, or one every P ms);
+//	    {"published":<confirmed>,"at_ms":<before the first>}, then each confirmed id on a line;
+//	    each failed one is {"failed":id,"error":…} on stderr, and the exit status is then 1
 package main
 
 import (

@@ -25,7 +25,7 @@ func flagged(mode string, args []string) int {
 	case "worker":
 		code, err = worker(args)
 	case "publish":
-		err = publishMany(args)
+		code, err = publishMany(args)
 	default:
 		err = fmt.Errorf("unknown mode %s", mode)
 	}
@@ -55,6 +55,9 @@ func worker(args []string) (int, error) {
 	factor := flags.Float64("factor", 2, "backoff factor")
 	count := flags.Int("count", 1, "events to finish")
 	timeout := flags.Float64("timeout-s", 120, "give up after")
+	jitter := flags.Float64("jitter", 0.5, "backoff jitter (0: exact delays)")
+	handlerMS := flags.Int("handler-ms", 0, "time each handler call takes")
+	prefetch := flags.Int("prefetch", 100, "prefetch, and so handlers at once")
 	if err := flags.Parse(args); err != nil {
 		return 0, err
 	}
@@ -78,7 +81,8 @@ func worker(args []string) (int, error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: *url, Service: *service, ShutdownGrace: 10 * time.Second})
+	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: *url, Service: *service, ShutdownGrace: 10 * time.Second,
+		Prefetch: *prefetch, ReconnectWindow: 30 * time.Second})
 	if err != nil {
 		return 0, err
 	}
@@ -89,6 +93,9 @@ func worker(args []string) (int, error) {
 	handler := func(_ context.Context, _ json.RawMessage, meta eventbus.EventContext) error {
 		succeed := meta.Attempt > failUntil
 		emit(map[string]interface{}{"lang": "go", "id": meta.ID, "attempt": meta.Attempt, "at_ms": nowMS(), "ok": succeed})
+		if *handlerMS > 0 {
+			time.Sleep(time.Duration(*handlerMS) * time.Millisecond)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if succeed || meta.Attempt >= *maxAttempts {
@@ -103,10 +110,11 @@ func worker(args []string) (int, error) {
 		return fmt.Errorf("attempt %d fails on purpose", meta.Attempt)
 	}
 	policy := eventbus.RetryPolicy{MaxAttempts: *maxAttempts, Backoff: eventbus.Backoff{
-		First: time.Duration(*firstDelay) * time.Millisecond, Factor: *factor, Maximum: time.Hour}}
+		First: time.Duration(*firstDelay) * time.Millisecond, Factor: *factor, Maximum: time.Hour, Jitter: *jitter}}
 	if _, err := contract.SubscribeJSON(ctx, bus, handler, eventbus.SubscribeOptions{Retry: &policy}); err != nil {
 		return 0, err
 	}
+	fmt.Fprintln(os.Stderr, `{"lang":"go","ready":true}`)
 	select {
 	case <-done: // Close below waits for the last settlements (a park's confirmed copy, an ack)
 		return 0, nil
@@ -118,48 +126,61 @@ func worker(args []string) (int, error) {
 	}
 }
 
-func publishMany(args []string) error {
+func publishMany(args []string) (int, error) {
 	flags, url, service, eventType := modeFlags("publish")
 	dataFile := flags.String("data-file", "", "JSON data of the events")
 	count := flags.Int("count", 1, "events to publish")
 	delayMS := flags.Int("delay-ms", 0, "delay each event")
+	paceMS := flags.Int("pace-ms", 0, "publish one at a time, this far apart (0: one batch)")
 	if err := flags.Parse(args); err != nil {
-		return err
+		return 1, err
 	}
 	contract, ok := contracts.Contracts[*eventType]
 	if !ok {
-		return fmt.Errorf("no contract for %s", *eventType)
+		return 1, fmt.Errorf("no contract for %s", *eventType)
 	}
 	data, err := os.ReadFile(*dataFile)
 	if err != nil {
-		return err
+		return 1, err
 	}
 	ctx := context.Background()
-	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: *url, Service: *service})
+	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: *url, Service: *service, ReconnectWindow: 30 * time.Second})
 	if err != nil {
-		return err
+		return 1, err
 	}
 	defer bus.Close()
-	items := make([][]byte, *count)
-	for i := range items {
-		items[i] = data
-	}
-	options := []eventbus.PublishOptions{{Delay: time.Duration(*delayMS) * time.Millisecond}}
+	options := eventbus.PublishOptions{Delay: time.Duration(*delayMS) * time.Millisecond}
 	started := nowMS()
-	ids, errs := contract.PublishManyJSON(ctx, bus, items, options)
-	confirmed := 0
-	for _, err := range errs {
-		if err == nil {
-			confirmed++
+	var ids []string
+	var errs []error
+	if *paceMS > 0 {
+		for i := 0; i < *count; i++ {
+			id, err := contract.PublishJSON(ctx, bus, data, options)
+			ids, errs = append(ids, id), append(errs, err)
+			time.Sleep(time.Duration(*paceMS) * time.Millisecond)
 		}
+	} else {
+		items := make([][]byte, *count)
+		for i := range items {
+			items[i] = data
+		}
+		ids, errs = contract.PublishManyJSON(ctx, bus, items, []eventbus.PublishOptions{options})
 	}
-	emit(map[string]interface{}{"published": confirmed, "at_ms": started})
+	var confirmed []string
 	for i, id := range ids {
-		if errs[i] != nil {
-			emit(map[string]interface{}{"id": id, "ok": false, "error": errs[i].Error()})
+		if errs[i] == nil {
+			confirmed = append(confirmed, id)
 		} else {
-			emit(map[string]interface{}{"id": id, "ok": true})
+			line, _ := json.Marshal(map[string]string{"failed": id, "error": errs[i].Error()})
+			fmt.Fprintln(os.Stderr, string(line))
 		}
 	}
-	return nil
+	emit(map[string]interface{}{"published": len(confirmed), "at_ms": started})
+	for _, id := range confirmed {
+		fmt.Println(id)
+	}
+	if len(confirmed) < *count {
+		return 1, nil
+	}
+	return 0, nil
 }

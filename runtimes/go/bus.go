@@ -92,8 +92,12 @@ func Connect(ctx context.Context, options Options) (*Bus, error) {
 	bus.publisher.mu.Lock()
 	err = bus.publisher.open()
 	bus.publisher.mu.Unlock()
+	var failed *ConnectionFailedError
+	if errors.As(err, &failed) {
+		return nil, failed
+	}
 	if err != nil {
-		return nil, fmt.Errorf("eventbus: cannot connect to %s: %v", redact(options.URL), errors.Unwrap(err))
+		return nil, fmt.Errorf("eventbus: cannot open a confirm channel: %w", err)
 	}
 	return bus, nil
 }

@@ -156,7 +156,7 @@ func (c *consumer) subscribe(ctx context.Context, eventType, exchange, routingKe
 	if c.connection == nil || c.connection.IsClosed() {
 		connection, err := dial(&b.options, "consume")
 		if err != nil {
-			return nil, fmt.Errorf("eventbus: cannot connect to %s: %v", redact(b.options.URL), errors.Unwrap(err))
+			return nil, err
 		}
 		c.connection = connection
 		c.watch(connection)

@@ -14,6 +14,7 @@ import (
 //	*PublishError           a publish not known to be safely on a queue (Kind says why)
 //	*TopologyMismatchError  a queue or exchange exists with other arguments (Detail: the difference)
 //	*HandlerTimeoutError    a handler ran past its time limit
+//	*ConnectionFailedError  no broker answered
 //	*ConfigurationError     options that cannot work
 //
 // Handler control flow is kept apart from failures: a handler returns RetryLater(d) or
@@ -106,6 +107,19 @@ func (e *HandlerTimeoutError) Error() string {
 type ConfigurationError struct{ Message string }
 
 func (e *ConfigurationError) Error() string { return e.Message }
+
+// ConnectionFailedError is a broker that did not answer at URL (shown without its password).
+type ConnectionFailedError struct {
+	URL string
+	Err error
+}
+
+func (e *ConnectionFailedError) Error() string {
+	return "no broker answered at " + e.URL + ": " + e.Err.Error()
+}
+
+// Unwrap returns the client's error.
+func (e *ConnectionFailedError) Unwrap() error { return e.Err }
 
 // ErrClosed is returned by operations on a closed Bus.
 var ErrClosed = errors.New("eventbus: the bus is closed")

@@ -147,6 +147,13 @@ type publisher struct {
 
 var errLost = errors.New("eventbus: the publishing connection is down")
 
+// lost is errLost with its cause: the publish is sent again on a new connection.
+type lost struct{ cause error }
+
+func (l *lost) Error() string        { return errLost.Error() + ": " + l.cause.Error() }
+func (l *lost) Is(target error) bool { return target == errLost }
+func (l *lost) Unwrap() error        { return l.cause }
+
 // open makes sure a confirm channel is up; called with p.mu held.
 func (p *publisher) open() error {
 	if p.closed {
@@ -161,7 +168,7 @@ func (p *publisher) open() error {
 	p.connection, p.channel = nil, nil
 	connection, err := dial(p.options, "publish")
 	if err != nil {
-		return err
+		return &lost{err}
 	}
 	channel, err := connection.Channel()
 	if err == nil {
@@ -169,7 +176,7 @@ func (p *publisher) open() error {
 	}
 	if err != nil {
 		connection.Close()
-		return fmt.Errorf("%w: %v", errLost, err)
+		return &lost{err}
 	}
 	state := &confirms{next: 1, pending: map[uint64]*waiter{}, returned: map[string]int{}}
 	acks := channel.NotifyPublish(make(chan amqp.Confirmation, 4096))
@@ -236,7 +243,7 @@ func (p *publisher) send(ctx context.Context, o *outgoing) (*waiter, error) {
 	}
 	if err := p.prepare(o); err != nil {
 		if p.connection.IsClosed() {
-			return nil, fmt.Errorf("%w: %v", errLost, err)
+			return nil, &lost{err}
 		}
 		return nil, err
 	}
@@ -246,7 +253,7 @@ func (p *publisher) send(ctx context.Context, o *outgoing) (*waiter, error) {
 	}
 	if err := p.channel.PublishWithContext(ctx, o.exchange, o.routingKey, true, false, o.message); err != nil {
 		p.channel.Close() // the sequence may be off now: start a new channel; pending ones are lost
-		return nil, fmt.Errorf("%w: %v", errLost, err)
+		return nil, &lost{err}
 	}
 	return w, nil
 }
@@ -311,6 +318,7 @@ func (p *publisher) publishStream(ctx context.Context, n int, next func(int) (*o
 		}
 		inFlight := make([]flight, 0, len(todo))
 		waited := 0
+		down := false // once a send finds the connection down, the rest of the round waits for the next
 		settle := func(f flight) {
 			err := p.outcome(ctx, messages[f.index], f.waiter)
 			if errors.Is(err, errLost) {
@@ -329,9 +337,13 @@ func (p *publisher) publishStream(ctx context.Context, n int, next func(int) (*o
 				results[i] = ctx.Err()
 				continue
 			}
+			if down {
+				again = append(again, i)
+				continue
+			}
 			w, err := p.send(ctx, messages[i])
 			if errors.Is(err, errLost) {
-				again = append(again, i)
+				again, down = append(again, i), true
 				continue
 			}
 			if err != nil {
@@ -395,7 +407,7 @@ func dial(options *Options, role string) (*amqp.Connection, error) {
 	properties := amqp.Table{"connection_name": options.Service + ":" + role + " (go)"}
 	connection, err := amqp.DialConfig(options.URL, amqp.Config{Properties: properties, Heartbeat: options.Heartbeat})
 	if err != nil {
-		return nil, fmt.Errorf("%w: no broker answered: %v", errLost, err)
+		return nil, &ConnectionFailedError{URL: redact(options.URL), Err: err}
 	}
 	return connection, nil
 }

@@ -108,12 +108,13 @@ type consumer struct {
 	connection *amqp.Connection
 	subs       []*Subscription
 	stopping   bool
+	stopped    chan struct{} // closed by stop: a reconnect waiting out its backoff gives up
 	fatal      chan error
 	watchers   sync.WaitGroup
 }
 
 func newConsumer(bus *Bus) *consumer {
-	return &consumer{bus: bus, fatal: make(chan error, 1)}
+	return &consumer{bus: bus, fatal: make(chan error, 1), stopped: make(chan struct{})}
 }
 
 func (c *consumer) subscribe(ctx context.Context, eventType, exchange, routingKey string, decode func([]byte) (any, error),
@@ -236,7 +237,11 @@ func (c *consumer) reconnect(reason *amqp.Error) {
 		c.mu.Unlock()
 		delay := reconnectBackoff.Delay(failures+1, rand.Float64)
 		logger.Warn("reconnect attempt failed", "attempt", failures+1, "error", err.Error(), "next_in", delay.String())
-		time.Sleep(delay)
+		select {
+		case <-time.After(delay):
+		case <-c.stopped:
+			return
+		}
 	}
 }
 
@@ -326,6 +331,9 @@ func (s *Subscription) stop(grace time.Duration) {
 
 func (c *consumer) stop(grace time.Duration) {
 	c.mu.Lock()
+	if !c.stopping {
+		close(c.stopped)
+	}
 	c.stopping = true
 	subs := c.subs
 	connection := c.connection

@@ -72,7 +72,8 @@ def wrap_encoded(
     """Wrap a body that ``contract.encode`` made (and so validated) earlier, e.g. an outbox row.
 
     ``extensions`` are more CloudEvents attributes (e.g. ``ordering_extensions``), by name."""
-    moment = time or datetime.now(UTC)
+    published = datetime.now(UTC)
+    moment = time or published
     identifier = event_id or random_event_id()
     wire_headers = dict(headers) if headers else {}
     put_binary_headers(
@@ -86,7 +87,7 @@ def wrap_encoded(
         headers=wire_headers,
         message_id=identifier,
         event_type=contract.type,
-        timestamp=moment,
+        timestamp=published,  # the AMQP timestamp is the publish time (wire format), never the event's time
         app_id=source,
     )
 

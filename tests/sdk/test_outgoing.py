@@ -42,10 +42,17 @@ def test_headers_are_the_envelope_headers_after_the_callers_own_in_their_order()
     expected = dict(caller)
     expected.update(build_headers(attrs, trace=caller))
     assert list(message.headers.items()) == list(expected.items())
-    assert message.message_id == "e-1" and message.timestamp == moment and message.app_id == "/services/chat"
+    assert message.message_id == "e-1" and message.app_id == "/services/chat"
     assert orjson.loads(message.body) == CONTRACT.schema["examples"][0]
     read = parse_envelope(message.headers, message.content_type, message.body).attributes
     assert (read.id, read.type, read.time, read.subject) == ("e-1", CONTRACT.type, attrs.time, "conv_1")
+
+
+def test_the_amqp_timestamp_is_the_publish_time_not_the_events_time() -> None:
+    before = datetime.now(UTC)
+    message = build_outgoing(EVENT, source="/s", time=datetime(2020, 1, 1, tzinfo=UTC))
+    assert before <= message.timestamp <= datetime.now(UTC)
+    assert message.headers["cloudEvents_time"] == "2020-01-01T00:00:00Z"
 
 
 def test_without_subject_or_caller_headers_only_the_envelope_goes_out() -> None:

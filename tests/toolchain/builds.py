@@ -6,9 +6,10 @@ the same when they are missing). A build folder gets a ``node_modules`` link to 
 and tsc resolve packages as they would in a user's project.
 
 Go: Debian's golang-go with Debian-packaged libraries (no module proxy is reachable here). The
-generated go.mod names the real module versions; a build folder gets a ``go.work`` that replaces
-each of them with a copy of the Debian sources (``/usr/share/gocode/src``) carrying a minimal
-go.mod, since some Debian copies have none and others require test-only modules.
+generated go.mod names the real module versions, the runtime (``runtimes/go``) among them; a build
+folder gets a ``go.work`` that uses the local runtime module and replaces every library with a
+copy of the Debian sources (``/usr/share/gocode/src``) carrying a minimal go.mod, since some
+Debian copies have none and others require test-only modules.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from eventbus_codegen.go import RUNTIME_MODULE, RUNTIME_VERSION
+
 __all__ = [
     "GO_DEPENDENCIES",
+    "GO_RUNTIME",
     "TOOLCHAIN",
     "BuildError",
     "ensure_node_modules",
@@ -34,6 +38,7 @@ __all__ = [
 ]
 
 TOOLCHAIN = Path(__file__).resolve().parent
+GO_RUNTIME = TOOLCHAIN.parents[1] / "runtimes" / "go"  # the runtime every generated Go module imports
 DEBIAN_GOCODE = Path("/usr/share/gocode/src")
 # Module path → the version the generated go.mod requires (what Debian ships).
 GO_DEPENDENCIES = {
@@ -92,11 +97,14 @@ def have_go() -> bool:
 
 
 def go_workspace(folder: Path, modules: Iterable[Path]) -> Path:
-    """A go.work in ``folder`` using ``modules`` with every dependency replaced by its Debian copy."""
+    """A go.work in ``folder`` using ``modules`` and the local runtime, every library replaced by its Debian copy."""
     deps = folder / "go-deps"
     lines = ["go 1.19", "", "use ("]
-    lines += [f"\t{module.resolve()}" for module in modules]
-    lines += [")", "", "replace ("]
+    used = {module.resolve() for module in modules} | {GO_RUNTIME}
+    lines += [f"\t{module}" for module in sorted(used)]
+    # The generated go.mod requires the runtime at a release; Go still reads that release's go.mod
+    # even though the workspace uses the local copy, so it is replaced with the local copy too.
+    lines += [")", "", "replace (", f"\t{RUNTIME_MODULE} {RUNTIME_VERSION} => {GO_RUNTIME}"]
     for module, version in sorted(GO_DEPENDENCIES.items()):
         target = deps / module
         if not target.is_dir():

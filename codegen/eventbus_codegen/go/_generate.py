@@ -4,11 +4,15 @@ Stages: load the contracts (``_contracts``), build the language-neutral type mod
 (``_typemodel``), spell it in Go (this module), translate every schema to draft-07 for
 gojsonschema (``_draft07``), fill the templates in ``templates/``. The module::
 
-    go.mod          the real module paths and versions of amqp091-go, gojsonschema, uuid
+    go.mod          requires the runtime (``runtimes/go``) at RUNTIME_VERSION, and what it requires
     types.go        one struct / enum / union per declaration
+    jsonx.go        the JSON helpers the types use (Nullable, open objects, unions)
     schemas.go      every schema, embedded, as draft-07
-    contracts.go    Contract per event, Publish<Name> / Subscribe<Name>
-    bus.go, contract.go, envelope.go, errors.go, jsonx.go, parking.go   the runtime
+    contracts.go    Contract per event, Publish<Name> / Subscribe<Name> over the runtime
+
+Everything else (connections, confirms, retries, delays, the consumer) is the runtime's, a Go
+module of its own that generated modules import, so two generated modules in one binary share
+one ``eventbus.Bus``.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ from .._output import diff_tree, write_tree
 from .._templates import Renderer
 from .._typemodel import build_type_model
 
-__all__ = ["check_go", "generate_go", "render_go", "write_go"]
+__all__ = ["RUNTIME_MODULE", "RUNTIME_VERSION", "check_go", "generate_go", "render_go", "write_go"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
-_RUNTIME = ("bus", "contract", "envelope", "errors", "jsonx", "parking")
+# The runtime library generated modules import (runtimes/go), and the release they require.
+RUNTIME_MODULE = "github.com/eventbus-dev/eventbus/runtimes/go"
+RUNTIME_VERSION = "v0.1.0"
 _MODULE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*")
 _GO_KEYWORDS = frozenset({
     "break", "case", "chan", "const", "continue", "default", "defer", "else", "fallthrough", "for", "func", "go",
@@ -83,7 +89,10 @@ def render_go(model: TypeModel, schemas: Mapping[str, Any], contracts_dir: str, 
     package = package_name(module)
     renderer = Renderer(_TEMPLATES)
     header = renderer.render("header.jinja2", {}, source=f"{contracts_dir}/").rstrip("\n")
-    context: dict[str, Any] = {"header": header, "contracts_dir": contracts_dir, "package": package, "module": module}
+    context: dict[str, Any] = {
+        "header": header, "contracts_dir": contracts_dir, "package": package, "module": module,
+        "runtime_module": RUNTIME_MODULE, "runtime_version": RUNTIME_VERSION,
+    }
     speller = _GoSpeller({decl.name: decl for decl in model.declarations})
     declarations = [speller.declaration(decl) for decl in model.declarations]
     contracts = model.contracts
@@ -101,9 +110,8 @@ def render_go(model: TypeModel, schemas: Mapping[str, Any], contracts_dir: str, 
             example=contracts[0].title if contracts else "Event",
             registry=_key_value_lines([(json.dumps(c.type), f"{c.title}Contract,") for c in contracts]),
         ),
+        "jsonx.go": renderer.render("jsonx.go.jinja2", context),
     }
-    for name in _RUNTIME:
-        files[f"{name}.go"] = renderer.render(f"runtime/{name}.go.jinja2", context)
     return dict(sorted(files.items()))
 
 

@@ -6,6 +6,21 @@
 //	                       from its typed value, as one JSON line
 //	harness roundtrip FILE decode and re-encode [{type, data}] (the corpus test)
 //	harness unroutable PLAN publish to an exchange with no queue: report the error
+//
+// and two modes with flags, the same in every language's harness, for cross-language tests:
+//
+//	harness worker --url URL --service NAME --event TYPE --behaviour ok|fail:N|always-fail
+//	        --max-attempts M --first-delay-ms D --factor F --count C [--timeout-s T]
+//	        [--jitter J] [--handler-ms H] [--prefetch P]
+//	    consume TYPE as NAME with that retry policy (jitter default 0.5); one JSON line per handler
+//	    call {"lang":"go","id","attempt","at_ms","ok"}; exit 0 once C events succeeded or were
+//	    parked (fail:N fails attempts 1..N) or after SIGTERM, 2 when T seconds (default 120)
+//	    passed first; {"lang":"go","ready":true} goes to stderr once it consumes
+//	harness publish --url URL --service NAME --event TYPE --data-file F --count C [--delay-ms D]
+//	        [--pace-ms P]
+//	    publish C events with the data in F (one batch, or one every P ms);
+//	    {"published":<confirmed>,"at_ms":<before the first>}, then each confirmed id on a line;
+//	    each failed one is {"failed":id,"error":…} on stderr, and the exit status is then 1
 package main
 
 import (
@@ -16,11 +31,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	contracts "eventbus.example/contracts"
+	eventbus "github.com/eventbus-dev/eventbus/runtimes/go"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -56,12 +73,12 @@ func emit(record map[string]interface{}) {
 }
 
 func publish(ctx context.Context, p plan) error {
-	bus, err := contracts.Connect(ctx, contracts.Options{URL: p.URL, Service: p.Service})
+	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: p.URL, Service: p.Service})
 	if err != nil {
 		return err
 	}
 	defer bus.Close()
-	connection, err := amqp.Dial(p.URL)
+	connection, err := amqp.Dial(p.URL) // the invalid vectors go out raw, with plain amqp091-go
 	if err != nil {
 		return err
 	}
@@ -73,6 +90,7 @@ func publish(ctx context.Context, p plan) error {
 	if err := channel.Confirm(false); err != nil {
 		return err
 	}
+	confirms := channel.NotifyPublish(make(chan amqp.Confirmation, 1)) // one at a time: in order
 	for _, item := range p.Invalid {
 		body, err := base64.StdEncoding.DecodeString(item.BodyB64)
 		if err != nil {
@@ -86,11 +104,10 @@ func publish(ctx context.Context, p plan) error {
 		if item.ContentType != nil {
 			message.ContentType = *item.ContentType
 		}
-		confirmation, err := channel.PublishWithDeferredConfirmWithContext(ctx, item.Exchange, item.RoutingKey, false, false, message)
-		if err != nil {
+		if err := channel.PublishWithContext(ctx, item.Exchange, item.RoutingKey, false, false, message); err != nil {
 			return err
 		}
-		if !confirmation.Wait() {
+		if confirmation := <-confirms; !confirmation.Ack {
 			return fmt.Errorf("invalid vector %s not confirmed", item.MessageID)
 		}
 	}
@@ -99,7 +116,7 @@ func publish(ctx context.Context, p plan) error {
 		if !ok {
 			return fmt.Errorf("no contract for %s", item.Type)
 		}
-		options := contracts.PublishOptions{ID: item.ID, Subject: item.Subject, Time: item.Time}
+		options := eventbus.PublishOptions{ID: item.ID, Subject: item.Subject, Time: item.Time}
 		if _, err := contract.PublishJSON(ctx, bus, item.Data, options); err != nil {
 			return err
 		}
@@ -109,7 +126,7 @@ func publish(ctx context.Context, p plan) error {
 }
 
 func consume(ctx context.Context, p plan) error {
-	bus, err := contracts.Connect(ctx, contracts.Options{URL: p.URL, Service: p.Service})
+	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: p.URL, Service: p.Service})
 	if err != nil {
 		return err
 	}
@@ -121,7 +138,7 @@ func consume(ctx context.Context, p plan) error {
 	for _, id := range p.ExpectIDs {
 		waiting[id] = true
 	}
-	handler := func(_ context.Context, data json.RawMessage, meta contracts.EventContext) error {
+	handler := func(_ context.Context, data json.RawMessage, meta eventbus.EventContext) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if !waiting[meta.ID] {
@@ -137,9 +154,9 @@ func consume(ctx context.Context, p plan) error {
 		}
 		return nil
 	}
-	var subscriptions []*contracts.Subscription
+	var subscriptions []*eventbus.Subscription
 	for _, contract := range contracts.Contracts {
-		subscription, err := contract.SubscribeJSON(ctx, bus, handler, contracts.SubscribeOptions{})
+		subscription, err := contract.SubscribeJSON(ctx, bus, handler, eventbus.SubscribeOptions{})
 		if err != nil {
 			return err
 		}
@@ -157,7 +174,7 @@ func consume(ctx context.Context, p plan) error {
 
 // unroutable publishes the first valid event to the plan's exchange, where no queue is bound.
 func unroutable(ctx context.Context, p plan) error {
-	bus, err := contracts.Connect(ctx, contracts.Options{URL: p.URL, Service: p.Service})
+	bus, err := eventbus.Connect(ctx, eventbus.Options{URL: p.URL, Service: p.Service})
 	if err != nil {
 		return err
 	}
@@ -167,12 +184,12 @@ func unroutable(ctx context.Context, p plan) error {
 		return err
 	}
 	contract := contracts.ConversationEndedV1Contract.OnExchange(p.Exchange)
-	_, err = contracts.Publish(ctx, bus, contract, event, contracts.PublishOptions{ID: p.Valid[0].ID})
-	var publishErr *contracts.PublishError
+	_, err = eventbus.Publish(ctx, bus, contract, event, eventbus.PublishOptions{ID: p.Valid[0].ID})
+	var publishErr *eventbus.PublishError
 	switch {
 	case err == nil:
 		emit(map[string]interface{}{"error": nil})
-	case errors.As(err, &publishErr) && publishErr.Kind == contracts.PublishUnroutable:
+	case errors.As(err, &publishErr) && publishErr.Kind == eventbus.PublishUnroutable:
 		emit(map[string]interface{}{"error": "unroutable"})
 	default:
 		emit(map[string]interface{}{"error": err.Error()})
@@ -219,6 +236,9 @@ func roundtrip(data []byte) error {
 }
 
 func main() {
+	if len(os.Args) > 2 && strings.HasPrefix(os.Args[2], "--") {
+		os.Exit(flagged(os.Args[1], os.Args[2:]))
+	}
 	data, err := os.ReadFile(os.Args[2])
 	if err != nil {
 		panic(err)

@@ -1,6 +1,4 @@
-{{ header }}
-
-package {{ package }}
+package eventbus
 
 import (
 	"context"
@@ -9,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/xeipuuv/gojsonschema"
 )
@@ -33,21 +30,26 @@ func init() {
 // Contract is everything the bus knows about one event type, with the Go type of its data.
 //
 // The JSON Schema is the authority, as in every binding: gojsonschema checks data against the
-// embedded schema (translated from draft 2020-12 to draft-07, which is what gojsonschema knows,
-// by the code generator) before an event is published and after one is received.
+// embedded schema (translated from draft 2020-12 to draft-07 by the code generator) before an
+// event is published and after one is received. Generated modules make one per event with
+// NewContract.
 type Contract[T any] struct {
 	Type       string
 	Exchange   string
 	RoutingKey string
 	SchemaID   string
+	schemas    map[string]string
 	resources  []string
 	once       sync.Once
 	schema     *gojsonschema.Schema
 	compileErr error
 }
 
-func newContract[T any](eventType, exchange, routingKey, schemaID string, resources ...string) *Contract[T] {
-	return &Contract[T]{Type: eventType, Exchange: exchange, RoutingKey: routingKey, SchemaID: schemaID, resources: resources}
+// NewContract describes one event type; schemas holds the embedded schema texts by $id and
+// resources the $ids the event's schema refers to.
+func NewContract[T any](eventType, exchange, routingKey, schemaID string, schemas map[string]string, resources ...string) *Contract[T] {
+	return &Contract[T]{Type: eventType, Exchange: exchange, RoutingKey: routingKey, SchemaID: schemaID,
+		schemas: schemas, resources: resources}
 }
 
 func (c *Contract[T]) compiled() (*gojsonschema.Schema, error) {
@@ -55,12 +57,12 @@ func (c *Contract[T]) compiled() (*gojsonschema.Schema, error) {
 		loader := gojsonschema.NewSchemaLoader()
 		loader.Draft = gojsonschema.Draft7
 		for _, id := range c.resources {
-			if err := loader.AddSchema(id, gojsonschema.NewStringLoader(schemas[id])); err != nil {
+			if err := loader.AddSchema(id, gojsonschema.NewStringLoader(c.schemas[id])); err != nil {
 				c.compileErr = fmt.Errorf("schema %s: %w", id, err)
 				return
 			}
 		}
-		c.schema, c.compileErr = loader.Compile(gojsonschema.NewStringLoader(schemas[c.SchemaID]))
+		c.schema, c.compileErr = loader.Compile(gojsonschema.NewStringLoader(c.schemas[c.SchemaID]))
 	})
 	return c.schema, c.compileErr
 }
@@ -68,7 +70,7 @@ func (c *Contract[T]) compiled() (*gojsonschema.Schema, error) {
 // OnExchange returns the same contract published to (and consumed from) another exchange, e.g.
 // a tenant's or a test's own.
 func (c *Contract[T]) OnExchange(exchange string) *Contract[T] {
-	return newContract[T](c.Type, exchange, c.RoutingKey, c.SchemaID, c.resources...)
+	return NewContract[T](c.Type, exchange, c.RoutingKey, c.SchemaID, c.schemas, c.resources...)
 }
 
 // Violations lists every reason the JSON document data breaks the schema (none when it is valid).
@@ -92,19 +94,15 @@ func (c *Contract[T]) Violations(data []byte) ([]SchemaViolation, error) {
 	return problems, nil
 }
 
-// Decode checks body against the schema and returns it as the event; an *EnvelopeError
-// (invalid_json) or a *ValidationError says why not.
-func (c *Contract[T]) Decode(body []byte) (T, error) {
+// Decode applies the input limits, checks body against the schema and returns it as the event;
+// an *EnvelopeError (the limits' reasons) or a *ValidationError says why not.
+func (c *Contract[T]) Decode(body []byte, limits InputLimits) (T, error) {
 	var event T
-	if !utf8.Valid(body) || !json.Valid(body) {
-		return event, &EnvelopeError{"invalid_json", "body is not valid UTF-8 JSON"}
+	if refused := CheckBody(body, limits); refused != nil {
+		return event, refused
 	}
-	problems, err := c.Violations(body)
-	if err != nil {
+	if err := c.validate(body); err != nil {
 		return event, err
-	}
-	if len(problems) > 0 {
-		return event, &ValidationError{EventType: c.Type, Violations: problems}
 	}
 	if err := json.Unmarshal(body, &event); err != nil {
 		violation := SchemaViolation{InstancePath: "/", SchemaPath: "(go type)", Message: err.Error()}
@@ -116,17 +114,22 @@ func (c *Contract[T]) Decode(body []byte) (T, error) {
 // Encode returns the exact body bytes of event, checked against the schema first.
 func (c *Contract[T]) Encode(event T) ([]byte, error) {
 	body, err := json.Marshal(event)
+	if err == nil {
+		err = c.validate(body)
+	}
 	if err != nil {
 		return nil, err
-	}
-	problems, err := c.Violations(body)
-	if err != nil {
-		return nil, err
-	}
-	if len(problems) > 0 {
-		return nil, &ValidationError{EventType: c.Type, Violations: problems}
 	}
 	return body, nil
+}
+
+// validate is nil when data satisfies the schema, else a *ValidationError with every reason.
+func (c *Contract[T]) validate(data []byte) error {
+	problems, err := c.Violations(data)
+	if err == nil && len(problems) > 0 {
+		err = &ValidationError{EventType: c.Type, Violations: problems}
+	}
+	return err
 }
 
 // AnyContract is a Contract seen without its Go type, for code that starts from an event type
@@ -137,7 +140,9 @@ type AnyContract interface {
 	// holding the typed value would send.
 	Reencode(data []byte) ([]byte, error)
 	PublishJSON(ctx context.Context, bus *Bus, data []byte, options PublishOptions) (string, error)
-	SubscribeJSON(ctx context.Context, bus *Bus, handler Handler[json.RawMessage], options SubscribeOptions) (*Subscription, error)
+	// PublishManyJSON is PublishMany for JSON data: one id and one error per item.
+	PublishManyJSON(ctx context.Context, bus *Bus, data [][]byte, options []PublishOptions) ([]string, []error)
+	SubscribeJSON(ctx context.Context, bus *Bus, handler TypedHandler[json.RawMessage], options SubscribeOptions) (*Subscription, error)
 }
 
 // EventType is the CloudEvents type of the contract.
@@ -145,7 +150,7 @@ func (c *Contract[T]) EventType() string { return c.Type }
 
 // Reencode decodes data into T and encodes it back.
 func (c *Contract[T]) Reencode(data []byte) ([]byte, error) {
-	event, err := c.Decode(data)
+	event, err := c.Decode(data, DefaultLimits)
 	if err != nil {
 		return nil, err
 	}
@@ -154,15 +159,32 @@ func (c *Contract[T]) Reencode(data []byte) ([]byte, error) {
 
 // PublishJSON decodes data into T and publishes it.
 func (c *Contract[T]) PublishJSON(ctx context.Context, bus *Bus, data []byte, options PublishOptions) (string, error) {
-	event, err := c.Decode(data)
+	event, err := c.Decode(data, DefaultLimits)
 	if err != nil {
 		return "", err
 	}
 	return Publish(ctx, bus, c, event, options)
 }
 
-// SubscribeJSON subscribes with a typed handler that passes the event on re-encoded as JSON.
-func (c *Contract[T]) SubscribeJSON(ctx context.Context, bus *Bus, handler Handler[json.RawMessage], options SubscribeOptions) (*Subscription, error) {
+// PublishManyJSON decodes every item into T and publishes them as one batch.
+func (c *Contract[T]) PublishManyJSON(ctx context.Context, bus *Bus, data [][]byte, options []PublishOptions) ([]string, []error) {
+	events := make([]T, len(data))
+	for i, item := range data {
+		event, err := c.Decode(item, DefaultLimits)
+		if err != nil {
+			errs := make([]error, len(data))
+			for j := range errs {
+				errs[j] = err
+			}
+			return make([]string, len(data)), errs
+		}
+		events[i] = event
+	}
+	return PublishMany(ctx, bus, c, events, options)
+}
+
+// SubscribeJSON subscribes with a handler that gets the typed event re-encoded as JSON.
+func (c *Contract[T]) SubscribeJSON(ctx context.Context, bus *Bus, handler TypedHandler[json.RawMessage], options SubscribeOptions) (*Subscription, error) {
 	return Subscribe(ctx, bus, c, func(ctx context.Context, event T, meta EventContext) error {
 		data, err := json.Marshal(event)
 		if err != nil {

@@ -1,6 +1,4 @@
-{{ header }}
-
-package {{ package }}
+package eventbus
 
 import (
 	"encoding/base64"
@@ -15,10 +13,11 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// CloudEvents 1.0 over AMQP 0-9-1, binary content mode, as docs/wire-format.md says and the Python
-// SDK (eventbus/_envelope.py) does. Readers also accept cloudEvents:, ce- and ce_ headers and
-// structured mode (application/cloudevents+json).
+// CloudEvents 1.0 over AMQP 0-9-1, binary content mode, as docs/wire-format.md says and the
+// Python SDK (eventbus/_envelope.py) does. Writers use the cloudEvents_ prefix; readers also
+// accept cloudEvents:, ce- and ce_ headers and structured mode (application/cloudevents+json).
 
+// Wire constants.
 const (
 	SpecVersion           = "1.0"
 	HeaderPrefix          = "cloudEvents_"
@@ -28,10 +27,11 @@ const (
 
 var readPrefixes = []string{"cloudEvents_", "cloudEvents:", "ce-", "ce_"}
 var traceHeaders = []string{"traceparent", "tracestate"}
-var knownAttributes = map[string]bool{"specversion": true, "id": true, "source": true, "type": true, "time": true,
+var coreAttributes = map[string]bool{"specversion": true, "id": true, "source": true, "type": true, "time": true,
 	"subject": true, "dataschema": true, "datacontenttype": true}
 
 // Attributes are the context attributes of one event, as strings, exactly as on the wire.
+// Extensions holds every other attribute (partitionkey, sequence, ...), by lower-case name.
 type Attributes struct {
 	ID              string
 	Source          string
@@ -44,9 +44,27 @@ type Attributes struct {
 	Extensions      map[string]string
 }
 
-// FormatTime renders RFC 3339 in UTC with a Z, as every CloudEvents SDK parses it.
+// FormatTime renders RFC 3339 in UTC with a Z, microseconds only when there are any: the form
+// the Python SDK writes and every CloudEvents SDK parses.
 func FormatTime(moment time.Time) string {
-	return moment.UTC().Format("2006-01-02T15:04:05.000000Z")
+	moment = moment.UTC()
+	if moment.Nanosecond()/1000 == 0 {
+		return moment.Format("2006-01-02T15:04:05Z")
+	}
+	return moment.Format("2006-01-02T15:04:05.000000Z")
+}
+
+// validExtensionName is what CloudEvents allows: lower-case ASCII letters and digits.
+func validExtensionName(name string) bool {
+	if name == "" || len(name) > 20 || coreAttributes[name] {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // BuildHeaders returns the AMQP headers of binary mode; datacontenttype goes in content_type.
@@ -63,6 +81,9 @@ func BuildHeaders(attrs Attributes, trace map[string]string) amqp.Table {
 	}
 	if attrs.DataSchema != "" {
 		headers["cloudEvents_dataschema"] = attrs.DataSchema
+	}
+	for name, value := range attrs.Extensions {
+		headers[HeaderPrefix+name] = value
 	}
 	for _, name := range traceHeaders {
 		if value, ok := trace[name]; ok {
@@ -81,7 +102,7 @@ func headerText(value interface{}, name string) string {
 	case time.Time:
 		return FormatTime(v)
 	case int64:
-		if name == "time" {
+		if name == "time" { // the CloudEvents AMQP binding may send time as milliseconds
 			return FormatTime(time.UnixMilli(v))
 		}
 		return fmt.Sprint(v)
@@ -123,9 +144,12 @@ func attributesFrom(found map[string]string, contentType string) (Attributes, er
 	if found["specversion"] != SpecVersion {
 		return Attributes{}, &EnvelopeError{"bad_specversion", fmt.Sprintf("unsupported CloudEvents specversion '%s'", found["specversion"])}
 	}
-	extensions := map[string]string{}
+	var extensions map[string]string
 	for name, value := range found {
-		if !knownAttributes[name] {
+		if !coreAttributes[name] {
+			if extensions == nil {
+				extensions = map[string]string{}
+			}
 			extensions[name] = value
 		}
 	}
@@ -142,20 +166,22 @@ func ParseEnvelope(headers amqp.Table, contentType string, body []byte) (Attribu
 	if media == StructuredContentType {
 		return parseStructured(body)
 	}
-	found := map[string]string{}
-	keys := make([]string, 0, len(headers))
-	for key := range headers {
-		keys = append(keys, key)
-	}
-	sort.Strings(keys)
-	for _, prefix := range readPrefixes { // the first prefix in this order wins, as in Python
-		for _, key := range keys {
-			if !strings.HasPrefix(key, prefix) || headers[key] == nil {
-				continue
-			}
-			name := strings.ToLower(key[len(prefix):])
-			if _, seen := found[name]; !seen {
-				found[name] = headerText(headers[key], name)
+	found := make(map[string]string, 8)
+	if len(headers) > 0 {
+		keys := make([]string, 0, len(headers))
+		for key := range headers {
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		for _, prefix := range readPrefixes { // the first prefix in this order wins, as in Python
+			for _, key := range keys {
+				if !strings.HasPrefix(key, prefix) || headers[key] == nil {
+					continue
+				}
+				name := strings.ToLower(key[len(prefix):])
+				if _, seen := found[name]; !seen {
+					found[name] = headerText(headers[key], name)
+				}
 			}
 		}
 	}

@@ -1,0 +1,174 @@
+package eventbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// From one delivery to "call the handler with this event" or "park it because…", then settle:
+// success → ack; a failure the retry policy retries → a confirmed copy into the delay queues
+// whose target is this queue, then ack (never held unacked while waiting); anything else → a
+// confirmed copy to <queue>.dlq with its history, then ack. If that publish fails the delivery
+// goes back to the queue: nothing is acked unsettled. The same steps as the Python SDK's
+// QueueDispatcher and AsyncConsumer, with the same park reasons.
+
+func (s *Subscription) work() {
+	defer s.workers.Done()
+	for delivery := range s.feed {
+		delivery := delivery
+		s.process(&delivery)
+	}
+}
+
+func (s *Subscription) process(d *amqp.Delivery) {
+	if channel, ok := d.Acknowledger.(*amqp.Channel); ok && channel.IsClosed() {
+		return // its channel is gone: the broker redelivers it; handling it now would do the work twice
+	}
+	if s.stopping.Load() {
+		_ = d.Nack(false, true)
+		return
+	}
+	message, reason := s.prepare(d)
+	if reason != nil {
+		s.bus.options.Logger.Warn("parking a delivery", "queue", s.Queue, "reason", reason.Code, "error", reason.Error)
+		s.park(d, *reason, 1)
+		return
+	}
+	err := s.call(message)
+	if err == nil {
+		_ = d.Ack(false)
+		return
+	}
+	if errors.Is(err, errCutOff) {
+		_ = d.Nack(false, true)
+		return
+	}
+	meta := &message.Context
+	decision := s.retry.Decide(err, meta.Attempt, rand.Float64)
+	if decision.Park != nil {
+		s.bus.options.Logger.Warn("handler failed; parking", "type", meta.Type, "id", meta.ID, "attempt", meta.Attempt, "error", err.Error())
+		s.park(d, *decision.Park, meta.Attempt)
+		return
+	}
+	s.bus.options.Logger.Warn("handler failed; retrying", "type", meta.Type, "id", meta.ID, "attempt", meta.Attempt,
+		"error", err.Error(), "delay", decision.Delay.String())
+	s.retryLater(d, FailureReason(err), decision)
+}
+
+// prepare checks the delivery the way Python's QueueDispatcher.prepare does, in the same order.
+func (s *Subscription) prepare(d *amqp.Delivery) (*Message, *ParkReason) {
+	limits := s.bus.options.Limits
+	if len(d.Body) > limits.MaxBodyBytes {
+		refused := CheckBody(d.Body, limits)
+		return nil, &ParkReason{refused.Reason, refused.Message, "EnvelopeError"}
+	}
+	attrs, data, err := ParseEnvelope(d.Headers, d.ContentType, d.Body)
+	var envelopeErr *EnvelopeError
+	if errors.As(err, &envelopeErr) {
+		return nil, &ParkReason{envelopeErr.Reason, envelopeErr.Message, "EnvelopeError"}
+	}
+	if attrs.Type != s.eventType {
+		return nil, &ParkReason{"unsupported_event_type", fmt.Sprintf(
+			"event type '%s' has no handler on queue %s (handles: %s)", attrs.Type, s.Queue, s.eventType), "ContractError"}
+	}
+	event, err := s.decode(data)
+	var validationErr *ValidationError
+	switch {
+	case errors.As(err, &envelopeErr):
+		return nil, &ParkReason{envelopeErr.Reason, envelopeErr.Message, "EnvelopeError"}
+	case errors.As(err, &validationErr):
+		return nil, &ParkReason{"schema_invalid", validationErr.Error(), "EventValidationError"}
+	case err != nil:
+		return nil, &ParkReason{"schema_invalid", err.Error(), fmt.Sprintf("%T", err)}
+	}
+	from := originOf(d, s.Queue)
+	return &Message{Event: event, Body: data, Context: EventContext{
+		ID: attrs.ID, Source: attrs.Source, Type: attrs.Type, SpecVersion: attrs.SpecVersion, Time: attrs.Time,
+		Subject: attrs.Subject, DataSchema: attrs.DataSchema, DataContentType: attrs.DataContentType,
+		Extensions: attrs.Extensions, PartitionKey: attrs.Extensions["partitionkey"], Sequence: attrs.Extensions["sequence"],
+		Headers: d.Headers, Redelivered: d.Redelivered, Attempt: attemptOf(d.Headers), Queue: s.Queue,
+		Exchange: from.Exchange, RoutingKey: from.RoutingKey,
+	}}, nil
+}
+
+var errCutOff = errors.New("eventbus: the handler was cut off by shutdown")
+
+// call runs the handler under its time limit. A handler that ignores its context past the
+// limit keeps running in its goroutine, but its delivery is settled as failed at the limit
+// and whatever it returns later is ignored.
+func (s *Subscription) call(message *Message) (err error) {
+	ctx, cancel := context.WithTimeout(s.hard, s.timeout)
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		defer func() {
+			if recovered := recover(); recovered != nil {
+				result <- fmt.Errorf("panic: %v", recovered)
+			}
+		}()
+		result <- s.handler(ctx, message)
+	}()
+	select {
+	case err = <-result:
+		if err == nil {
+			return nil
+		}
+	case <-ctx.Done():
+		select {
+		case err = <-result: // it finished just as time ran out: take its answer
+			if err == nil {
+				return nil
+			}
+		default:
+			err = ctx.Err() // still running: settled as failed now, its answer is ignored
+		}
+	}
+	switch {
+	case s.hard.Err() != nil:
+		return errCutOff
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &HandlerTimeoutError{Limit: s.timeout, EventType: message.Context.Type, EventID: message.Context.ID}
+	}
+	return err
+}
+
+func copyOf(d *amqp.Delivery, headers amqp.Table) amqp.Publishing {
+	return amqp.Publishing{
+		ContentType: d.ContentType, ContentEncoding: d.ContentEncoding, DeliveryMode: amqp.Persistent,
+		MessageId: d.MessageId, Type: d.Type, Timestamp: d.Timestamp, AppId: d.AppId, CorrelationId: d.CorrelationId,
+		Headers: headers, Body: d.Body,
+	}
+}
+
+func (s *Subscription) park(d *amqp.Delivery, reason ParkReason, attempt int) {
+	headers := ParkHeaders(d.Headers, reason, originOf(d, s.Queue), attempt, time.Now())
+	o := &outgoing{exchange: "", routingKey: DeadLetterQueue(s.Queue), label: "parked message", message: copyOf(d, headers)}
+	s.republishThenAck(d, o, "park a delivery from "+s.Queue)
+}
+
+func (s *Subscription) retryLater(d *amqp.Delivery, reason ParkReason, decision Decision) {
+	ticks, err := DelayTicks(decision.Delay)
+	if err != nil {
+		ticks = maxDelayTicks
+	}
+	exchange, key, _ := DelayRoute(ticks, s.Queue)
+	delay := time.Duration(ticks) * TickMS * time.Millisecond
+	headers := RetryHeaders(d.Headers, reason, originOf(d, s.Queue), decision.Attempt, delay, time.Now())
+	o := &outgoing{exchange: exchange, routingKey: key, label: "retry", delayed: true, message: copyOf(d, headers)}
+	s.republishThenAck(d, o, "schedule a retry on "+s.Queue)
+}
+
+func (s *Subscription) republishThenAck(d *amqp.Delivery, o *outgoing, what string) {
+	if err := s.bus.publisher.publish(context.Background(), []*outgoing{o})[0]; err != nil {
+		s.bus.options.Logger.Error("could not "+what+"; handing the delivery back to the queue", "error", err.Error())
+		time.Sleep(settlePause)
+		_ = d.Nack(false, true)
+		return
+	}
+	_ = d.Ack(false)
+}

@@ -1,33 +1,60 @@
-"""Open an aio-pika connection to the first broker URL that answers, for the SDK's helper roles.
+"""Open an aio-pika connection to any broker URL that answers, for the SDK's helper roles.
 
 The scheduler and the leader lock keep connections of their own (apart from the bus's publish
 and consume connections), each named ``<service>:<role>`` so the management UI shows who is who.
+The URLs are tried in ``BusSettings.connect_order`` (shuffled, recently refused ones last). A
+robust connection reconnects by itself; aio-pika would always go back to the URL it first
+reached, so ours moves on to the next URL each time it loses its connection: after a cluster
+node is lost, the reconnect goes to another node.
 """
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractConnection
+from yarl import URL
 
 from ._connect_errors import connection_failed
-from ._settings import BusSettings
+from ._settings import BusSettings, note_unreachable
 
 __all__ = ["connect_first"]
 
 
+class _FailoverConnection(aio_pika.RobustConnection):
+    """A robust connection that reconnects to the next of its URLs after a loss."""
+
+    failover_urls: tuple[str, ...] = ()
+
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
+        await super()._on_connection_close(closing)
+        if len(self.failover_urls) > 1 and not self._close_called:
+            note_unreachable(str(self.url))
+            urls = [URL(url) for url in self.failover_urls]
+            following = (urls.index(self.url) + 1) % len(urls) if self.url in urls else 0
+            self.url = urls[following]
+
 async def connect_first(settings: BusSettings, role: str, *, robust: bool) -> AbstractConnection:
-    """A robust (reconnecting) or plain connection; ``ConnectionFailedError`` when none answers."""
-    connect = aio_pika.connect_robust if robust else aio_pika.connect
+    """A robust (reconnecting, failing over) or plain connection; ``ConnectionFailedError`` when none answers."""
     errors: list[tuple[str, BaseException]] = []
-    for url in settings.urls:
+    order = settings.connect_order()
+    for url in order:
         try:
-            return await connect(
-                url,
-                timeout=settings.connect_timeout,
-                heartbeat=settings.heartbeat,
-                client_properties={"connection_name": f"{settings.service}:{role}", **settings.client_properties},
-            )
+            options: dict[str, Any] = {
+                "timeout": settings.connect_timeout,
+                "heartbeat": settings.heartbeat,
+                "client_properties": {"connection_name": f"{settings.service}:{role}", **settings.client_properties},
+            }
+            if not robust:
+                return await aio_pika.connect(url, **options)
+            connection = await aio_pika.connect_robust(url, connection_class=_FailoverConnection, **options)
+            assert isinstance(connection, _FailoverConnection)
+            connection.failover_urls = tuple(order)
+            return connection
         except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
+            note_unreachable(url)
             errors.append((url, exc))
     raise connection_failed(errors)

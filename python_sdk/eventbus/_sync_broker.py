@@ -18,7 +18,7 @@ from pika.adapters.utils import connection_workflow
 from ._connect_errors import connection_failed
 from ._delay import Binding, ExchangeSpec, delay_topology
 from ._exceptions import TopologyError
-from ._settings import BusSettings
+from ._settings import BusSettings, note_unreachable
 from ._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
 
 __all__ = ["CONNECTION_ERRORS", "apply", "connect", "declare_delay_topology", "declare_queue", "declaring_channel"]
@@ -36,9 +36,9 @@ CONNECTION_ERRORS = (
 
 
 def connect(settings: BusSettings, role: str) -> pika.BlockingConnection:
-    """A connection to the first broker URL that answers, or ``ConnectionFailedError``."""
+    """A connection to any broker URL that answers (``BusSettings.connect_order``), or ``ConnectionFailedError``."""
     errors: list[tuple[str, BaseException]] = []
-    for url in settings.urls:
+    for url in settings.connect_order():
         params = pika.URLParameters(url)
         params.heartbeat = settings.heartbeat
         params.blocked_connection_timeout = settings.confirm_timeout
@@ -48,6 +48,7 @@ def connect(settings: BusSettings, role: str) -> pika.BlockingConnection:
         try:
             return pika.BlockingConnection(params)
         except CONNECTION_ERRORS as exc:
+            note_unreachable(url)
             errors.append((url, exc))
     raise connection_failed(errors)
 

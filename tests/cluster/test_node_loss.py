@@ -1,0 +1,180 @@
+"""A node of the 3-node cluster SIGKILLed under load: every confirmed publish is consumed, every
+unconfirmed one raised to its caller, and the retries and delays waiting on it still arrive.
+
+Assertions use sets of event ids; the counts around the kill and the time to recover are printed
+at the end of the run (``cluster suite figures``), never asserted on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+from eventbus import EventBus, EventContext, RetryLater, RetryPolicy
+from eventbus._outgoing import build_outgoing
+
+from ..faults._events import CONTRACT, event, until
+from .cluster import Cluster
+from .conftest import cluster_settings
+
+EVENTS = 20_000
+BATCH = 250
+LANES = 4
+
+
+class Publishing:
+    """``EVENTS`` events in batches from ``LANES`` tasks; each id ends up confirmed or raised."""
+
+    def __init__(self, bus: EventBus, prefix: str) -> None:
+        self.bus = bus
+        self.prefix = prefix
+        self.confirmed: set[str] = set()
+        self.raised: dict[str, str] = {}
+        self.sent_at: dict[str, float] = {}
+        self.confirmed_at: list[tuple[float, float]] = []  # (batch sent, batch settled)
+        self._next = 0
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._lane() for _ in range(LANES)))
+
+    async def _lane(self) -> None:
+        while self._next < EVENTS:
+            first, self._next = self._next, min(EVENTS, self._next + BATCH)
+            ids = [f"{self.prefix}-{n}" for n in range(first, self._next)]
+            messages = [
+                build_outgoing(event(f"conv_{n}"), source="/cluster-test", event_id=i)
+                for n, i in zip(range(first, self._next), ids, strict=True)
+            ]
+            sent = time.monotonic()
+            for i in ids:
+                self.sent_at[i] = sent
+            try:
+                outcomes = await self.bus._publish_outcomes(messages)
+            except Exception as exc:  # the whole batch raised (no broker reached at all)
+                outcomes = [exc] * len(ids)
+            for i, outcome in zip(ids, outcomes, strict=True):
+                if outcome is None:
+                    self.confirmed.add(i)
+                else:
+                    self.raised[i] = type(outcome).__name__
+            if any(outcome is None for outcome in outcomes):
+                self.confirmed_at.append((sent, time.monotonic()))
+
+
+async def test_the_node_leading_the_queue_is_killed_under_load_and_nothing_is_lost(
+    healthy_cluster: Cluster, vhost: str, figures: dict[str, Any]
+) -> None:
+    urls = healthy_cluster.urls_for(vhost)
+    consumer = EventBus(cluster_settings("cluster-consumer", urls))
+    handled: list[tuple[str, bool, float]] = []
+
+    @consumer.subscribe(CONTRACT.model)
+    async def handle(_: Any, ctx: EventContext) -> None:
+        handled.append((ctx.id, ctx.redelivered, time.monotonic()))
+
+    await consumer.start()
+    queue = f"cluster-consumer.{CONTRACT.type}"
+    leader = await asyncio.to_thread(healthy_cluster.leader, queue, vhost)
+    publisher = EventBus(cluster_settings("cluster-publisher", urls))
+    publishing = Publishing(publisher, "evt")
+    started = time.monotonic()
+    task = asyncio.create_task(publishing.run())
+    try:
+        await until(lambda: len(publishing.confirmed) >= EVENTS // 3, timeout=120, what="a third confirmed")
+        around = {"confirmed_before_kill": len(publishing.confirmed), "consumed_before_kill": len(handled)}
+        killed_at = time.monotonic()
+        await asyncio.to_thread(healthy_cluster.kill, leader)
+        await asyncio.sleep(5)  # publish and consume on two nodes while the third is dead
+        await asyncio.to_thread(healthy_cluster.restart, leader)
+        restarted_at = time.monotonic()
+        await task
+        await until(lambda: publishing.confirmed <= {h[0] for h in handled}, timeout=180,
+                    what="every confirmed event consumed")
+        await asyncio.sleep(1)  # late redeliveries, to count them
+    finally:
+        task.cancel()
+        await publisher.close()
+        reconnects = consumer.reconnects
+        await consumer.close()
+
+    seen = Counter(h[0] for h in handled)
+    lost = publishing.confirmed - set(seen)
+    assert not lost, f"{len(lost)} confirmed events never consumed"
+    published = {f"evt-{n}" for n in range(EVENTS)}
+    assert publishing.confirmed | set(publishing.raised) == published  # every publish confirmed or raised
+    assert not publishing.confirmed & set(publishing.raised)
+    assert set(seen) <= published
+    redelivered = {h[0] for h in handled if h[1]}
+    twice = {i for i, n in seen.items() if n > 1}
+    assert twice <= redelivered | set(publishing.raised)  # a duplicate is a redelivery or a raised publish
+    new_leader = await asyncio.to_thread(healthy_cluster.leader, queue, vhost)
+    after = [done for sent, done in publishing.confirmed_at if sent >= killed_at]
+    consumed_after = [t for i, _, t in handled if publishing.sent_at.get(i, 0) >= killed_at]
+    figures.update(
+        events=EVENTS, killed=leader.name, new_leader=new_leader.name, **around,
+        confirmed=len(publishing.confirmed), raised=len(publishing.raised), raised_as=dict(Counter(publishing.raised.values())),
+        raised_but_consumed=len(set(publishing.raised) & set(seen)), consumed_unique=len(seen),
+        lost=len(lost), duplicates=sum(seen.values()) - len(seen), redelivered=len(redelivered),
+        consumer_reconnects=reconnects,
+        publish_recovered_s=round(min(after) - killed_at, 2) if after else None,
+        consume_recovered_s=round(min(consumed_after) - killed_at, 2) if consumed_after else None,
+        restart_s=round(restarted_at - killed_at, 1), wall_s=round(time.monotonic() - started, 1),
+    )
+
+
+async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
+    healthy_cluster: Cluster, vhost: str, figures: dict[str, Any]
+) -> None:
+    """Retries (RetryLater 6 s) and delayed publishes (8 s) wait in the delay levels; the node that
+    leads those levels is killed while they wait; every one still arrives, none early."""
+    urls = healthy_cluster.urls_for(vhost)
+    bus = EventBus(cluster_settings("cluster-delays", urls))
+    first: dict[str, float] = {}
+    later: list[tuple[str, int, float]] = []
+
+    @bus.subscribe(CONTRACT.model, retry=RetryPolicy(max_attempts=3))
+    async def handle(_: Any, ctx: EventContext) -> None:
+        if ctx.id.startswith("retry-") and ctx.attempt == 1:
+            first[ctx.id] = time.monotonic()
+            raise RetryLater(6)
+        later.append((ctx.id, ctx.attempt, time.monotonic()))
+
+    await bus.start()
+    retries = [f"retry-{n}" for n in range(50)]
+    delayed = [f"delayed-{n}" for n in range(50)]
+    try:
+        for i in retries:
+            await bus.publish(event(i), event_id=i)
+        sent = time.monotonic()
+        for i in delayed:
+            await bus.publish(event(i), event_id=i, delay=8)
+        await until(lambda: len(first) == len(retries), what="every first attempt")
+        # 60 ticks = 111100b: a retry waits in levels 05, 04, 03, 02; 80 ticks = 1010000b in 06, 04.
+        leaders = {await asyncio.to_thread(healthy_cluster.leader, f"eventbus.delay.v2.0{k}", vhost) for k in (5, 6)}
+        waiting = await asyncio.to_thread(_waiting, healthy_cluster, vhost)
+        assert waiting >= len(retries) + len(delayed) - 10  # (almost) all of them wait in the delay levels
+        killed = sorted(leaders, key=lambda node: node.name)[0]
+        await asyncio.to_thread(healthy_cluster.kill, killed)
+        await until(lambda: {i for i, _, _ in later} >= set(retries) | set(delayed), timeout=120,
+                    what="every retry and delayed event")
+        await asyncio.to_thread(healthy_cluster.restart, killed)
+    finally:
+        await bus.close()
+    arrived = {i: t for i, _, t in later}
+    assert all(arrived[i] - first[i] >= 6 - 0.1 for i in retries)  # never early
+    assert all(arrived[i] - sent >= 8 - 0.1 for i in delayed)
+    assert {a for i, a, _ in later if i in retries} == {2}
+    figures.update(killed=killed.name, waiting_at_kill=waiting, retries=len(retries), delayed=len(delayed),
+                   arrived=len(arrived), duplicates=len(later) - len(arrived),
+                   latest_retry_late_s=round(max(arrived[i] - first[i] - 6 for i in retries), 2),
+                   latest_delay_late_s=round(max(arrived[i] - sent - 8 for i in delayed), 2))
+
+
+def _waiting(cluster: Cluster, vhost: str) -> int:
+    import json
+
+    rows = json.loads(cluster.ctl(cluster.live_node(), "list_queues", "-p", vhost, "name", "messages",
+                                  "--formatter", "json"))
+    return sum(int(row["messages"]) for row in rows if row["name"].startswith("eventbus.delay.v2."))

@@ -4,7 +4,8 @@ Nodes ``ebc1@localhost`` … run from the installed RabbitMQ under their own nam
 (5701…), distribution ports (25701…), data and log directories (one folder under the temp
 dir) and their own Erlang cookie, passed with ``-setcookie`` to the nodes and the CLI, so the
 shared broker's cookie and node are never used. Each node is kept light for a 2-core machine:
-no plugins, one scheduler (``+S 1:1``), no busy-waiting schedulers.
+no plugins, one scheduler (``+S 1:1``), no busy-waiting schedulers. A restart of the cluster
+(``stop``, then ``start``) is needed for a change of these settings to take effect.
 
 ``Cluster.start()`` is idempotent: a healthy running cluster is reused, anything else (a node
 down, not clustered, a leftover of a killed run) is stopped and made afresh. For manual use::
@@ -34,7 +35,9 @@ from pathlib import Path
 
 __all__ = ["Cluster", "Node"]
 
-_LIGHT = "+S 1:1 -kernel inet_dist_use_interface {127,0,0,1}"
+# Light on a 2-core machine; a dead-letter hop whose confirm was lost with a node is sent again
+# after 5 s instead of RabbitMQ's default 3 min (docs/scaling.md).
+_LIGHT = "+S 1:1 -kernel inet_dist_use_interface {127,0,0,1} -rabbit dead_letter_worker_publisher_confirm_timeout 5000"
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,17 @@ class _FailoverConnection(aio_pika.RobustConnection):
     async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
         await super()._on_connection_close(closing)
         if len(self.failover_urls) > 1 and not self._close_called:
-            note_unreachable(str(self.url))
-            urls = [URL(url) for url in self.failover_urls]
-            following = (urls.index(self.url) + 1) % len(urls) if self.url in urls else 0
-            self.url = urls[following]
+            note_unreachable(str(self.url.with_query(None)))
+            nodes = [_node(url) for url in self.failover_urls]
+            here = _node(self.url)
+            following = (nodes.index(here) + 1) % len(nodes) if here in nodes else 0
+            # aio-pika keeps the options it added to the URL (heartbeat=…) in the query: keep them too.
+            self.url = URL(self.failover_urls[following]).with_query(self.url.query)
+
+
+def _node(url: str | URL) -> tuple[str | None, int | None, str]:
+    parsed = URL(url)
+    return parsed.host, parsed.port, parsed.path
 
 async def connect_first(settings: BusSettings, role: str, *, robust: bool) -> AbstractConnection:
     """A robust (reconnecting, failing over) or plain connection; ``ConnectionFailedError`` when none answers."""

@@ -13,11 +13,14 @@ import time
 from collections import Counter
 from typing import Any
 
-from eventbus import EventBus, EventContext, RetryLater, RetryPolicy
+from aio_pika.abc import AbstractRobustConnection
+
+from eventbus import BusSettings, EventBus, EventContext, RetryLater, RetryPolicy
+from eventbus._amqp_connect import connect_first
 from eventbus._outgoing import build_outgoing
 
 from ..faults._events import CONTRACT, event, until
-from .cluster import Cluster
+from .cluster import Cluster, Node
 from .conftest import cluster_settings
 
 EVENTS = 20_000
@@ -168,6 +171,7 @@ async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
         killed = healthy_cluster.by_name(queues["eventbus.delay.v2.07"][1])
         waiting_at_kill = waiting()
         assert waiting_at_kill == len(retries) + len(delayed)  # all of them wait in the delay levels
+        helper = await _robust_connection_to(killed, bus.settings)
         await asyncio.to_thread(healthy_cluster.kill, killed)
         try:
             await until(lambda: {i for i, _, _ in later} >= set(retries) | set(delayed), timeout=120,
@@ -176,6 +180,12 @@ async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
             missing = (set(retries) | set(delayed)) - {i for i, _, _ in later}
             now = await asyncio.to_thread(_queues, healthy_cluster, vhost)
             raise AssertionError(f"missing {len(missing)}: {sorted(missing)[:5]}; queues: {now}") from None
+        # The scheduler's kind of connection (robust) moved to another node by itself.
+        await until(lambda: helper.connected.is_set() and helper.url.port != killed.port, timeout=60,
+                    what="the robust helper connection on another node")
+        channel = await helper.channel()
+        await channel.declare_queue(f"cluster-delays.{CONTRACT.type}", passive=True)
+        await helper.close()
         await asyncio.to_thread(healthy_cluster.restart, killed)
     finally:
         await bus.close()
@@ -190,6 +200,17 @@ async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
 
 
 RETRY_IN = DELAY = 15
+
+
+async def _robust_connection_to(node: Node, settings: BusSettings) -> AbstractRobustConnection:
+    """A helper-role robust connection (as the scheduler keeps) that happens to be on ``node``."""
+    for _ in range(50):
+        connection = await connect_first(settings, "scheduler", robust=True)
+        assert isinstance(connection, AbstractRobustConnection)
+        if connection.url.port == node.port:
+            return connection
+        await connection.close()
+    raise AssertionError(f"no connection landed on {node.name} in 50 shuffles")
 
 
 def _queues(cluster: Cluster, vhost: str) -> dict[str, tuple[int, str]]:

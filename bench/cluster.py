@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._payload import PREFETCH, WINDOW, BenchConversationEnded, make_events  # noqa: E402
-from eventbus import BusSettings, EventBus, EventContext  # noqa: E402
+from bench.run import counting_consumer  # noqa: E402
+from eventbus import BusSettings, EventBus  # noqa: E402
 from tests.cluster.cluster import Cluster  # noqa: E402
 
 
@@ -37,17 +38,8 @@ async def one_round(nodes: Cluster, events: list[BenchConversationEnded]) -> dic
     await asyncio.to_thread(nodes.add_vhost, vhost)
     settings = BusSettings(service="bench-cluster", urls=tuple(nodes.urls_for(vhost)), prefetch=PREFETCH,
                            publish_window=WINDOW)
-    consumer, publisher = EventBus(settings), EventBus(settings)
-    done = asyncio.Event()
-    seen = 0
-
-    @consumer.subscribe(BenchConversationEnded)
-    async def handle(event: BenchConversationEnded, ctx: EventContext) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= len(events):
-            done.set()
-
+    consumer, done = counting_consumer(settings, len(events))
+    publisher = EventBus(settings)
     try:
         await consumer.start()
         started = time.perf_counter()

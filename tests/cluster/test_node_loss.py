@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from eventbus import BusSettings, EventBus, EventContext, RetryLater, RetryPolicy
@@ -22,6 +23,8 @@ from eventbus._outgoing import build_outgoing
 from ..faults._events import CONTRACT, event, until
 from .cluster import Cluster, Node
 from .conftest import cluster_settings
+
+pytestmark = pytest.mark.cluster
 
 EVENTS = 20_000
 BATCH = 250

@@ -24,7 +24,7 @@ from ..service._harness import ServiceProcess, publish_to_queue
 from ..service.test_end_to_end import applied, assert_state_is_the_domain_cores, outbox, pending
 from .cluster import Cluster
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.redis]
 
 CONVERSATIONS = 400
 

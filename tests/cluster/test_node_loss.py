@@ -40,6 +40,7 @@ class Publishing:
         self.confirmed: set[str] = set()
         self.raised: dict[str, str] = {}
         self.sent_at: dict[str, float] = {}
+        self.settled_at: dict[str, float] = {}
         self.confirmed_at: list[tuple[float, float]] = []  # (batch sent, batch settled)
         self._next = 0
 
@@ -66,8 +67,11 @@ class Publishing:
                     self.confirmed.add(i)
                 else:
                     self.raised[i] = type(outcome).__name__
+            settled = time.monotonic()
+            for i in ids:
+                self.settled_at[i] = settled
             if any(outcome is None for outcome in outcomes):
-                self.confirmed_at.append((sent, time.monotonic()))
+                self.confirmed_at.append((sent, settled))
 
 
 async def test_the_node_leading_the_queue_is_killed_under_load_and_nothing_is_lost(
@@ -115,7 +119,11 @@ async def test_the_node_leading_the_queue_is_killed_under_load_and_nothing_is_lo
     assert set(seen) <= published
     redelivered = {h[0] for h in handled if h[1]}
     twice = {i for i, n in seen.items() if n > 1}
-    assert twice <= redelivered | set(publishing.raised)  # a duplicate is a redelivery or a raised publish
+    # The SDK publishes again what a lost connection or a nack left unconfirmed (documented as possibly
+    # duplicating, same id): only publishes that spanned the node loss can have been stored twice that way.
+    sent, settled = publishing.sent_at, publishing.settled_at
+    republished = {i for i in published if settled[i] >= killed_at and sent[i] <= restarted_at}
+    assert twice <= redelivered | set(publishing.raised) | republished
     new_leader = await asyncio.to_thread(healthy_cluster.leader, queue, vhost)
     after = [done for sent, done in publishing.confirmed_at if sent >= killed_at]
     consumed_after = [t for i, _, t in handled if publishing.sent_at.get(i, 0) >= killed_at]
@@ -125,6 +133,7 @@ async def test_the_node_leading_the_queue_is_killed_under_load_and_nothing_is_lo
         raised_as=dict(Counter(publishing.raised.values())),
         raised_but_consumed=len(set(publishing.raised) & set(seen)), consumed_unique=len(seen),
         lost=len(lost), duplicates=sum(seen.values()) - len(seen), redelivered=len(redelivered),
+        twice_not_redelivered=len(twice - redelivered),
         consumer_reconnects=reconnects,
         publish_recovered_s=round(min(after) - killed_at, 2) if after else None,
         consume_recovered_s=round(min(consumed_after) - killed_at, 2) if consumed_after else None,

@@ -32,10 +32,12 @@ class _FailoverConnection(aio_pika.RobustConnection):
     async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
         await super()._on_connection_close(closing)
         if len(self.failover_urls) > 1 and not self._close_called:
-            note_unreachable(str(self.url.with_query(None)))
             nodes = [_node(url) for url in self.failover_urls]
             here = _node(self.url)
-            following = (nodes.index(here) + 1) % len(nodes) if here in nodes else 0
+            following = 0
+            if here in nodes:
+                note_unreachable(self.failover_urls[nodes.index(here)])
+                following = (nodes.index(here) + 1) % len(nodes)
             # aio-pika keeps the options it added to the URL (heartbeat=…) in the query: keep them too.
             self.url = URL(self.failover_urls[following]).with_query(self.url.query)
 
@@ -43,6 +45,7 @@ class _FailoverConnection(aio_pika.RobustConnection):
 def _node(url: str | URL) -> tuple[str | None, int | None, str]:
     parsed = URL(url)
     return parsed.host, parsed.port, parsed.path
+
 
 async def connect_first(settings: BusSettings, role: str, *, robust: bool) -> AbstractConnection:
     """A robust (reconnecting, failing over) or plain connection; ``ConnectionFailedError`` when none answers."""

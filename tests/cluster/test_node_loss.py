@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika import RobustConnection
 
 from eventbus import BusSettings, EventBus, EventContext, RetryLater, RetryPolicy
 from eventbus._amqp_connect import connect_first
@@ -214,11 +214,11 @@ async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
 RETRY_IN = DELAY = 15
 
 
-async def _robust_connection_to(node: Node, settings: BusSettings) -> AbstractRobustConnection:
+async def _robust_connection_to(node: Node, settings: BusSettings) -> RobustConnection:
     """A helper-role robust connection (as the scheduler keeps) that happens to be on ``node``."""
     for _ in range(50):
         connection = await connect_first(settings, "scheduler", robust=True)
-        assert isinstance(connection, AbstractRobustConnection)
+        assert isinstance(connection, RobustConnection)
         if connection.url.port == node.port:
             return connection
         await connection.close()

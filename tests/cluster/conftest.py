@@ -9,7 +9,9 @@ printed at the end of the run.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import pytest
 
 from eventbus import BusSettings
 
-from .cluster import Cluster
+from .cluster import Cluster, Node
 
 
 @dataclass
@@ -83,3 +85,18 @@ def cluster_settings(service: str, urls: list[str], **changes: Any) -> BusSettin
     }
     values.update(changes)
     return BusSettings(**values)
+
+
+async def kill_and_restart(cluster: Cluster, node: Node, after: float = 5.0) -> asyncio.Task[float]:
+    """SIGKILL ``node`` now; the task boots it again ``after`` seconds later (its boot overlaps the
+    test's work) and returns when it is back: the seconds from the kill to the restart's start."""
+    await asyncio.to_thread(cluster.kill, node)
+    killed = time.monotonic()
+
+    async def restart() -> float:
+        await asyncio.sleep(after)
+        started = time.monotonic() - killed
+        await asyncio.to_thread(cluster.restart, node)
+        return started
+
+    return asyncio.create_task(restart())

@@ -23,6 +23,7 @@ from ..service._conversations import random_stream
 from ..service._harness import ServiceProcess, publish_to_queue
 from ..service.test_end_to_end import applied, assert_state_is_the_domain_cores, outbox, pending
 from .cluster import Cluster
+from .conftest import kill_and_restart
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres, pytest.mark.redis]
 
@@ -93,10 +94,10 @@ async def test_the_service_applies_each_conversation_once_across_a_node_kill(
         await publish_to_queue(survivor, queue, items, source="/test/chat-backend")
         await eventually(lambda: applied(storage, ids) >= CONVERSATIONS // 4, 60)
         at_kill = applied(storage, ids)
-        await asyncio.to_thread(healthy_cluster.kill, leader)
+        restart = await kill_and_restart(healthy_cluster, leader, after=5.0)
         await eventually(lambda: applied(storage, ids) == len(ids), 120)
         await eventually(lambda: pending(storage) == 0, 120)
-        await asyncio.to_thread(healthy_cluster.restart, leader)
+        await restart
         rows = outbox(storage, prefix)
         received: list[tuple[str, str, dict[str, Any]]] = []
 

@@ -144,7 +144,7 @@ async def test_the_node_leading_the_queue_is_killed_under_load_and_nothing_is_lo
 async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
     healthy_cluster: Cluster, vhost: str, figures: dict[str, Any]
 ) -> None:
-    """Retries (RetryLater 15 s) and delayed publishes (15 s) wait in the delay levels; the node that
+    """Retries (RetryLater 26 s) and delayed publishes (26 s) wait in the delay levels; the node that
     leads the level they wait in is killed meanwhile; every one still arrives, none early."""
     urls = healthy_cluster.urls_for(vhost)
     bus = EventBus(cluster_settings("cluster-delays", urls))
@@ -168,7 +168,7 @@ async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
         for i in delayed:
             await bus.publish(event(i), event_id=i, delay=DELAY)
         await until(lambda: len(first) == len(retries), what="every first attempt")
-        # 150 ticks = 10010110b: each waits 12.8 s in level 07 first, led by the node of the connection
+        # 260 ticks = 100000100b: each waits 25.6 s in level 08 first, led by the node of the connection
         # that declared the levels. The broker updates queue lengths every few seconds: poll.
         queues: dict[str, tuple[int, str]] = {}
 
@@ -180,7 +180,7 @@ async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
             if waiting() >= len(retries) + len(delayed):
                 break
             await asyncio.sleep(0.5)
-        killed = healthy_cluster.by_name(queues["eventbus.delay.v2.07"][1])
+        killed = healthy_cluster.by_name(queues["eventbus.delay.v2.08"][1])
         waiting_at_kill = waiting()
         assert waiting_at_kill == len(retries) + len(delayed)  # all of them wait in the delay levels
         helper = await _robust_connection_to(killed, bus.settings)
@@ -211,7 +211,7 @@ async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
                    latest_delay_late_s=round(max(arrived[i] - sent - DELAY for i in delayed), 2))
 
 
-RETRY_IN = DELAY = 15
+RETRY_IN = DELAY = 26
 
 
 async def _robust_connection_to(node: Node, settings: BusSettings) -> RobustConnection:

@@ -22,6 +22,7 @@ import pika
 from pydantic import BaseModel
 
 from eventbus import BusSettings, EventBus, EventContract
+from eventbus._delay import landing_queue
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -59,7 +60,7 @@ async def measure(url: str, delays: list[float], samples: int) -> dict[float, li
         connection = pika.BlockingConnection(pika.URLParameters(url))
         channel = connection.channel()
         for queue in (bus.subscriptions[0].queue, bus.subscriptions[0].queue + ".dlq",
-                      f"eventbus.delayed.{contract.exchange}.{contract.routing_key}"):
+                      landing_queue(contract.exchange, contract.routing_key).name):
             channel.queue_delete(queue)
         channel.exchange_delete(contract.exchange)
         connection.close()

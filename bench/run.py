@@ -117,6 +117,22 @@ def _settings(service: str) -> BusSettings:
     return BusSettings(service=service, urls=(URL,), prefetch=PREFETCH, publish_window=WINDOW)
 
 
+def counting_consumer(settings: BusSettings, count: int) -> tuple[EventBus, asyncio.Event]:
+    """An SDK consumer of the benchmark event and the flag it sets once ``count`` were handled."""
+    consumer = EventBus(settings)
+    done = asyncio.Event()
+    seen = 0
+
+    @consumer.subscribe(BenchConversationEnded)
+    async def handle(event: BenchConversationEnded, ctx: EventContext) -> None:
+        nonlocal seen
+        seen += 1
+        if seen >= count:
+            done.set()
+
+    return consumer, done
+
+
 async def eventbus_async(events: Events, args: argparse.Namespace) -> Rates:
     service = "bench-sdk"
     queue = f"{service}.{CONTRACT.type}"
@@ -127,17 +143,7 @@ async def eventbus_async(events: Events, args: argparse.Namespace) -> Rates:
     publish = _rate(len(events), started, "publish")
     await publisher.close()
 
-    consumer = EventBus(_settings(service))
-    done = asyncio.Event()
-    seen = 0
-
-    @consumer.subscribe(BenchConversationEnded)
-    async def handle(event: BenchConversationEnded, ctx: EventContext) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= len(events):
-            done.set()
-
+    consumer, done = counting_consumer(_settings(service), len(events))
     started = _clock()
     await consumer.start()
     await asyncio.wait_for(done.wait(), timeout=600)

@@ -18,7 +18,7 @@ from ._amqp import connect as amqp_connect
 from ._connect_errors import connection_failed
 from ._delay import Binding, ExchangeSpec, delay_topology
 from ._exceptions import TopologyError
-from ._settings import BusSettings
+from ._settings import BusSettings, note_unreachable
 from ._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
 
 __all__ = ["connect", "declare_delay_topology", "declare_exchange", "declare_queue", "declaring_channel", "is_blocked"]
@@ -30,16 +30,17 @@ _PRECONDITION_FAILED = 406
 
 
 async def connect(settings: BusSettings, role: str) -> Connection:
-    """A connection to the first broker URL that answers, or ``ConnectionFailedError``."""
+    """A connection to any broker URL that answers (``BusSettings.connect_order``), or ``ConnectionFailedError``."""
     errors: list[tuple[str, BaseException]] = []
     name = f"{settings.service}:{role}"
     properties = {"connection_name": name, **settings.client_properties}
-    for url in settings.urls:
+    for url in settings.connect_order():
         try:
             async with asyncio.timeout(settings.connect_timeout):
                 return await amqp_connect(url, heartbeat=settings.heartbeat, client_properties=properties, name=name,
                                           when_blocked=settings.when_blocked)
         except (*CONNECTION_ERRORS, ValueError) as exc:
+            note_unreachable(url)
             errors.append((url, exc))
     raise connection_failed(errors)
 

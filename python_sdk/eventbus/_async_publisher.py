@@ -6,7 +6,9 @@ many delivery tags at once with ``multiple``. A single publish is a batch of one
 modes, each tested in ``tests/faults/``:
 
 - no queue bound (mandatory returned)         → ``UnroutableError`` (never reported as success)
-- negative confirm                            → ``PublishNackedError``
+- negative confirm                            → published again for up to ``reconnect_window``
+  seconds (a quorum queue nacks while it elects a new leader after a cluster node was lost),
+  then ``PublishNackedError``
 - no confirm within ``confirm_timeout``       → ``PublishTimeoutError``; a stalled TCP
   connection can never make a publish hang forever
 - the broker blocks publishing (memory/disk alarm) that long → ``PublishBlockedError``
@@ -224,14 +226,17 @@ class AsyncPublisher:
 
         Items whose confirm was lost with the connection are published again on a new one for
         up to ``reconnect_window`` seconds (at-least-once: the broker may then hold two copies,
-        which consumers drop by event id). ``ConnectionFailedError`` is raised at once when no
-        broker was ever reached.
+        which consumers drop by event id); so are nacked items, on the same connection (a nack
+        is transient on a cluster: a quorum queue whose leader was lost nacks until another
+        node leads it). ``ConnectionFailedError`` is raised at once when no broker was ever
+        reached.
         """
         outcomes: list[PublishError | None] = [None] * len(items)
         todo = list(range(len(items)))
         window: ReconnectWindow | None = None
         while todo:
             lost: list[int] = []
+            nacked: dict[int, BaseException] = {}
             failure: BaseException | None = None
             connection: Connection | None = None
             try:
@@ -260,24 +265,30 @@ class AsyncPublisher:
                     result = batch.results[position]
                     if result is None or outcomes[index] is not None:
                         continue
-                    if isinstance(result, MessageReturned | MessageNacked):
+                    if isinstance(result, MessageReturned):
                         outcomes[index] = _failure(items[index], result)
+                    elif isinstance(result, MessageNacked):
+                        nacked[index] = result
+                        failure = failure or result
                     elif isinstance(result, BaseException):
                         lost.append(index)
                         failure = result
-            if not lost:
+            if not lost and not nacked:
                 return outcomes
             assert failure is not None
-            self._forget(connection)
+            if lost:
+                self._forget(connection)
             window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
             wait = window.next_wait()
+            retry = sorted([*lost, *nacked])
             if wait is None:
-                for index in lost:
-                    outcomes[index] = _failure(items[index], failure)
+                for index in retry:
+                    outcomes[index] = _failure(items[index], nacked.get(index, failure))
                 return outcomes
-            log.info("publish of %d message(s) hit %s; reconnecting", len(lost), type(failure).__name__)
+            log.info("publish of %d message(s) hit %s; %s", len(retry), type(failure).__name__,
+                     "reconnecting" if lost else "publishing them again")
             await asyncio.sleep(wait)
-            todo = lost
+            todo = retry
         return outcomes
 
     def _timed_out(self, connection: Connection, items: Sequence[Outgoing], todo: list[int], unsettled: list[int],

@@ -5,12 +5,20 @@ most significant first, followed by the name of the queue that should finally ge
 
     ticks = 52 (5.2 s) → "0.0.….0.1.1.0.1.0.0.<target queue>"      (23 bit words)
 
-Level k (k = 22 … 0) is a topic exchange ``eventbus.delay.<k>`` plus a classic queue of the
+Level k (k = 22 … 0) is a topic exchange ``eventbus.delay.v2.<k>`` plus a quorum queue of the
 same name whose ``x-message-ttl`` is ``2**k`` ticks. The exchange looks at bit k: a ``1`` goes
 into the level's queue, waits exactly its TTL, and is dead-lettered to the exchange of level
 k-1; a ``0`` passes straight on to level k-1 through an exchange-to-exchange binding. After
-level 0 the message reaches ``eventbus.delay.deliver``, where the target queue is bound with
+level 0 the message reaches ``eventbus.delay.v2.deliver``, where the target queue is bound with
 its own name behind 23 ``*`` words, so it matches that queue and no other.
+
+Every queue here is a quorum queue with at-least-once dead-lettering (``x-dead-letter-strategy``
+``at-least-once``, which needs ``x-overflow`` ``reject-publish``): on a cluster a waiting retry
+or delayed message is replicated, and it leaves a level only once the next hop has confirmed
+it, so losing a node loses nothing (a message may, rarely, be dead-lettered twice; the
+consumer's inbox drops the copy). The first version (``eventbus.delay.<k>``, classic queues)
+kept other names so that old deployments drain by themselves instead of meeting
+PRECONDITION_FAILED; its queues can be deleted once empty.
 
 Every message in one level queue has the same TTL, so they leave in the order they came:
 a 5 s message published after a 1 h message is never stuck behind it (no head-of-line
@@ -19,10 +27,10 @@ blocking), and nothing is ever held unacknowledged by a consumer to implement a 
 Targets:
 - a retry targets the failing consumer's own queue (bound at consumer start), so it never
   reaches the other subscribers of the event;
-- a delayed publish targets a landing queue ``eventbus.delayed.<exchange>.<routing key>``
+- a delayed publish targets a landing queue ``eventbus.delayed.v2.<exchange>.<routing key>``
   with ``x-message-ttl`` 0 whose dead-letter exchange and routing key are the event's
   exchange and routing key, so it reaches every subscriber, as a direct publish would.
-A message whose target no longer exists goes to ``eventbus.delay.unroutable`` (alternate
+A message whose target no longer exists goes to ``eventbus.delay.v2.unroutable`` (alternate
 exchange of the delivery exchange) instead of vanishing.
 """
 
@@ -56,10 +64,17 @@ __all__ = [
 TICK_MS = 100
 DELAY_LEVELS = 23  # 2**23 ticks of 100 ms ≈ 9.7 days > MAX_DELAY
 MAX_DELAY = timedelta(days=7)
-DELAY_PREFIX = "eventbus.delay."  # every exchange a retry can arrive from starts with it
-DELIVER_EXCHANGE = "eventbus.delay.deliver"
-UNROUTABLE_QUEUE = "eventbus.delay.unroutable"
-LANDING_PREFIX = "eventbus.delayed."
+DELAY_PREFIX = "eventbus.delay."  # every exchange a retry can arrive from starts with it (v1 and v2)
+_V2 = "eventbus.delay.v2."
+DELIVER_EXCHANGE = f"{_V2}deliver"
+UNROUTABLE_QUEUE = f"{_V2}unroutable"
+LANDING_PREFIX = "eventbus.delayed.v2."
+# Replicated, and a message leaves a queue only once its next hop has it (RabbitMQ >= 3.10).
+_REPLICATED: dict[str, Any] = {
+    "x-queue-type": "quorum",
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+}
 _MAX_TICKS = int(MAX_DELAY.total_seconds() * 1000) // TICK_MS
 _ANY_BITS = ".".join("*" * DELAY_LEVELS)
 # Routing keys are at most 255 bytes; 23 bit words and their dots take 46.
@@ -100,7 +115,7 @@ class DelayRoute:
 
 
 def level_name(level: int) -> str:
-    return f"eventbus.delay.{level:02d}"
+    return f"{_V2}{level:02d}"
 
 
 def _next_hop(level: int) -> str:
@@ -111,7 +126,7 @@ def delay_topology() -> DelayTopology:
     """Every exchange, queue and binding of the delay machinery (shared by all services)."""
     exchanges = [ExchangeSpec(UNROUTABLE_QUEUE, "fanout")]
     exchanges.append(ExchangeSpec(DELIVER_EXCHANGE, "topic", {"alternate-exchange": UNROUTABLE_QUEUE}))
-    queues = [QueueSpec(UNROUTABLE_QUEUE, {"x-queue-type": "classic"})]
+    queues = [QueueSpec(UNROUTABLE_QUEUE, {"x-queue-type": "quorum"})]
     bindings = [Binding(UNROUTABLE_QUEUE, UNROUTABLE_QUEUE, "")]
     for level in range(DELAY_LEVELS):
         name = level_name(level)
@@ -120,7 +135,7 @@ def delay_topology() -> DelayTopology:
             QueueSpec(
                 name,
                 {
-                    "x-queue-type": "classic",
+                    **_REPLICATED,
                     "x-message-ttl": TICK_MS << level,
                     "x-dead-letter-exchange": _next_hop(level),
                 },
@@ -177,7 +192,7 @@ def landing_queue(exchange: str, routing_key: str) -> QueueSpec:
     return QueueSpec(
         name,
         {
-            "x-queue-type": "classic",
+            **_REPLICATED,
             "x-message-ttl": 0,
             "x-dead-letter-exchange": exchange,
             "x-dead-letter-routing-key": routing_key,

@@ -7,7 +7,9 @@ is the one explicit place that does, for services and the CLI.
 from __future__ import annotations
 
 import os
+import random
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -17,10 +19,17 @@ from ._exceptions import ConfigurationError
 from ._limits import DEFAULT_LIMITS, InputLimits
 from ._retry import DEFAULT_RETRY, RetryPolicy
 
-__all__ = ["DEFAULT_URL", "BusSettings", "redact_url"]
+__all__ = ["DEFAULT_URL", "BusSettings", "note_unreachable", "redact_url"]
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+_UNREACHABLE_FOR = 30.0  # seconds a URL that refused is tried after the others
+_unreachable: dict[str, float] = {}
+
+
+def note_unreachable(url: str, now: float | None = None) -> None:
+    """Remember that ``url`` did not answer, so every connection role tries the others first for a while."""
+    _unreachable[url] = time.monotonic() if now is None else now
 
 
 def check_time_limit(limit: float, consumer_timeout: float) -> None:
@@ -127,6 +136,20 @@ class BusSettings:
     @property
     def url(self) -> str:
         return self.urls[0]
+
+    def connect_order(self, now: float | None = None) -> list[str]:
+        """The broker URLs in the order a new connection tries them.
+
+        Shuffled for every connection, so the publishers, consumers and helper connections of
+        many processes spread over a cluster's nodes, and a reconnect after a node loss lands on
+        any live node; a URL that refused within the last 30 s (``note_unreachable``) goes last,
+        so a dead node costs one refused attempt, not one per connection. With one URL, that one.
+        """
+        if len(self.urls) == 1:
+            return list(self.urls)
+        now = time.monotonic() if now is None else now
+        shuffled = random.sample(self.urls, len(self.urls))
+        return sorted(shuffled, key=lambda url: now - _unreachable.get(url, -1e18) < _UNREACHABLE_FOR)
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None, **overrides: object) -> BusSettings:

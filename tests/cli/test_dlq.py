@@ -78,7 +78,7 @@ def test_list_finds_the_services_dead_letter_queue(parked: tuple[str, list[str]]
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     [row] = [r for r in rows if r["queue"] == queue + ".dlq"]
     assert row["messages"] >= len(ids)
-    assert any(row["queue"] == "eventbus.delay.unroutable" for row in rows)
+    assert any(row["queue"] == "eventbus.delay.v2.unroutable" for row in rows)
 
 
 def test_show_reads_without_removing_and_keeps_the_order(parked: tuple[str, list[str]], raw: RawBroker) -> None:

@@ -103,12 +103,14 @@ async def test_a_blocked_broker_makes_publishers_raise_within_the_bound_while_co
     consumer = EventBus(fast_settings(service, healthy_broker.url, confirm_timeout=1.0))
     handled: list[str] = []
     runs: list[int] = []
+    alarm = asyncio.Event()
 
     @consumer.subscribe(CONTRACT.model, retry=RetryPolicy(max_attempts=3))
     async def handle(event: Any, ctx: EventContext) -> None:
         if event.conversation_id == "conv_fails_during_alarm":
             runs.append(ctx.attempt)
             if ctx.attempt == 1:
+                await alarm.wait()  # fail once the alarm is on, so that the retry copy cannot be published
                 raise RuntimeError("fails once")
         handled.append(ctx.id)
 
@@ -117,10 +119,9 @@ async def test_a_blocked_broker_makes_publishers_raise_within_the_bound_while_co
     try:
         before = await publisher.publish(event("conv_before_alarm"))
         await until(lambda: before in handled, what="the first event")
-        # arrives during the alarm: setting it takes rabbitmqctl a second or more on a busy machine, and a
-        # retry copy published before it took effect would be confirmed (nothing to hand back)
-        flaky = await publisher.publish(event("conv_fails_during_alarm"), delay=4.0)
+        flaky = await publisher.publish(event("conv_fails_during_alarm"))
         await asyncio.to_thread(healthy_broker.block_publishers)
+        alarm.set()
         started = time.monotonic()
         with pytest.raises(PublishBlockedError, match="blocked publishing"):
             await publisher.publish(event("conv_during_alarm"), event_id="evt-during-alarm")

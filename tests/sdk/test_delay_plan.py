@@ -90,7 +90,10 @@ def test_each_level_queue_has_a_fixed_ttl_so_it_never_blocks_a_shorter_delay() -
     for level in range(DELAY_LEVELS):
         arguments = queues[level_name(level)]
         assert arguments["x-message-ttl"] == TICK_MS * 2**level
-        assert arguments["x-queue-type"] == "classic"
+        assert arguments["x-dead-letter-exchange"] == (level_name(level - 1) if level else DELIVER_EXCHANGE)
+        assert arguments["x-queue-type"] == "quorum"  # replicated on a cluster
+        assert arguments["x-dead-letter-strategy"] == "at-least-once"  # leaves only once the next hop has it
+        assert arguments["x-overflow"] == "reject-publish"  # what at-least-once needs
     assert sum(TICK_MS * 2**k for k in range(DELAY_LEVELS)) > MAX_DELAY.total_seconds() * 1000
 
 
@@ -114,9 +117,11 @@ def test_delays_round_to_ticks_and_stay_within_seven_days() -> None:
 
 def test_landing_queues_hand_delayed_events_to_their_exchange_and_key() -> None:
     spec = landing_queue("chat", "chat.conversation.ended.v1")
-    assert spec.name == "eventbus.delayed.chat.chat.conversation.ended.v1"
+    assert spec.name == "eventbus.delayed.v2.chat.chat.conversation.ended.v1"
     assert spec.arguments == {
-        "x-queue-type": "classic",
+        "x-queue-type": "quorum",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
         "x-message-ttl": 0,
         "x-dead-letter-exchange": "chat",
         "x-dead-letter-routing-key": "chat.conversation.ended.v1",
@@ -126,3 +131,17 @@ def test_landing_queues_hand_delayed_events_to_their_exchange_and_key() -> None:
 def test_queue_names_too_long_for_a_routing_key_are_refused_up_front() -> None:
     with pytest.raises(ConfigurationError, match="too long"):
         target_binding_key("q" * 220)
+
+
+def test_v2_names_leave_the_classic_v1_queues_to_drain_by_themselves() -> None:
+    """New names, so an upgrade never redeclares a v1 classic queue as quorum (PRECONDITION_FAILED)."""
+    topology = delay_topology()
+    names = [q.name for q in topology.queues] + [e.name for e in topology.exchanges]
+    assert all(name.startswith("eventbus.delay.v2.") for name in names)
+    assert level_name(0) == "eventbus.delay.v2.00" and level_name(22) == "eventbus.delay.v2.22"
+    assert DELIVER_EXCHANGE == "eventbus.delay.v2.deliver" and UNROUTABLE_QUEUE == "eventbus.delay.v2.unroutable"
+    assert {q.name: q.arguments for q in topology.queues}[UNROUTABLE_QUEUE] == {"x-queue-type": "quorum"}
+    exchanges = {e.name: e for e in topology.exchanges}
+    assert exchanges[DELIVER_EXCHANGE].arguments == {"alternate-exchange": UNROUTABLE_QUEUE}
+    assert exchanges[UNROUTABLE_QUEUE].type == "fanout"
+    assert delay_route(52, "q").routing_key.startswith("0.")  # routing keys unchanged from v1

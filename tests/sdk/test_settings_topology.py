@@ -73,3 +73,34 @@ def test_precondition_failed_becomes_an_exact_difference() -> None:
     assert error.entity == "queue 'svc.t.v1'"
     assert "received the value 'quorum'" in error.detail and "current is none" in error.detail
     assert describe_mismatch("NOT_FOUND - no exchange 'x'") is None
+
+
+def test_every_connection_tries_the_urls_shuffled_and_the_refused_ones_last() -> None:
+    from eventbus._settings import note_unreachable
+
+    urls = tuple(f"amqp://guest:guest@node{n}:5672/%2F" for n in range(3))
+    settings = BusSettings(service="svc", urls=urls)
+    orders = {tuple(settings.connect_order(now=0.0)) for _ in range(200)}
+    assert all(sorted(order) == sorted(urls) for order in orders)
+    assert {order[0] for order in orders} == set(urls)  # connections spread over every node
+    note_unreachable(urls[1], now=100.0)
+    assert {settings.connect_order(now=110.0)[-1] for _ in range(50)} == {urls[1]}  # refused 10 s ago: last
+    assert {settings.connect_order(now=140.0)[0] for _ in range(200)} == set(urls)  # 40 s ago: forgiven
+    assert BusSettings(service="svc").connect_order() == [BusSettings(service="svc").url]
+
+
+@pytest.mark.broker
+async def test_a_dead_url_in_the_list_is_skipped_by_every_connection_role(broker_url: str) -> None:
+    """Publisher, consumer and the helper (leader, scheduler) connections all reach the live broker."""
+    from eventbus._amqp_connect import connect_first
+    from eventbus._async_broker import connect
+
+    dead = "amqp://guest:guest@127.0.0.1:1/%2F"
+    settings = BusSettings(service="svc", urls=(dead, broker_url, dead.replace(":1/", ":2/")), connect_timeout=3)
+    for _ in range(5):  # whatever the shuffle
+        connection = await connect(settings, "publish")
+        await connection.close()
+        helper = await connect_first(settings, "leader")
+        assert helper._transport is not None
+        assert helper._transport.get_extra_info("peername")[1] == 5672  # the live one of the three URLs
+        await helper.close()

@@ -64,6 +64,8 @@ class BusSettings:
     quorum queues' broker-side safety net (``x-delivery-limit``) against consumers that crash
     before they can count attempts; 0 leaves it out. ``limits`` bound what a consumer parses.
     ``shutdown_grace`` is how long in-flight handlers may finish after SIGTERM.
+    ``transport`` is the AMQP client: ``"lean"`` (the SDK's own) or ``"aio-pika"`` (the
+    ``eventbus[aio-pika]`` extra), for anyone who meets a protocol corner of the lean one.
     """
 
     service: str
@@ -83,6 +85,7 @@ class BusSettings:
     delivery_limit: int = 20
     limits: InputLimits = DEFAULT_LIMITS
     shutdown_grace: float = 30.0
+    transport: str = "lean"
 
     def __post_init__(self) -> None:
         if not _SERVICE_NAME.match(self.service):
@@ -123,8 +126,9 @@ class BusSettings:
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None, **overrides: object) -> BusSettings:
-        """Settings from ``EVENTBUS_URL`` (comma-separated for several brokers), ``EVENTBUS_PREFETCH``
-        and ``EVENTBUS_CONSUMER_TIMEOUT`` (seconds, when the broker's differs from 30 min)."""
+        """Settings from ``EVENTBUS_URL`` (comma-separated for several brokers), ``EVENTBUS_PREFETCH``,
+        ``EVENTBUS_CONSUMER_TIMEOUT`` (seconds, when the broker's differs from 30 min) and
+        ``EVENTBUS_TRANSPORT`` (``lean`` or ``aio-pika``)."""
         environ = os.environ if env is None else env
         urls = tuple(u.strip() for u in environ.get("EVENTBUS_URL", DEFAULT_URL).split(",") if u.strip())
         values: dict[str, object] = {"service": service, "urls": urls}
@@ -135,6 +139,8 @@ class BusSettings:
                     values[key] = kind(environ[name])
                 except ValueError:
                     raise ConfigurationError(f"{name} must be a number") from None
+        if environ.get("EVENTBUS_TRANSPORT"):
+            values["transport"] = environ["EVENTBUS_TRANSPORT"]
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

@@ -1,0 +1,346 @@
+"""The SDK's lean AMQP client (``_amqp``) behind the transport seam: the default transport.
+
+Publishing: one connection and one confirm channel shared by concurrent publishes; a batch is
+written in one socket write and waited for with one future (``_amqp.ConfirmBatch``). Failure
+modes, each tested in ``tests/faults/``:
+
+- no queue bound (mandatory returned)         → ``UnroutableError`` (never reported as success)
+- negative confirm                            → ``PublishNackedError``
+- no confirm within ``confirm_timeout``       → ``PublishTimeoutError``; a stalled TCP
+  connection can never make a publish hang forever
+- the broker blocks publishing (memory/disk alarm) that long → ``PublishBlockedError``
+- the connection drops before the confirm     → reconnect and publish again, for up to
+  ``reconnect_window`` seconds, then ``PublishError``. Publishing again after a lost
+  confirm can store the message twice; consumers deduplicate by event id (at-least-once).
+
+Consuming: a session is a connection of its own (RabbitMQ blocks *publishing* connections under
+a memory alarm, and a consumer sharing one would stop acking), one channel, every queue on it.
+Acks are batched (``_acks.AckWindow``): processed deliveries are acked once per event-loop
+iteration, with ``multiple=True`` over the longest processed prefix, and always before the
+channel is nacked back or closed. An ack for a delivery of a dead channel is dropped (the
+broker redelivers), never sent on a new channel with a stale delivery tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from .._acks import AckWindow
+from .._amqp import Channel, Connection, Message, MessageNacked, MessageReturned
+from .._async_broker import (
+    CONNECTION_ERRORS,
+    bind,
+    connect,
+    declare_exchange,
+    declare_queue,
+    declaring_channel,
+    is_blocked,
+)
+from .._exceptions import (
+    ConnectionFailedError,
+    PublishBlockedError,
+    PublishError,
+    PublishNackedError,
+    PublishTimeoutError,
+    TopologyError,
+    UnroutableError,
+)
+from .._retry import ReconnectWindow
+from .._settings import BusSettings
+from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
+
+__all__ = ["LeanSession", "LeanTransport", "describe", "publish_failure"]
+
+log = logging.getLogger("eventbus")
+
+
+def describe(properties: Properties) -> str:
+    return f"{properties.message_type or 'message'} {properties.message_id or ''}".rstrip()
+
+
+def publish_failure(exchange: str, routing_key: str, properties: Properties, error: BaseException) -> PublishError:
+    """The SDK's error for one publish the broker returned, refused or lost (any transport)."""
+    event_type, event_id = properties.message_type, properties.message_id
+    if isinstance(error, MessageReturned | UnroutableError):
+        return UnroutableError(
+            f"{describe(properties)} is unroutable: no queue is bound to exchange {exchange!r} "
+            f"with routing key {routing_key!r}",
+            event_type=event_type,
+            event_id=event_id,
+        )
+    if isinstance(error, MessageNacked | PublishNackedError):
+        return PublishNackedError(f"broker refused {describe(properties)}: {error}", event_type=event_type,
+                                  event_id=event_id)
+    return PublishError(f"publish of {describe(properties)} failed: {type(error).__name__}: {error}",
+                        event_type=event_type, event_id=event_id)
+
+
+async def declare_topology(connection: Connection, topology: Topology) -> None:
+    """Exchanges, queues, bindings on throwaway channels; queues one by one (with the legacy
+    fallback of ``declare_queue``) only when declaring them together was refused."""
+    if topology.exchanges:
+        async with declaring_channel(connection) as channel:
+            for exchange in topology.exchanges:
+                await declare_exchange(channel, exchange)
+    if topology.queues:
+        try:
+            async with declaring_channel(connection) as channel:
+                for queue in topology.queues:
+                    await channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
+        except TopologyError:
+            for queue in topology.queues:
+                await declare_queue(connection, queue)
+    if topology.bindings:
+        async with declaring_channel(connection) as channel:
+            for binding in topology.bindings:
+                await bind(channel, binding)
+
+
+class LeanTransport:
+    """A confirm channel, reopened when it breaks, the names declared on its connection, and
+    consuming sessions on connections of their own."""
+
+    name = "lean"
+
+    def __init__(self, settings: BusSettings) -> None:
+        self._settings = settings
+        self._connection: Connection | None = None
+        self._channel: Channel | None = None
+        self._declared: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._ever_connected = False
+
+    async def _ready(self) -> Channel:
+        channel = self._channel
+        if channel is not None and not channel.is_closed and not self._lock.locked():
+            return channel
+        # While a connection is being opened, callers queue on the lock (first come, first
+        # served), so publishes leave in the order they were made, e.g. parked copies in the
+        # order their deliveries arrived.
+        async with self._lock:
+            if self._channel is None or self._channel.is_closed:
+                if self._connection is None or self._connection.is_closed:
+                    self._declared.clear()
+                    self._connection = await connect(self._settings, "publish")
+                    self._ever_connected = True
+                self._channel = await self._connection.channel(publisher_confirms=True)
+            return self._channel
+
+    def _forget(self, broken: Connection | None = None) -> None:
+        """Drop a broken connection; the next publish opens a new one. With ``broken``, only if
+        that is still the current one (a concurrent batch may have reconnected already)."""
+        if broken is not None and broken is not self._connection:
+            return
+        connection, self._connection, self._channel = self._connection, None, None
+        self._declared.clear()
+        if connection is not None and not connection.is_closed:
+            task = asyncio.get_running_loop().create_task(connection.close())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def declare(self, topology: Topology) -> None:
+        if topology.name in self._declared and self._connection is not None and not self._connection.is_closed:
+            return
+        await self._ready()
+        assert self._connection is not None
+        await declare_topology(self._connection, topology)
+        self._declared.add(topology.name)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        """Publish ``batch`` (mandatory, confirmed) in one write; one outcome per item, in order.
+
+        Items whose confirm was lost with the connection are published again on a new one for
+        up to ``reconnect_window`` seconds (at-least-once: the broker may then hold two copies,
+        which consumers drop by event id). ``ConnectionFailedError`` is raised at once when no
+        broker was ever reached.
+        """
+        items = batch
+        outcomes: list[PublishError | None] = [None] * len(items)
+        todo = list(range(len(items)))
+        window: ReconnectWindow | None = None
+        while todo:
+            lost: list[int] = []
+            failure: BaseException | None = None
+            connection: Connection | None = None
+            try:
+                channel = await self._ready()
+                connection = channel.connection
+                await connection.writable()
+                sent = channel.publish([items[i] for i in todo])
+            except ConnectionFailedError:
+                if not self._ever_connected:
+                    raise  # never reached a broker: say so at once
+                window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
+                wait = window.next_wait()
+                if wait is None:
+                    raise
+                await asyncio.sleep(wait)
+                continue
+            except CONNECTION_ERRORS as exc:
+                lost, failure = todo, exc
+            else:
+                try:
+                    async with asyncio.timeout(self._settings.confirm_timeout):
+                        await sent.done
+                except TimeoutError:
+                    self._timed_out(connection, items, todo, sent.unsettled(), outcomes)
+                for position, index in enumerate(todo):
+                    result = sent.results[position]
+                    if result is None or outcomes[index] is not None:
+                        continue
+                    if isinstance(result, MessageReturned | MessageNacked):
+                        exchange, routing_key, properties, _ = items[index]
+                        outcomes[index] = publish_failure(exchange, routing_key, properties, result)
+                    elif isinstance(result, BaseException):
+                        lost.append(index)
+                        failure = result
+            if not lost:
+                return outcomes
+            assert failure is not None
+            self._forget(connection)
+            window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
+            wait = window.next_wait()
+            if wait is None:
+                for index in lost:
+                    exchange, routing_key, properties, _ = items[index]
+                    outcomes[index] = publish_failure(exchange, routing_key, properties, failure)
+                return outcomes
+            log.info("publish of %d message(s) hit %s; reconnecting", len(lost), type(failure).__name__)
+            await asyncio.sleep(wait)
+            todo = lost
+        return outcomes
+
+    def _timed_out(self, connection: Connection, items: Sequence[Outgoing], todo: list[int], unsettled: list[int],
+                   outcomes: list[PublishError | None]) -> None:
+        """No confirm within ``confirm_timeout``: those publishes may or may not be stored."""
+        blocked = is_blocked(connection)
+        self._forget(connection)
+        error = PublishBlockedError if blocked else PublishTimeoutError
+        cause = (
+            "the broker blocked publishing (memory or disk alarm) all that time"
+            if blocked
+            else "it may or may not be stored"
+        )
+        for position in unsettled:
+            index = todo[position]
+            properties = items[index][2]
+            outcomes[index] = error(
+                f"no confirm for {describe(properties)} within {self._settings.confirm_timeout:g}s; {cause}",
+                event_type=properties.message_type,
+                event_id=properties.message_id,
+            )
+
+    async def consume(
+        self, topologies: Sequence[Topology], queues: Mapping[str, DeliveryCallback], prefetch: int
+    ) -> LeanSession:
+        connection = await connect(self._settings, "consume")
+        try:
+            for topology in topologies:
+                await declare_topology(connection, topology)
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.basic_qos(prefetch_count=prefetch)
+            session = LeanSession(connection, channel)
+            for queue, callback in queues.items():
+                session.tags.append(await channel.basic_consume(queue, partial(session.received, callback)))
+        except BaseException:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await connection.close()
+            raise
+        return session
+
+    async def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        self._declared.clear()
+        if connection is not None and not connection.is_closed:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await connection.close()
+
+
+class LeanSession:
+    """One consuming connection and channel; acks batched per event-loop iteration."""
+
+    def __init__(self, connection: Connection, channel: Channel) -> None:
+        self.connection = connection
+        self.channel = channel
+        self.tags: list[str] = []
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks = AckWindow()
+        self._flush_scheduled = False
+        self._cancelled = False
+        channel.on_cancel = self._on_broker_cancel
+        for resource in (connection, channel):
+            resource.closing.add_done_callback(self._on_closed)
+
+    def _on_closed(self, _: asyncio.Future[Any]) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _on_broker_cancel(self, consumer_tag: str) -> None:
+        """The broker cancelled a consumer (its queue was deleted): end the session; the bus opens another."""
+        if not self._cancelled and not self.connection.is_closed:
+            log.warning("the broker cancelled consumer %s; reconnecting", consumer_tag)
+            task = asyncio.get_running_loop().create_task(self.connection.close())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def received(self, callback: DeliveryCallback, message: Message) -> None:
+        """Called inside the socket read for every delivery, in delivery order."""
+        self._acks.received(message.delivery_tag)
+        callback(message)
+
+    def owns(self, delivery: Any) -> bool:
+        return delivery.channel is self.channel
+
+    def ack(self, delivery: Any) -> None:
+        """Mark processed; ``_flush`` sends it with the others processed in the same loop iteration."""
+        if delivery.channel is not self.channel:
+            return  # its channel is gone: the broker has put it back already
+        self._acks.processed(delivery.delivery_tag)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def nack(self, delivery: Any, *, requeue: bool = True) -> None:
+        channel = delivery.channel
+        if channel is not self.channel:
+            return
+        self._acks.forget(delivery.delivery_tag)
+        try:
+            channel.basic_nack(delivery.delivery_tag, requeue=requeue)
+        except CONNECTION_ERRORS as exc:
+            log.debug("could not settle delivery %s (%s); the broker redelivers it", delivery.delivery_tag, exc)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._acks.pending:
+            self._send_acks(self._acks.take())
+
+    def _send_acks(self, frames: list[tuple[int, bool]]) -> None:
+        if not frames or self.channel.is_closed:
+            return
+        try:
+            self.channel.ack_many(frames)
+        except CONNECTION_ERRORS as exc:
+            log.debug("could not ack up to delivery %s (%s); the broker redelivers", frames[-1][0], exc)
+
+    async def cancel(self) -> None:
+        self._cancelled = True
+        if not self.channel.is_closed:
+            for tag in self.tags:
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    await self.channel.basic_cancel(tag)
+
+    async def close(self) -> None:
+        self._cancelled = True
+        channel = self.channel
+        if not channel.is_closed:
+            self._send_acks(self._acks.take())  # processed work is acked, never requeued
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                channel.basic_nack(0, multiple=True, requeue=True)
+        if not self.connection.is_closed:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self.connection.close()

@@ -15,12 +15,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._exceptions import ConfigurationError
-from ._protocol import Incoming, Outgoing, Session, Topology, Transport
+from ._protocol import Incoming, Outgoing, Properties, Session, Topology, Transport
 
 if TYPE_CHECKING:
     from .._settings import BusSettings
 
-__all__ = ["TRANSPORTS", "Incoming", "Outgoing", "Session", "Topology", "Transport", "open_transport"]
+__all__ = ["TRANSPORTS", "Incoming", "Outgoing", "Properties", "Session", "Topology", "Transport", "open_transport"]
 
 TRANSPORTS = ("lean", "aio-pika")
 

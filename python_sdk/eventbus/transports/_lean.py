@@ -46,39 +46,17 @@ from .._exceptions import (
     ConnectionFailedError,
     PublishBlockedError,
     PublishError,
-    PublishNackedError,
     PublishTimeoutError,
     TopologyError,
-    UnroutableError,
 )
 from .._retry import ReconnectWindow
 from .._settings import BusSettings
-from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
+from ._outcomes import describe, publish_failure
+from ._protocol import DeliveryCallback, Outgoing, Topology
 
-__all__ = ["LeanSession", "LeanTransport", "describe", "publish_failure"]
+__all__ = ["LeanSession", "LeanTransport", "declare_topology"]
 
 log = logging.getLogger("eventbus")
-
-
-def describe(properties: Properties) -> str:
-    return f"{properties.message_type or 'message'} {properties.message_id or ''}".rstrip()
-
-
-def publish_failure(exchange: str, routing_key: str, properties: Properties, error: BaseException) -> PublishError:
-    """The SDK's error for one publish the broker returned, refused or lost (any transport)."""
-    event_type, event_id = properties.message_type, properties.message_id
-    if isinstance(error, MessageReturned | UnroutableError):
-        return UnroutableError(
-            f"{describe(properties)} is unroutable: no queue is bound to exchange {exchange!r} "
-            f"with routing key {routing_key!r}",
-            event_type=event_type,
-            event_id=event_id,
-        )
-    if isinstance(error, MessageNacked | PublishNackedError):
-        return PublishNackedError(f"broker refused {describe(properties)}: {error}", event_type=event_type,
-                                  event_id=event_id)
-    return PublishError(f"publish of {describe(properties)} failed: {type(error).__name__}: {error}",
-                        event_type=event_type, event_id=event_id)
 
 
 async def declare_topology(connection: Connection, topology: Topology) -> None:

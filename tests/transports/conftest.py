@@ -113,9 +113,10 @@ class BrokerHarness(Harness):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         found: list[StoredMessage] = []
+        source = await channel.get_queue(queue, ensure=False)
         try:
             while len(found) < count and loop.time() < deadline:
-                message = await channel.get(queue, no_ack=True, fail=False)
+                message = await source.get(no_ack=True, fail=False)
                 if message is None:
                     await asyncio.sleep(0.05)
                     continue

@@ -31,11 +31,22 @@ class PublishedEvents:
         published.one(FriendshipStatusChanged, status="friend")   # exactly one, returns it
         published.of(FriendshipStatusChanged)                      # all of that type, decoded
         published.count(FriendshipStatusChanged, status="friend")
+
+    Events nobody in the test subscribes to are unroutable, as on RabbitMQ: call
+    ``published.expect(FriendshipStatusChanged)`` first.
     """
 
     def __init__(self, broker: MemoryBroker) -> None:
         self._broker = broker
         self._since = 0
+
+    def expect(self, *models: type[BaseModel]) -> None:
+        """Make ``models`` routable as if another service subscribed to them. Like RabbitMQ, the
+        memory broker refuses (``UnroutableError``) an event no queue is bound for, and a service
+        under test usually publishes events only other services consume."""
+        for model in models:
+            contract = contract_for(model)
+            self._broker.tap(contract.exchange, contract.routing_key)
 
     @property
     def messages(self) -> list[StoredMessage]:

@@ -168,6 +168,14 @@ class MemoryBroker:
     def unacked(self) -> int:
         return sum(len(s.unacked) for s in self._sessions)
 
+    def tap(self, exchange: str, routing_key: str) -> str:
+        """Bind a queue to ``exchange`` with ``routing_key`` (as a downstream subscriber would), so
+        such publishes are routable; returns its name. Nothing consumes it."""
+        name = f"eventbus.testing.tap.{exchange}.{routing_key}"
+        self.declare(Topology(name, (ExchangeSpec(exchange),), (QueueSpec(name, {"x-queue-type": "classic"}),),
+                              (Binding(exchange, name, routing_key),)))
+        return name
+
     def drop_connections(self) -> None:
         """Every consuming session is lost at once (a network fault): unacked deliveries go back."""
         for session in list(self._sessions):
@@ -198,7 +206,7 @@ class MemoryBroker:
         if existing is None:
             self._queues[spec.name] = _Queue(spec.name, dict(spec.arguments))
             return
-        for name in sorted(set(spec.arguments) | set(existing.arguments)):
+        for name in sorted(set(spec.arguments) | set(existing.arguments), key=lambda n: (n != "x-queue-type", n)):
             if spec.arguments.get(name) != existing.arguments.get(name):
                 raise TopologyMismatchError(
                     f"queue {spec.name!r}", f"inequivalent arg '{name}': received {spec.arguments.get(name)!r} "

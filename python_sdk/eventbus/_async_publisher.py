@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from ._amqp import Properties
 from ._delay import DELIVER_EXCHANGE as _DELIVER
 from ._delay import Binding, ExchangeSpec, delay_route, delay_topology, landing_queue, target_binding_key
 from ._exceptions import PublishError
 from ._outgoing import OutgoingMessage, delayed_headers
 from ._settings import BusSettings
-from .transports import Outgoing, Topology, Transport, open_transport
+from .transports import Outgoing, Properties, Topology, Transport, open_transport
 
 __all__ = ["AsyncPublisher", "delay_machinery", "properties_of"]
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._amqp import Properties
 from ._delay import delay_route
 from ._dispatch import Delivery, QueueDispatcher
 from ._parking import ParkReason
 from ._retry import Retry, RetryPolicy
 from ._topology import dead_letter_queue_name
+from .transports import Properties
 
 __all__ = ["Republish", "after_republish", "copy_properties", "plan_failure"]
 

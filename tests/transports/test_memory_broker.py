@@ -141,7 +141,7 @@ async def test_inbox_outbox_and_relay_give_exactly_once_in_milliseconds(tmp_path
     outbox.create_schema(engine)
     published.expect(FriendshipStatusChangedV1)  # consumed by another service
     bus = memory_bus(broker, "friendship")
-    relay = OutboxRelay(engine, outbox, bus)
+    relay = OutboxRelay(engine, outbox, bus, poll_interval=0.01)
 
     def on_ended(event: ConversationEndedV1, context: EventContext) -> None:
         with engine.begin() as connection:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._async_bus import EventBus, Middleware
-from .._settings import BusSettings
+from .._async_bus import EventBus as _EventBus
+from .._async_bus import Middleware as _Middleware
+from .._settings import BusSettings as _BusSettings
 from ..transports._memory import MemoryBroker, MemoryClock, MemoryTransport, StoredMessage
 from ._published import PublishedEvents
 
@@ -29,7 +30,7 @@ __all__ = ["MemoryBroker", "MemoryClock", "MemoryTransport", "PublishedEvents", 
 
 
 def memory_bus(
-    broker: MemoryBroker, service: str = "test", *, middleware: tuple[Middleware, ...] = (), **settings: Any
-) -> EventBus:
+    broker: MemoryBroker, service: str = "test", *, middleware: tuple[_Middleware, ...] = (), **settings: Any
+) -> _EventBus:
     """An ``EventBus`` for ``service`` on ``broker``; ``settings`` are ``BusSettings`` fields."""
-    return EventBus(BusSettings(service=service, **settings), middleware=middleware, transport=broker.transport())
+    return _EventBus(_BusSettings(service=service, **settings), middleware=middleware, transport=broker.transport())

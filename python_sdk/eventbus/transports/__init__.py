@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError as _ConfigurationError
 from ._protocol import Incoming, Outgoing, Properties, Session, Topology, Transport
 
 if TYPE_CHECKING:
     from .._settings import BusSettings
 
-__all__ = ["TRANSPORTS", "Incoming", "Outgoing", "Properties", "Session", "Topology", "Transport", "open_transport"]
+__all__ = ["Incoming", "Outgoing", "Properties", "Session", "TRANSPORTS", "Topology", "Transport", "open_transport"]
 
 TRANSPORTS = ("lean", "aio-pika")
 
@@ -39,7 +39,7 @@ def open_transport(choice: Transport | str | None, settings: BusSettings) -> Tra
         from ._aio_pika import AioPikaTransport
 
         return AioPikaTransport(settings)
-    raise ConfigurationError(
+    raise _ConfigurationError(
         f"unknown transport {choice!r}: choose one of {', '.join(TRANSPORTS)}, or pass a Transport "
         "(eventbus.testing.MemoryBroker().transport() for tests)"
     )

@@ -54,7 +54,9 @@ class BusSettings:
     service cannot hoard a queue. ``confirm_timeout`` bounds how long a publish waits for the
     broker's confirm (also while the broker blocks publishers) before it raises: a publish
     either is confirmed or fails loudly. ``reconnect_window`` is how long a publish keeps
-    reconnecting after the connection dropped before it raises.
+    reconnecting after the connection dropped before it raises. ``transport`` is the AMQP
+    client: ``"lean"`` (the SDK's own) or ``"aio-pika"`` (the ``eventbus[aio-pika]`` extra), for
+    anyone who meets a protocol corner of the lean one.
 
     Consumers: ``retry`` is the default ``RetryPolicy`` of every handler; ``handler_timeout``
     the default time limit (seconds) of one handler run, which must stay below the broker's
@@ -64,8 +66,6 @@ class BusSettings:
     quorum queues' broker-side safety net (``x-delivery-limit``) against consumers that crash
     before they can count attempts; 0 leaves it out. ``limits`` bound what a consumer parses.
     ``shutdown_grace`` is how long in-flight handlers may finish after SIGTERM.
-    ``transport`` is the AMQP client: ``"lean"`` (the SDK's own) or ``"aio-pika"`` (the
-    ``eventbus[aio-pika]`` extra), for anyone who meets a protocol corner of the lean one.
     """
 
     service: str
@@ -77,6 +77,7 @@ class BusSettings:
     heartbeat: int = 30
     source: str = ""
     publish_window: int = 500
+    transport: str = "lean"
     client_properties: Mapping[str, str] = field(default_factory=dict)
     reconnect_window: float = 15.0
     retry: RetryPolicy = DEFAULT_RETRY
@@ -85,7 +86,6 @@ class BusSettings:
     delivery_limit: int = 20
     limits: InputLimits = DEFAULT_LIMITS
     shutdown_grace: float = 30.0
-    transport: str = "lean"
 
     def __post_init__(self) -> None:
         if not _SERVICE_NAME.match(self.service):
@@ -100,6 +100,8 @@ class BusSettings:
                 raise ConfigurationError(f"broker URL must start with amqp:// or amqps://: {redact_url(url)}")
         if not 1 <= self.prefetch <= 65535:
             raise ConfigurationError(f"prefetch must be between 1 and 65535, got {self.prefetch}")
+        if self.transport not in ("lean", "aio-pika"):
+            raise ConfigurationError(f"transport must be 'lean' or 'aio-pika', got {self.transport!r}")
         if self.queue_type not in ("quorum", "classic"):
             raise ConfigurationError(f"queue_type must be 'quorum' or 'classic', got {self.queue_type!r}")
         if self.confirm_timeout <= 0 or self.connect_timeout <= 0:

@@ -214,3 +214,4 @@ async def test_stop_lets_the_running_handler_finish_and_leaves_the_rest_queued(h
     assert finished == ["c-0"]  # finished and acked: not redelivered below
     rest = await harness.take(queue, 5, timeout=2)
     assert sorted(ENDED.decode(m.body).conversation_id for m in rest) == ["c-1", "c-2"]
+

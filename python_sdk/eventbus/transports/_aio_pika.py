@@ -33,6 +33,7 @@ from .._exceptions import (
 from .._retry import ReconnectWindow
 from .._settings import BusSettings
 from .._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
+from ._declared import Declarations
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
 
@@ -145,7 +146,7 @@ class AioPikaTransport:
         self._settings = settings
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
-        self._declared: set[str] = set()
+        self._declared = Declarations()
         self._lock = asyncio.Lock()
         self._ever_connected = False
 
@@ -169,10 +170,13 @@ class AioPikaTransport:
     async def declare(self, topology: Topology) -> None:
         if topology.name in self._declared and self._connection is not None and not self._connection.is_closed:
             return
-        await self._ready()
-        assert self._connection is not None
-        await _declare(self._connection, topology)
-        self._declared.add(topology.name)
+
+        async def declare() -> None:
+            await self._ready()
+            assert self._connection is not None
+            await _declare(self._connection, topology)
+
+        await self._declared.once(topology.name, declare)
 
     async def _publish_one(self, raw: Any, item: Outgoing) -> PublishError | None:
         exchange, routing_key, properties, body = item

@@ -51,6 +51,7 @@ from .._exceptions import (
 )
 from .._retry import ReconnectWindow
 from .._settings import BusSettings
+from ._declared import Declarations
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Topology
 
@@ -90,7 +91,7 @@ class LeanTransport:
         self._settings = settings
         self._connection: Connection | None = None
         self._channel: Channel | None = None
-        self._declared: set[str] = set()
+        self._declared = Declarations()
         self._lock = asyncio.Lock()
         self._ever_connected = False
 
@@ -124,10 +125,13 @@ class LeanTransport:
     async def declare(self, topology: Topology) -> None:
         if topology.name in self._declared and self._connection is not None and not self._connection.is_closed:
             return
-        await self._ready()
-        assert self._connection is not None
-        await declare_topology(self._connection, topology)
-        self._declared.add(topology.name)
+
+        async def declare() -> None:
+            await self._ready()
+            assert self._connection is not None
+            await declare_topology(self._connection, topology)
+
+        await self._declared.once(topology.name, declare)
 
     async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
         """Publish ``batch`` (mandatory, confirmed) in one write; one outcome per item, in order.

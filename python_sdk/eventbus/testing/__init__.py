@@ -18,15 +18,26 @@ a throwaway vhost per test). See docs/testing.md.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from .._async_bus import EventBus as _EventBus
 from .._async_bus import Middleware as _Middleware
 from .._settings import BusSettings as _BusSettings
+from ..transports import _substitute_with
 from ..transports._memory import MemoryBroker, MemoryClock, MemoryTransport, StoredMessage
 from ._published import PublishedEvents
 
-__all__ = ["MemoryBroker", "MemoryClock", "MemoryTransport", "PublishedEvents", "StoredMessage", "memory_bus"]
+__all__ = [
+    "MemoryBroker",
+    "MemoryClock",
+    "MemoryTransport",
+    "PublishedEvents",
+    "StoredMessage",
+    "in_memory",
+    "memory_bus",
+]
 
 
 def memory_bus(
@@ -34,3 +45,18 @@ def memory_bus(
 ) -> _EventBus:
     """An ``EventBus`` for ``service`` on ``broker``; ``settings`` are ``BusSettings`` fields."""
     return _EventBus(_BusSettings(service=service, **settings), middleware=middleware, transport=broker.transport())
+
+
+@contextlib.contextmanager
+def in_memory(broker: MemoryBroker) -> Iterator[MemoryBroker]:
+    """Every ``EventBus`` made inside the block (and not given a transport object) runs on ``broker``.
+
+    For testing code that builds its own bus from settings, e.g. a whole service:
+    ``with in_memory(broker): service = create_service(settings)``. Components that open their own
+    AMQP connections (the scheduler's leader lock, ``DeadLetters``) still need a real broker.
+    """
+    previous = _substitute_with(broker.transport)
+    try:
+        yield broker
+    finally:
+        _substitute_with(previous)

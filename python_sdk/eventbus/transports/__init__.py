@@ -18,19 +18,33 @@ from .._exceptions import ConfigurationError as _ConfigurationError
 from ._protocol import Incoming, Outgoing, Properties, Session, Topology, Transport
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .._settings import BusSettings
 
 __all__ = ["Incoming", "Outgoing", "Properties", "Session", "TRANSPORTS", "Topology", "Transport", "open_transport"]
 
 TRANSPORTS = ("lean", "aio-pika")
 
+_substitute: Callable[[], Transport] | None = None
+"""Set by ``eventbus.testing.in_memory``: every bus made meanwhile without an explicit transport
+object gets this one instead (how a test runs a whole service on the memory broker)."""
+
+
+def _substitute_with(factory: Callable[[], Transport] | None) -> Callable[[], Transport] | None:
+    global _substitute
+    previous, _substitute = _substitute, factory
+    return previous
+
 
 def open_transport(choice: Transport | str | None, settings: BusSettings) -> Transport:
     """The transport ``choice`` names (default: ``settings.transport``), or ``choice`` itself."""
+    if choice is not None and not isinstance(choice, str):
+        return choice
+    if _substitute is not None:
+        return _substitute()
     if choice is None:
         choice = getattr(settings, "transport", "lean")
-    if not isinstance(choice, str):
-        return choice
     if choice == "lean":
         from ._lean import LeanTransport
 

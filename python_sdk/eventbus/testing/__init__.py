@@ -18,8 +18,8 @@ a throwaway vhost per test). See docs/testing.md.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import contextlib as _contextlib
+from collections.abc import Iterator as _Iterator
 from typing import Any
 
 from .._async_bus import EventBus as _EventBus
@@ -47,8 +47,8 @@ def memory_bus(
     return _EventBus(_BusSettings(service=service, **settings), middleware=middleware, transport=broker.transport())
 
 
-@contextlib.contextmanager
-def in_memory(broker: MemoryBroker) -> Iterator[MemoryBroker]:
+@_contextlib.contextmanager
+def in_memory(broker: MemoryBroker) -> _Iterator[MemoryBroker]:
     """Every ``EventBus`` made inside the block (and not given a transport object) runs on ``broker``.
 
     For testing code that builds its own bus from settings, e.g. a whole service:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +32,9 @@ from .._exceptions import (
 from .._retry import ReconnectWindow
 from .._settings import BusSettings
 from .._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
-from ._declared import Declarations
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
+from ._publishing import PublishingConnection
 
 try:
     import aio_pika
@@ -137,46 +136,19 @@ async def _declare(connection: AbstractConnection, topology: Topology) -> None:
         await _on_throwaway_channel(connection, bindings)
 
 
-class AioPikaTransport:
+class AioPikaTransport(PublishingConnection[AbstractConnection, AbstractChannel]):
     """One aio-pika connection with a confirm channel for publishing; sessions on their own."""
 
     name = "aio-pika"
 
-    def __init__(self, settings: BusSettings) -> None:
-        self._settings = settings
-        self._connection: AbstractConnection | None = None
-        self._channel: AbstractChannel | None = None
-        self._declared = Declarations()
-        self._lock = asyncio.Lock()
-        self._ever_connected = False
+    async def _connect(self) -> AbstractConnection:
+        return await _connect(self._settings, "publish")
 
-    async def _ready(self) -> AbstractChannel:
-        async with self._lock:
-            if self._channel is None or self._channel.is_closed:
-                if self._connection is None or self._connection.is_closed:
-                    self._declared.clear()
-                    self._connection = await _connect(self._settings, "publish")
-                    self._ever_connected = True
-                self._channel = await self._connection.channel(publisher_confirms=True)
-            return self._channel
+    async def _confirm_channel(self, connection: AbstractConnection) -> AbstractChannel:
+        return await connection.channel(publisher_confirms=True)
 
-    async def _forget(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        self._declared.clear()
-        if connection is not None and not connection.is_closed:
-            with contextlib.suppress(*_ERRORS):
-                await connection.close()
-
-    async def declare(self, topology: Topology) -> None:
-        if topology.name in self._declared and self._connection is not None and not self._connection.is_closed:
-            return
-
-        async def declare() -> None:
-            await self._ready()
-            assert self._connection is not None
-            await _declare(self._connection, topology)
-
-        await self._declared.once(topology.name, declare)
+    async def _declare_on(self, connection: AbstractConnection, topology: Topology) -> None:
+        await _declare(connection, topology)
 
     async def _publish_one(self, raw: Any, item: Outgoing) -> PublishError | None:
         exchange, routing_key, properties, body = item
@@ -223,16 +195,13 @@ class AioPikaTransport:
                     failure = result
             if not lost:
                 return outcomes
-            await self._forget()
-            window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
-            wait = window.next_wait()
-            if wait is None:
+            self._forget()
+            window = await self._wait_to_retry(window, len(lost), failure)
+            if window is None:
                 for index in lost:
                     exchange, routing_key, properties, _ = batch[index]
                     outcomes[index] = publish_failure(exchange, routing_key, properties, failure)
                 return outcomes
-            log.info("publish of %d message(s) hit %s; reconnecting", len(lost), type(failure).__name__)
-            await asyncio.sleep(wait)
             todo = lost
         return outcomes
 
@@ -254,9 +223,6 @@ class AioPikaTransport:
                 await connection.close()
             raise
         return session
-
-    async def close(self) -> None:
-        await self._forget()
 
 
 @dataclass(slots=True, eq=False)

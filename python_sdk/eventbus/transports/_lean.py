@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -50,10 +49,9 @@ from .._exceptions import (
     TopologyError,
 )
 from .._retry import ReconnectWindow
-from .._settings import BusSettings
-from ._declared import Declarations
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Topology
+from ._publishing import PublishingConnection
 
 __all__ = ["LeanSession", "LeanTransport", "declare_topology"]
 
@@ -81,57 +79,20 @@ async def declare_topology(connection: Connection, topology: Topology) -> None:
                 await bind(channel, binding)
 
 
-class LeanTransport:
+class LeanTransport(PublishingConnection[Connection, Channel]):
     """A confirm channel, reopened when it breaks, the names declared on its connection, and
     consuming sessions on connections of their own."""
 
     name = "lean"
 
-    def __init__(self, settings: BusSettings) -> None:
-        self._settings = settings
-        self._connection: Connection | None = None
-        self._channel: Channel | None = None
-        self._declared = Declarations()
-        self._lock = asyncio.Lock()
-        self._ever_connected = False
+    async def _connect(self) -> Connection:
+        return await connect(self._settings, "publish")
 
-    async def _ready(self) -> Channel:
-        channel = self._channel
-        if channel is not None and not channel.is_closed and not self._lock.locked():
-            return channel
-        # While a connection is being opened, callers queue on the lock (first come, first
-        # served), so publishes leave in the order they were made, e.g. parked copies in the
-        # order their deliveries arrived.
-        async with self._lock:
-            if self._channel is None or self._channel.is_closed:
-                if self._connection is None or self._connection.is_closed:
-                    self._declared.clear()
-                    self._connection = await connect(self._settings, "publish")
-                    self._ever_connected = True
-                self._channel = await self._connection.channel(publisher_confirms=True)
-            return self._channel
+    async def _confirm_channel(self, connection: Connection) -> Channel:
+        return await connection.channel(publisher_confirms=True)
 
-    def _forget(self, broken: Connection | None = None) -> None:
-        """Drop a broken connection; the next publish opens a new one. With ``broken``, only if
-        that is still the current one (a concurrent batch may have reconnected already)."""
-        if broken is not None and broken is not self._connection:
-            return
-        connection, self._connection, self._channel = self._connection, None, None
-        self._declared.clear()
-        if connection is not None and not connection.is_closed:
-            task = asyncio.get_running_loop().create_task(connection.close())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    async def declare(self, topology: Topology) -> None:
-        if topology.name in self._declared and self._connection is not None and not self._connection.is_closed:
-            return
-
-        async def declare() -> None:
-            await self._ready()
-            assert self._connection is not None
-            await declare_topology(self._connection, topology)
-
-        await self._declared.once(topology.name, declare)
+    async def _declare_on(self, connection: Connection, topology: Topology) -> None:
+        await declare_topology(connection, topology)
 
     async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
         """Publish ``batch`` (mandatory, confirmed) in one write; one outcome per item, in order.
@@ -154,14 +115,12 @@ class LeanTransport:
                 connection = channel.connection
                 await connection.writable()
                 sent = channel.publish([items[i] for i in todo])
-            except ConnectionFailedError:
+            except ConnectionFailedError as exc:
                 if not self._ever_connected:
                     raise  # never reached a broker: say so at once
-                window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
-                wait = window.next_wait()
-                if wait is None:
+                window = await self._wait_to_retry(window, len(todo), exc)
+                if window is None:
                     raise
-                await asyncio.sleep(wait)
                 continue
             except CONNECTION_ERRORS as exc:
                 lost, failure = todo, exc
@@ -185,15 +144,12 @@ class LeanTransport:
                 return outcomes
             assert failure is not None
             self._forget(connection)
-            window = window or ReconnectWindow(self._settings.reconnect_window, time.monotonic)
-            wait = window.next_wait()
-            if wait is None:
+            window = await self._wait_to_retry(window, len(lost), failure)
+            if window is None:
                 for index in lost:
                     exchange, routing_key, properties, _ = items[index]
                     outcomes[index] = publish_failure(exchange, routing_key, properties, failure)
                 return outcomes
-            log.info("publish of %d message(s) hit %s; reconnecting", len(lost), type(failure).__name__)
-            await asyncio.sleep(wait)
             todo = lost
         return outcomes
 
@@ -234,13 +190,6 @@ class LeanTransport:
                 await connection.close()
             raise
         return session
-
-    async def close(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        self._declared.clear()
-        if connection is not None and not connection.is_closed:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await connection.close()
 
 
 class LeanSession:

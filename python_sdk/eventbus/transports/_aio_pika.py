@@ -21,7 +21,6 @@ from typing import Any
 
 from .._connect_errors import connection_failed
 from .._exceptions import (
-    ConfigurationError,
     ConnectionFailedError,
     PublishError,
     PublishNackedError,
@@ -41,9 +40,7 @@ try:
     import aiormq
     from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ConfigurationError(
-        'the aio-pika transport needs aio-pika: pip install "eventbus[aio-pika]"'
-    ) from exc
+    raise ImportError('the aio-pika transport needs aio-pika: pip install "eventbus[aio-pika]"') from exc
 
 __all__ = ["AioPikaSession", "AioPikaTransport"]
 

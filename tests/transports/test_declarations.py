@@ -47,3 +47,34 @@ async def test_a_refused_declaration_is_tried_again_and_clear_forgets() -> None:
     assert "q" not in declarations
     await declarations.once("q", declare)
     assert outcomes == []
+
+
+async def test_a_declaration_is_recorded_on_the_connection_it_opened() -> None:
+    """The first declaration opens the connection (which forgets what was declared): it must still
+    count, or the next publish declares again on a connection that may be dying."""
+    from eventbus import BusSettings
+    from eventbus.transports import Topology
+    from eventbus.transports._publishing import PublishingConnection
+
+    declared: list[str] = []
+
+    class Fake:
+        is_closed = False
+
+        async def close(self) -> None:
+            return None
+
+    class Counting(PublishingConnection[Fake, Fake]):
+        async def _connect(self) -> Fake:
+            return Fake()
+
+        async def _confirm_channel(self, connection: Fake) -> Fake:
+            return Fake()
+
+        async def _declare_on(self, connection: Fake, topology: Topology) -> None:
+            declared.append(topology.name)
+
+    transport = Counting(BusSettings("svc"))
+    await transport.declare(Topology("chat"))
+    await transport.declare(Topology("chat"))
+    assert declared == ["chat"]

@@ -76,8 +76,11 @@ class PublishingConnection(Generic[ConnectionT, ChannelT]):
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def declare(self, topology: Topology) -> None:
-        if topology.name in self._declared and self._connection is not None and not self._connection.is_closed:
+        """Declare ``topology`` unless done on this connection (a new connection clears the record;
+        a dying one is the publish's to notice, inside its reconnect window)."""
+        if topology.name in self._declared:
             return
+        await self._ready()  # a new connection forgets what was declared: open it before declaring
 
         async def declare() -> None:
             await self._ready()

@@ -164,3 +164,27 @@ async def test_inbox_outbox_and_relay_give_exactly_once_in_milliseconds(tmp_path
         assert connection.execute(sa.select(sa.func.count()).select_from(outbox.table)).scalar() == 1
     await bus.close()
     engine.dispose()
+
+
+async def test_a_single_active_consumer_queue_delivers_to_one_consumer_until_it_goes() -> None:
+    broker = MemoryBroker()
+    transport = broker.transport()
+    from eventbus._topology import QueueSpec
+
+    topology = Topology("sac", queues=(QueueSpec("svc.sac", {"x-queue-type": "quorum",
+                                                               "x-single-active-consumer": True}),))
+    got: dict[str, list[str]] = {"first": [], "second": []}
+    sessions = {}
+    for name in ("first", "second"):
+        def take(delivery: object, name: str = name) -> None:
+            got[name].append(delivery.properties.message_id)
+            sessions[name].ack(delivery)
+
+        sessions[name] = await transport.consume([topology], {"svc.sac": take}, prefetch=10)
+    await transport.publish([("", "svc.sac", Properties(message_id=f"m-{i}"), b"{}") for i in range(3)])
+    await broker.settle()
+    assert got == {"first": ["m-0", "m-1", "m-2"], "second": []}
+    await sessions["first"].close()
+    await transport.publish([("", "svc.sac", Properties(message_id="m-3"), b"{}")])
+    await broker.settle()
+    assert got["second"] == ["m-3"]

@@ -12,7 +12,8 @@ seam unchanged (retries, parking, delays, the outbox relay):
   controllable clock, which is all the delay machinery of ``_delay.py`` needs: delayed
   publishes and retries travel the same exchanges and queues, with the same headers, as on
   RabbitMQ; ``clock.advance(seconds)`` makes them due;
-- quorum queues' ``x-delivery-limit`` (``x-delivery-count`` header, then dead-lettered);
+- quorum queues' ``x-delivery-limit`` (``x-delivery-count`` header, then dead-lettered) and
+  ``x-single-active-consumer`` (the oldest consumer receives; the next when it goes);
 - a declaration with other arguments than the existing entity is a ``TopologyMismatchError``.
 
 Deliveries are handed to consumers from the event loop (``call_soon``), never inside the
@@ -321,7 +322,8 @@ class MemoryBroker:
         """Hand waiting messages to consumers with room, round robin, oldest first."""
         self._pumping.discard(queue.name)
         while queue.messages and queue.consumers:
-            count = len(queue.consumers)
+            # x-single-active-consumer: only the oldest consumer still there receives
+            count = 1 if queue.arguments.get("x-single-active-consumer") else len(queue.consumers)
             for offset in range(count):
                 session, callback = queue.consumers[(queue.turn + offset) % count]
                 if session.has_room(queue):

@@ -55,3 +55,42 @@ def test_generated_code_and_the_service_use_only_the_public_sdk_api(package: str
     for path in PACKAGES[package].rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "from eventbus._" not in text and "import eventbus._" not in text, path
+
+
+SDK = PACKAGES["eventbus"]
+# The bus core talks to a Transport (transports/_protocol.py) and to no AMQP client directly.
+BUS_CORE = ("_async_bus.py", "_async_publisher.py", "_async_consumer.py", "_settlement.py", "_dispatch.py")
+AMQP_CLIENTS = {"_amqp", "_async_broker", "aio_pika", "aiormq", "pika"}
+
+
+def _sdk_imports(path: Path) -> set[str]:
+    """Top-level packages and eventbus modules (``_amqp``, ``transports``, ``testing`` …) ``path`` imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("module", BUS_CORE)
+def test_the_bus_core_reaches_the_broker_only_through_the_transport_seam(module: str) -> None:
+    assert not _sdk_imports(SDK / module) & AMQP_CLIENTS, module
+
+
+def test_transports_never_import_the_bus_or_the_test_helpers() -> None:
+    for path in (SDK / "transports").rglob("*.py"):
+        names = _sdk_imports(path)
+        assert not names & {"testing", "_async_bus", "_async_consumer", "_async_publisher"}, path
+        if path.name != "_aio_pika.py":
+            assert not names & {"aio_pika", "aiormq", "pika"}, f"{path}: aio-pika belongs to _aio_pika.py only"
+
+
+def test_the_testing_helpers_use_no_amqp_client() -> None:
+    for path in (SDK / "testing").rglob("*.py"):
+        assert not _sdk_imports(path) & AMQP_CLIENTS, path

@@ -3,8 +3,9 @@
 Two connections per bus, on purpose: RabbitMQ blocks *publishing* connections under a memory or
 disk alarm, and a consumer that shares one would stop acking and stall. Publishing (including
 retries and parking) goes through ``AsyncPublisher``; consuming and acking through
-``AsyncConsumer``, which also reconnects and drains on shutdown. Both sit on the SDK's lean
-AMQP client (``_amqp``), which has no task, queue or future per message.
+``AsyncConsumer``, which also reconnects and drains on shutdown. Both talk to a ``Transport``
+(``transports/``) and to nothing else below it: the SDK's lean AMQP client by default, aio-pika
+on request, or the in-memory broker of ``eventbus.testing``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._subscribing import group_by_queue, make_subscription
 from ._tap import TappedMessage, tap
+from .transports import Transport
 
 __all__ = ["EventBus", "Middleware"]
 
@@ -60,10 +62,15 @@ class EventBus:
     deliveries, let in-flight handlers finish within the grace period, requeue the rest.
     """
 
-    def __init__(self, settings: BusSettings, *, middleware: Sequence[Middleware] = ()) -> None:
+    def __init__(
+        self, settings: BusSettings, *, middleware: Sequence[Middleware] = (), transport: Transport | str | None = None
+    ) -> None:
+        """``transport`` picks the broker client: ``"lean"`` (default), ``"aio-pika"``, or a
+        ``Transport`` such as ``eventbus.testing.MemoryBroker().transport()``; None means
+        ``settings.transport``."""
         self.settings = settings
         self._middleware = tuple(middleware)
-        self._publisher = AsyncPublisher(settings)
+        self._publisher = AsyncPublisher(settings, transport)
         self._subscriptions: list[Subscription] = []
         self._consumer: AsyncConsumer | None = None
         self._executors: dict[str, Executor] = {}
@@ -72,6 +79,11 @@ class EventBus:
         self._started_hooks = False
         self._idle: asyncio.Future[None] | None = None
         self._stopping: AsyncConsumer | None = None
+
+    @property
+    def transport(self) -> Transport:
+        """The broker client this bus talks to (see ``eventbus.transports``)."""
+        return self._publisher.transport
 
     @classmethod
     def from_env(cls, service: str, **overrides: Any) -> EventBus:

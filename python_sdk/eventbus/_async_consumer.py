@@ -1,27 +1,24 @@
-"""The consuming side of the asyncio shell: declare, consume, settle, survive the broker, drain.
+"""The consuming side of the asyncio bus, above the transport seam: declare, consume, settle,
+survive the broker, drain.
 
 Settling a delivery (after ``QueueDispatcher.prepare`` and the handler ran):
 - success → ack;
-- a failure the ``RetryPolicy`` retries → a confirmed copy into the delay queues whose target
-  is this queue, then ack (never held unacked while waiting);
-- anything else → a confirmed copy to ``<queue>.dlq`` with its history, then ack.
-If that publish fails, the delivery is nacked back to the queue: nothing is acked unsettled.
+- a failure → the copy ``_settlement.plan_failure`` says (retry copy into the delay queues,
+  or park copy to ``<queue>.dlq``), confirmed, then ack; if that publish fails, the delivery
+  is nacked back to the queue: nothing is acked unsettled.
 
-Deliveries reach ``_on_message`` straight from the socket read (``_amqp``), in order, and wait
-in a deque for a worker task. Workers are long-lived and made only as needed (up to the
-prefetch per queue): a worker whose handler finishes without suspending takes the next
-delivery at once, and another worker is woken only when the queue still has work, so the
-common case costs no task, future or callback per message while slow handlers still run
-side by side.
+Deliveries reach ``_on_message`` straight from the transport (for the lean client, inside the
+socket read), in order, and wait in a deque for a worker task. Workers are long-lived and made
+only as needed (up to the prefetch per queue): a worker whose handler finishes without
+suspending takes the next delivery at once, and another worker is woken only when the queue
+still has work, so the common case costs no task, future or callback per message while slow
+handlers still run side by side.
 
-Acks are batched (``_acks.AckWindow``): processed deliveries are acked once per event-loop
-iteration, with ``multiple=True`` over the longest processed prefix, and always before the
-channel is nacked back or closed on shutdown. Acks always go to the channel the delivery came
-on; after a reconnect that channel is dead, the ack is dropped and the broker redelivers (at-
-least-once), never acked on a new channel with a stale delivery tag. When the connection drops,
-a supervisor reconnects with backoff, re-declares the topology and consumes again. ``stop``
-cancels the consumers, lets in-flight handlers finish within ``grace``, cancels the rest and
-nacks everything unacked back.
+Acks go to the session the delivery came on (the transport batches them); after a reconnect
+that session is gone, the ack is dropped and the broker redelivers (at-least-once). When a
+session ends, a supervisor opens a new one with backoff (declaring the topology again).
+``stop`` cancels the consumers, lets in-flight handlers finish within ``grace``, cancels the
+rest and hands everything unacked back.
 """
 
 from __future__ import annotations
@@ -30,24 +27,23 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from ._acks import AckWindow
-from ._amqp import Channel, Connection, Message, Properties
-from ._async_broker import CONNECTION_ERRORS, apply, connect, declare_delay_topology, declare_queue
-from ._async_publisher import AsyncPublisher
+from ._async_publisher import AsyncPublisher, delay_machinery
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
 from ._dispatch import Delivery, QueueDispatcher, Ready
-from ._exceptions import ConnectionFailedError, EventBusError, HandlerTimeoutError, TopologyError
+from ._exceptions import EventBusError, HandlerTimeoutError, TopologyError
 from ._parking import ParkReason
 from ._retry import ExponentialBackoff, Retry
 from ._settings import BusSettings
+from ._settlement import after_republish, plan_failure
 from ._time_limits import TimeLimits
-from ._topology import dead_letter_queue_name, queue_specs
+from ._topology import queue_specs
+from .transports import Session, Topology
 
-__all__ = ["AsyncConsumer"]
+__all__ = ["AsyncConsumer", "consumer_topology"]
 
 log = logging.getLogger("eventbus")
 
@@ -55,33 +51,28 @@ _RECONNECT = ExponentialBackoff(first=0.5, factor=2.0, maximum=30.0, jitter=0.5)
 _SETTLE_PAUSE = 1.0  # after a failed retry/park publish, before handing the delivery back
 
 
-def _copy_properties(original: Properties, headers: dict[str, Any]) -> Properties:
-    return Properties(
-        content_type=original.content_type,
-        content_encoding=original.content_encoding,
-        delivery_mode=2,
-        message_id=original.message_id,
-        message_type=original.message_type,
-        timestamp=original.timestamp,
-        app_id=original.app_id,
-        correlation_id=original.correlation_id,
-        headers=headers,
-    )
+def consumer_topology(settings: BusSettings, dispatcher: QueueDispatcher) -> Topology:
+    """One consumer queue: its exchanges, the queue and its DLQ, its bindings (incl. retries)."""
+    main, dead_letters = queue_specs(dispatcher.queue, settings.queue_type, settings.delivery_limit,
+                                     single_active_consumer=dispatcher.single_active_consumer)
+    exchanges = tuple(ExchangeSpec(name) for name in sorted({s.contract.exchange for s in dispatcher.subscriptions}))
+    bindings = [
+        Binding(s.contract.exchange, dispatcher.queue, key) for s in dispatcher.subscriptions for key in s.binding_keys
+    ]
+    bindings.append(Binding(DELIVER_EXCHANGE, dispatcher.queue, target_binding_key(dispatcher.queue)))
+    return Topology(dispatcher.queue, exchanges, (main, dead_letters), tuple(bindings))
 
 
 class AsyncConsumer:
-    """Consumes every queue of one bus on one channel, and keeps doing so across broker faults."""
+    """Consumes every queue of one bus on one session, and keeps doing so across broker faults."""
 
     def __init__(self, settings: BusSettings, publisher: AsyncPublisher, dispatchers: Sequence[QueueDispatcher]):
         self._settings = settings
         self._publisher = publisher
+        self._transport = publisher.transport
         self._dispatchers = list(dispatchers)
-        self._connection: Connection | None = None
-        self._channel: Channel | None = None
-        self._acks = AckWindow()
-        self._flush_scheduled = False
-        self._tags: list[str] = []
-        self._ready: deque[tuple[QueueDispatcher, Message]] = deque()
+        self._session: Session | None = None
+        self._ready: deque[tuple[QueueDispatcher, Any]] = deque()
         self._idle: list[asyncio.Future[None]] = []
         self._waking = False
         self._workers: set[asyncio.Task[None]] = set()
@@ -95,73 +86,36 @@ class AsyncConsumer:
 
     # -- topology and consumers ---------------------------------------------------------------
 
-    async def _declare(self, connection: Connection) -> None:
-        await declare_delay_topology(connection)
-        for dispatcher in self._dispatchers:
-            main, dead_letters = queue_specs(dispatcher.queue, self._settings.queue_type, self._settings.delivery_limit,
-                                             single_active_consumer=dispatcher.single_active_consumer)
-            await declare_queue(connection, main)
-            await declare_queue(connection, dead_letters)
-            exchanges = [ExchangeSpec(name) for name in sorted({s.contract.exchange for s in dispatcher.subscriptions})]
-            bindings = [
-                Binding(s.contract.exchange, dispatcher.queue, key)
-                for s in dispatcher.subscriptions
-                for key in s.binding_keys
-            ]
-            bindings.append(Binding(DELIVER_EXCHANGE, dispatcher.queue, target_binding_key(dispatcher.queue)))
-            await apply(connection, exchanges, bindings)
-
     async def _open(self) -> None:
-        connection = await connect(self._settings, "consume")
-        try:
-            await self._declare(connection)
-            channel = await connection.channel(publisher_confirms=False)
-            await channel.basic_qos(prefetch_count=self._settings.prefetch)
-            channel.on_cancel = self._on_broker_cancel
-            self._acks = AckWindow()
-            self._channel = channel  # deliveries can arrive before basic_consume returns
-            tags = []
-            for dispatcher in self._dispatchers:
-                tags.append(await channel.basic_consume(dispatcher.queue, partial(self._on_message, dispatcher)))
-                types = ", ".join(s.contract.type for s in dispatcher.subscriptions)
-                log.info("consuming %s (%s)", dispatcher.queue, types)
-        except BaseException:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await connection.close()
-            raise
-        self._connection, self._channel, self._tags = connection, channel, tags
-        for resource in (connection, channel):
-            resource.closing.add_done_callback(partial(self._on_closed, channel))
+        topologies = [delay_machinery(), *(consumer_topology(self._settings, d) for d in self._dispatchers)]
+        callbacks = {d.queue: partial(self._on_message, d) for d in self._dispatchers}
+        session = await self._transport.consume(topologies, callbacks, self._settings.prefetch)
+        for dispatcher in self._dispatchers:
+            types = ", ".join(s.contract.type for s in dispatcher.subscriptions)
+            log.info("consuming %s (%s)", dispatcher.queue, types)
+        self._session = session
+        session.closed.add_done_callback(partial(self._on_closed, session))
 
     async def start(self) -> None:
         """Declare and consume; the first failure is raised (bad URL, topology mismatch)."""
         await self._open()
 
-    def _on_broker_cancel(self, consumer_tag: str) -> None:
-        """The broker cancelled a consumer (its queue was deleted): start over on a new connection."""
-        if not self._draining and self._connection is not None:
-            log.warning("the broker cancelled consumer %s; reconnecting", consumer_tag)
-            task = asyncio.get_running_loop().create_task(self._connection.close())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    def _on_closed(self, channel: Channel, _: asyncio.Future[Any]) -> None:
-        if any(message.channel is channel for _, message in self._ready):
-            # Not started yet and their channel is gone: the broker redelivers them; handling them
+    def _on_closed(self, session: Session, _: asyncio.Future[Any]) -> None:
+        if any(session.owns(message) for _, message in self._ready):
+            # Not started yet and their session is gone: the broker redelivers them; handling them
             # now would only do the work twice. (In place: the workers hold this deque.)
-            kept = [item for item in self._ready if item[1].channel is not channel]
+            kept = [item for item in self._ready if not session.owns(item[1])]
             self._ready.clear()
             self._ready.extend(kept)
-        if self._draining or channel is not self._channel or self._supervisor is not None:
+        if self._draining or session is not self._session or self._supervisor is not None:
             return
-        self._channel = None
+        self._session = None
         log.warning("lost the consuming connection; reconnecting")
-        self._supervisor = asyncio.get_running_loop().create_task(self._reconnect())
+        self._supervisor = asyncio.get_running_loop().create_task(self._reconnect(session))
 
-    async def _reconnect(self) -> None:
-        old, self._connection = self._connection, None
-        if old is not None and not old.is_closed:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await old.close()
+    async def _reconnect(self, old: Session) -> None:
+        with contextlib.suppress(Exception):
+            await old.close()
         failures = 0
         try:
             while not self._draining:
@@ -172,7 +126,7 @@ class AsyncConsumer:
                     if not self.done.done():
                         self.done.set_exception(exc)
                     return
-                except (ConnectionFailedError, *CONNECTION_ERRORS) as exc:
+                except Exception as exc:
                     failures += 1
                     delay = _RECONNECT.delay(failures)
                     log.warning("reconnect attempt %d failed (%s); next in %.1fs", failures, exc, delay)
@@ -186,14 +140,11 @@ class AsyncConsumer:
 
     # -- one delivery -------------------------------------------------------------------------
 
-    def _on_message(self, dispatcher: QueueDispatcher, message: Message) -> None:
-        """Called inside the socket read for every delivery, in delivery order."""
-        channel = message.channel
+    def _on_message(self, dispatcher: QueueDispatcher, message: Any) -> None:
+        """Called by the transport for every delivery, in delivery order."""
         if self._draining:
-            self._settle(channel, message.delivery_tag, requeue=True)
+            self._settle(message, requeue=True)
             return
-        if channel is self._channel:
-            self._acks.received(message.delivery_tag)
         self._ready.append((dispatcher, message))
         self._kick()
 
@@ -236,12 +187,11 @@ class AsyncConsumer:
                 if self._draining or task.cancelling():
                     raise
                 log.warning("handler for a delivery on %s was cancelled; handing it back", dispatcher.queue)
-                self._settle(message.channel, message.delivery_tag, requeue=True)
+                self._settle(message, requeue=True)
             finally:
                 in_flight.discard(task)
 
-    async def _handle(self, dispatcher: QueueDispatcher, message: Message) -> None:
-        channel, tag = message.channel, message.delivery_tag
+    async def _handle(self, dispatcher: QueueDispatcher, message: Any) -> None:
         properties = message.properties
         delivery = Delivery(
             body=message.body,
@@ -254,27 +204,18 @@ class AsyncConsumer:
         outcome = dispatcher.prepare(delivery)
         if not isinstance(outcome, Ready):
             log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
-            await self._park(dispatcher, delivery, properties, outcome, 1, channel, tag)
+            await self._settle_failure(dispatcher, delivery, message, outcome, 1, None)
             return
-        subscription, context = outcome.subscription, outcome.context
+        subscription = outcome.subscription
         try:
             if subscription.timeout is None:
                 await outcome.call()
             else:
                 await self._call_limited(outcome, subscription.timeout)
         except Exception as exc:
-            failure: BaseException = exc
-            decision = subscription.retry.decide(failure, context.attempt)
-            if isinstance(decision, Retry):
-                log.warning("handler for %s %s failed on attempt %d (%r); retrying in %.1fs",
-                            context.type, context.id, context.attempt, failure, decision.delay)
-                await self._retry(dispatcher, delivery, properties, failure, decision, channel, tag)
-            else:
-                log.warning("handler for %s %s failed on attempt %d (%r); parking it",
-                            context.type, context.id, context.attempt, failure)
-                await self._park(dispatcher, delivery, properties, decision, context.attempt, channel, tag)
+            await self._settle_failure(dispatcher, delivery, message, exc, outcome.context.attempt, outcome)
             return
-        self._settle(channel, tag)
+        self._settle(message)
 
     async def _call_limited(self, outcome: Ready, seconds: float) -> None:
         """Run the handler under its time limit (``_time_limits``: one timer for all handlers)."""
@@ -293,70 +234,41 @@ class AsyncConsumer:
             raise
         self._limits.finish(task, token)
 
-    def _settle(self, channel: Channel, tag: int, *, requeue: bool | None = None) -> None:
-        """Ack (``requeue`` None) or nack on the delivery's own channel; a dead channel means the
-        broker has already put the delivery back, so there is nothing left to do.
-
-        An ack only marks the delivery processed; ``_flush_acks`` sends it with the others
-        processed in the same loop iteration."""
-        if requeue is None and channel is self._channel:
-            self._acks.processed(tag)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                asyncio.get_running_loop().call_soon(self._schedule_flush, channel)
+    def _settle(self, message: Any, *, requeue: bool | None = None) -> None:
+        """Ack (``requeue`` None) or nack on the delivery's own session; a delivery of a session
+        that is gone is already back in its queue, so there is nothing left to do."""
+        session = self._session
+        if session is None:
             return
-        if channel is self._channel:
-            self._acks.forget(tag)
+        if requeue is None:
+            session.ack(message)
+        else:
+            session.nack(message, requeue=requeue)
+
+    async def _settle_failure(self, dispatcher: QueueDispatcher, delivery: Delivery, message: Any,
+                              failure: Exception | ParkReason, attempt: int, ready: Ready | None) -> None:
+        """Publish the copy ``plan_failure`` says (retry or park), then ack; nack if not confirmed."""
+        retry = ready.subscription.retry if ready is not None else None
+        plan = plan_failure(dispatcher, delivery, message.properties, failure, attempt=attempt, retry=retry)
+        if ready is not None:
+            context = ready.context
+            then = (f"retrying in {plan.decision.delay:.1f}s" if isinstance(plan.decision, Retry) else "parking it")
+            log.warning("handler for %s %s failed on attempt %d (%r); %s", context.type, context.id, attempt,
+                        failure, then)
+        error: BaseException | None
         try:
-            if requeue is None:
-                channel.basic_ack(tag)
-            else:
-                channel.basic_nack(tag, requeue=requeue)
-        except CONNECTION_ERRORS as exc:
-            log.debug("could not settle delivery %s (%s); the broker redelivers it", tag, exc)
-
-    def _schedule_flush(self, channel: Channel) -> None:
-        self._flush_scheduled = False
-        if channel is self._channel and self._acks.pending:
-            self._flush_acks(channel, self._acks.take())
-
-    @staticmethod
-    def _flush_acks(channel: Channel, frames: list[tuple[int, bool]]) -> None:
-        if not frames:
+            if plan.delayed:
+                await self._publisher.ensure_delays()
+            (error,) = await self._publisher.send_batch([plan.item])
+        except EventBusError as exc:  # broker unreachable, or a declaration refused
+            error = exc
+        if after_republish(error) == "ack":
+            self._settle(message)
             return
-        try:
-            channel.ack_many(frames)
-        except CONNECTION_ERRORS as exc:
-            log.debug("could not ack up to delivery %s (%s); the broker redelivers", frames[-1][0], exc)
-
-    async def _republish_then_ack(
-        self, publish: Callable[[], Any], channel: Channel, tag: int, what: str
-    ) -> None:
-        try:
-            await publish()
-        except EventBusError as exc:  # not confirmed, broker unreachable, or a declaration refused
-            log.error("could not %s (%s); handing the delivery back to the queue", what, exc)
-            await asyncio.sleep(_SETTLE_PAUSE)
-            self._settle(channel, tag, requeue=True)
-            return
-        self._settle(channel, tag)
-
-    async def _retry(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: Properties,
-                     failure: BaseException, decision: Retry, channel: Channel, tag: int) -> None:
-        ticks, headers = dispatcher.retry_copy(delivery, failure, decision)
-        publish = partial(
-            self._publisher.send_delayed, body=delivery.body, ticks=ticks, target=dispatcher.queue,
-            properties=_copy_properties(properties, headers),
-        )
-        await self._republish_then_ack(publish, channel, tag, f"schedule a retry on {dispatcher.queue}")
-
-    async def _park(self, dispatcher: QueueDispatcher, delivery: Delivery, properties: Properties,
-                    reason: ParkReason, attempt: int, channel: Channel, tag: int) -> None:
-        publish = partial(
-            self._publisher.send, body=delivery.body, exchange="", routing_key=dead_letter_queue_name(dispatcher.queue),
-            properties=_copy_properties(properties, dispatcher.park_copy(delivery, reason, attempt)),
-        )
-        await self._republish_then_ack(publish, channel, tag, f"park a delivery from {dispatcher.queue}")
+        what = "schedule a retry" if plan.delayed else "park a delivery"
+        log.error("could not %s on %s (%s); handing the delivery back to the queue", what, dispatcher.queue, error)
+        await asyncio.sleep(_SETTLE_PAUSE)
+        self._settle(message, requeue=True)
 
     # -- shutdown -----------------------------------------------------------------------------
 
@@ -372,12 +284,11 @@ class AsyncConsumer:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-        channel = self._channel
-        if channel is not None and not channel.is_closed:
-            for tag in self._tags:
-                with contextlib.suppress(*CONNECTION_ERRORS):
-                    await channel.basic_cancel(tag)
-        self._ready.clear()  # never started: the nack below hands them back
+        session = self._session
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.cancel()
+        self._ready.clear()  # never started: closing the session hands them back
         for waiter in self._idle:
             waiter.cancel()
         self._idle.clear()
@@ -394,14 +305,10 @@ class AsyncConsumer:
             task.cancel()
         if self._workers:
             await asyncio.wait(set(self._workers))
-        if channel is not None and not channel.is_closed:
-            self._flush_acks(channel, self._acks.take())  # processed work is acked, never requeued
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                channel.basic_nack(0, multiple=True, requeue=True)
         self._limits.close()
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and not connection.is_closed:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await connection.close()
+        self._session = None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.close()  # acks what was processed, hands the rest back
         if not self.done.done():
             self.done.set_result(None)

@@ -1,8 +1,9 @@
 """From one delivery to "call this handler with this event" or "park it because…", with no I/O.
 
-Both I/O shells (aio-pika and pika) run every delivery through ``QueueDispatcher.prepare`` and
-ask the subscription's ``RetryPolicy`` what a handler failure means, so the two APIs cannot
-drift apart in what they accept, retry, park and why.
+Every delivery, whichever transport brought it (``transports/``), goes through
+``QueueDispatcher.prepare``; what a failure means is decided in ``_settlement.plan_failure`` from
+the subscription's ``RetryPolicy``, with the retry and DLQ copies' headers made here, so no
+transport can drift in what it accepts, retries, parks and why.
 """
 
 from __future__ import annotations

@@ -63,7 +63,9 @@ class BusSettings:
     service cannot hoard a queue. ``confirm_timeout`` bounds how long a publish waits for the
     broker's confirm (also while the broker blocks publishers) before it raises: a publish
     either is confirmed or fails loudly. ``reconnect_window`` is how long a publish keeps
-    reconnecting after the connection dropped before it raises.
+    reconnecting after the connection dropped before it raises. ``transport`` is the AMQP
+    client: ``"lean"`` (the SDK's own) or ``"aio-pika"`` (the ``eventbus[aio-pika]`` extra), for
+    anyone who meets a protocol corner of the lean one.
 
     Consumers: ``retry`` is the default ``RetryPolicy`` of every handler; ``handler_timeout``
     the default time limit (seconds) of one handler run, which must stay below the broker's
@@ -88,6 +90,7 @@ class BusSettings:
     heartbeat: int = 30
     source: str = ""
     publish_window: int = 500
+    transport: str = "lean"
     client_properties: Mapping[str, str] = field(default_factory=dict)
     reconnect_window: float = 15.0
     retry: RetryPolicy = DEFAULT_RETRY
@@ -111,6 +114,8 @@ class BusSettings:
                 raise ConfigurationError(f"broker URL must start with amqp:// or amqps://: {redact_url(url)}")
         if not 1 <= self.prefetch <= 65535:
             raise ConfigurationError(f"prefetch must be between 1 and 65535, got {self.prefetch}")
+        if self.transport not in ("lean", "aio-pika"):
+            raise ConfigurationError(f"transport must be 'lean' or 'aio-pika', got {self.transport!r}")
         if self.queue_type not in ("quorum", "classic"):
             raise ConfigurationError(f"queue_type must be 'quorum' or 'classic', got {self.queue_type!r}")
         if self.confirm_timeout <= 0 or self.connect_timeout <= 0:
@@ -153,8 +158,9 @@ class BusSettings:
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None, **overrides: object) -> BusSettings:
-        """Settings from ``EVENTBUS_URL`` (comma-separated for several brokers), ``EVENTBUS_PREFETCH``
-        and ``EVENTBUS_CONSUMER_TIMEOUT`` (seconds, when the broker's differs from 30 min)."""
+        """Settings from ``EVENTBUS_URL`` (comma-separated for several brokers), ``EVENTBUS_PREFETCH``,
+        ``EVENTBUS_CONSUMER_TIMEOUT`` (seconds, when the broker's differs from 30 min) and
+        ``EVENTBUS_TRANSPORT`` (``lean`` or ``aio-pika``)."""
         environ = os.environ if env is None else env
         urls = tuple(u.strip() for u in environ.get("EVENTBUS_URL", DEFAULT_URL).split(",") if u.strip())
         values: dict[str, object] = {"service": service, "urls": urls}
@@ -165,6 +171,8 @@ class BusSettings:
                     values[key] = kind(environ[name])
                 except ValueError:
                     raise ConfigurationError(f"{name} must be a number") from None
+        if environ.get("EVENTBUS_TRANSPORT"):
+            values["transport"] = environ["EVENTBUS_TRANSPORT"]
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

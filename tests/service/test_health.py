@@ -1,4 +1,5 @@
-"""Liveness, readiness and the Prometheus endpoint of an in-process service (SQLite, real broker)."""
+"""Liveness, readiness and the Prometheus endpoint of an in-process service (SQLite, the in-memory
+broker of ``eventbus.testing``: nothing here needs RabbitMQ itself)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from context_handling.app import ContextHandlingService
 from context_handling.settings import ServiceSettings
 from eventbus import BusSettings
-
-from ..conftest import RawBroker
-
-pytestmark = pytest.mark.broker
+from eventbus.testing import MemoryBroker, in_memory
 
 
 def get(url: str) -> tuple[int, str]:
@@ -25,12 +21,14 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-async def test_probes_and_metrics(settings: BusSettings, tmp_path: Path, raw: RawBroker) -> None:
-    service = ContextHandlingService(
-        ServiceSettings(
-            bus=settings, database_url=f"sqlite:///{tmp_path / 'c.db'}", http=("127.0.0.1", 0), scheduler=False
+async def test_probes_and_metrics(tmp_path: Path) -> None:
+    with in_memory(MemoryBroker()):
+        service = ContextHandlingService(
+            ServiceSettings(
+                bus=BusSettings("context-health"), database_url=f"sqlite:///{tmp_path / 'c.db'}",
+                http=("127.0.0.1", 0), scheduler=False,
+            )
         )
-    )
     await service.prepare()
     assert service.ready() == (False, "not consuming")
     assert service.alive() == (True, "ok")

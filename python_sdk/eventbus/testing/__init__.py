@@ -1,0 +1,62 @@
+"""Test your handlers without a broker: an in-memory broker on the bus's transport seam.
+
+    broker = MemoryBroker()
+    bus = memory_bus(broker, service="context-handling")
+    bus.subscribe(ConversationEnded)(on_conversation_ended)
+    await bus.start()
+    await bus.publish(ConversationEnded(...))
+    await broker.settle()                       # handlers ran, acks and retries settled
+    PublishedEvents(broker).one(FriendshipStatusChanged, status="friend")
+    await broker.clock.advance(30)              # delayed publishes and retries fall due
+
+The bus above the seam is the real one: retries, parking, delays and the outbox relay run the
+same code, and the copies they publish carry the same headers as on RabbitMQ. The pytest
+plugin (``eventbus.testing.pytest_plugin``, registered as an entry point) gives the fixtures
+``memory_broker``, ``memory_bus``, ``published``, ``clock`` and ``rabbitmq_bus`` (a real broker,
+a throwaway vhost per test). See docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import contextlib as _contextlib
+from collections.abc import Iterator as _Iterator
+from typing import Any
+
+from .._async_bus import EventBus as _EventBus
+from .._async_bus import Middleware as _Middleware
+from .._settings import BusSettings as _BusSettings
+from ..transports import _substitute_with
+from ..transports._memory import MemoryBroker, MemoryClock, MemoryTransport, StoredMessage
+from ._published import PublishedEvents
+
+__all__ = [
+    "MemoryBroker",
+    "MemoryClock",
+    "MemoryTransport",
+    "PublishedEvents",
+    "StoredMessage",
+    "in_memory",
+    "memory_bus",
+]
+
+
+def memory_bus(
+    broker: MemoryBroker, service: str = "test", *, middleware: tuple[_Middleware, ...] = (), **settings: Any
+) -> _EventBus:
+    """An ``EventBus`` for ``service`` on ``broker``; ``settings`` are ``BusSettings`` fields."""
+    return _EventBus(_BusSettings(service=service, **settings), middleware=middleware, transport=broker.transport())
+
+
+@_contextlib.contextmanager
+def in_memory(broker: MemoryBroker) -> _Iterator[MemoryBroker]:
+    """Every ``EventBus`` made inside the block (and not given a transport object) runs on ``broker``.
+
+    For testing code that builds its own bus from settings, e.g. a whole service:
+    ``with in_memory(broker): service = create_service(settings)``. Components that open their own
+    AMQP connections (the scheduler's leader lock, ``DeadLetters``) still need a real broker.
+    """
+    previous = _substitute_with(broker.transport)
+    try:
+        yield broker
+    finally:
+        _substitute_with(previous)

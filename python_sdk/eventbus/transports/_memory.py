@@ -1,0 +1,504 @@
+"""An in-memory broker behind the transport seam, for handler tests that need no RabbitMQ.
+
+It keeps the broker semantics a handler can observe, and runs the bus's own code above the
+seam unchanged (retries, parking, delays, the outbox relay):
+
+- exchanges (topic with ``*`` and ``#``, direct, fanout, the default exchange), exchange-to-
+  exchange bindings, ``alternate-exchange``; a ``mandatory`` publish that reaches no queue
+  fails with ``UnroutableError`` as on RabbitMQ;
+- per-queue FIFO, consumers with a prefetch, ack, nack, requeue (``redelivered``), and a
+  closed session hands its unacked deliveries back;
+- ``x-message-ttl`` and dead-lettering (``x-dead-letter-exchange`` / ``-routing-key``) on a
+  controllable clock, which is all the delay machinery of ``_delay.py`` needs: delayed
+  publishes and retries travel the same exchanges and queues, with the same headers, as on
+  RabbitMQ; ``clock.advance(seconds)`` makes them due;
+- quorum queues' ``x-delivery-limit`` (``x-delivery-count`` header, then dead-lettered) and
+  ``x-single-active-consumer`` (the oldest consumer receives; the next when it goes);
+- a declaration with other arguments than the existing entity is a ``TopologyMismatchError``.
+
+Deliveries are handed to consumers from the event loop (``call_soon``), never inside the
+publish that caused them, as a real broker would. ``await broker.settle()`` waits until
+nothing is in flight: every deliverable message handled and settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from .._delay import Binding, ExchangeSpec
+from .._exceptions import PublishError, TopologyMismatchError, UnroutableError
+from .._topology import QueueSpec
+from ._outcomes import publish_failure
+from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
+
+__all__ = ["MemoryBroker", "MemoryClock", "MemoryDelivery", "MemorySession", "MemoryTransport", "StoredMessage"]
+
+
+_RETURNED = UnroutableError("NO_ROUTE")
+
+
+@lru_cache(maxsize=16384)
+def topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more."""
+    return _match(tuple(pattern.split(".")), tuple(key.split(".")))
+
+
+def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
+    return bool(words) and (head == "*" or head == words[0]) and _match(rest, words[1:])
+
+
+class MemoryClock:
+    """The broker's time in seconds; it moves only when a test says so (``advance``)."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+        self.now = 0.0
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, delivering whatever falls due on the way (delayed publishes,
+        retries), and let the handlers run after each step, as they would meanwhile."""
+        await self._broker.advance(seconds)
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    """A message on a queue (or as it was published): what a handler or a test can look at."""
+
+    exchange: str
+    routing_key: str
+    properties: Properties
+    body: bytes
+    redelivered: bool = False
+    delivery_count: int = 0
+    expires_at: float | None = None
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return dict(self.properties.headers or {})
+
+    @property
+    def event_type(self) -> str | None:
+        return self.properties.message_type
+
+    @property
+    def message_id(self) -> str | None:
+        return self.properties.message_id
+
+
+@dataclass(slots=True, eq=False)
+class MemoryDelivery:
+    """One delivery to one consumer; the ``Incoming`` of the seam."""
+
+    session: MemorySession
+    queue: _Queue
+    stored: StoredMessage
+    exchange: str
+    routing_key: str
+    redelivered: bool
+
+    @property
+    def body(self) -> bytes:
+        return self.stored.body
+
+    @property
+    def properties(self) -> Properties:
+        return self.stored.properties
+
+
+@dataclass(eq=False)
+class _Queue:
+    name: str
+    arguments: dict[str, Any]
+    messages: deque[StoredMessage] = field(default_factory=deque)
+    consumers: list[tuple[MemorySession, DeliveryCallback]] = field(default_factory=list)
+    turn: int = 0
+
+    @property
+    def ttl(self) -> float | None:
+        value = self.arguments.get("x-message-ttl")
+        return None if value is None else int(value) / 1000
+
+    @property
+    def quorum(self) -> bool:
+        return self.arguments.get("x-queue-type") == "quorum"
+
+
+@dataclass(eq=False)
+class _Exchange:
+    name: str
+    type: str
+    arguments: dict[str, Any]
+    bindings: list[Binding] = field(default_factory=list)
+
+
+class MemoryBroker:
+    """One in-memory broker (think: one vhost). Give each bus ``broker.transport()``."""
+
+    def __init__(self) -> None:
+        self.clock = MemoryClock(self)
+        self.published: list[StoredMessage] = []
+        """Every message a client published and the broker accepted, in order (for assertions)."""
+        self._exchanges: dict[str, _Exchange] = {"": _Exchange("", "direct", {})}
+        self._queues: dict[str, _Queue] = {}
+        self._sessions: set[MemorySession] = set()
+        self._pumping: set[str] = set()
+
+    def transport(self) -> MemoryTransport:
+        return MemoryTransport(self)
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    def messages(self, queue: str) -> list[StoredMessage]:
+        """What waits on ``queue`` now (not delivered, or handed back), oldest first."""
+        return list(self._queues[queue].messages) if queue in self._queues else []
+
+    def queues(self) -> list[str]:
+        return sorted(self._queues)
+
+    def unacked(self) -> int:
+        return sum(len(s.unacked) for s in self._sessions)
+
+    def tap(self, exchange: str, routing_key: str) -> str:
+        """Bind a queue to ``exchange`` with ``routing_key`` (as a downstream subscriber would), so
+        such publishes are routable; returns its name. Nothing consumes it."""
+        name = f"eventbus.testing.tap.{exchange}.{routing_key}"
+        self.declare(Topology(name, (ExchangeSpec(exchange),), (QueueSpec(name, {"x-queue-type": "classic"}),),
+                              (Binding(exchange, name, routing_key),)))
+        return name
+
+    def drop_connections(self) -> None:
+        """Every consuming session is lost at once (a network fault): unacked deliveries go back."""
+        for session in list(self._sessions):
+            session.lose()
+
+    # -- declarations --------------------------------------------------------------------------
+
+    def declare(self, topology: Topology) -> None:
+        for exchange in topology.exchanges:
+            self._declare_exchange(exchange)
+        for queue in topology.queues:
+            self._declare_queue(queue)
+        for binding in topology.bindings:
+            self._bind(binding)
+
+    def _declare_exchange(self, spec: ExchangeSpec) -> None:
+        existing = self._exchanges.get(spec.name)
+        if existing is None:
+            self._exchanges[spec.name] = _Exchange(spec.name, spec.type, dict(spec.arguments))
+        elif existing.type != spec.type or existing.arguments != dict(spec.arguments):
+            raise TopologyMismatchError(
+                f"exchange {spec.name!r}", f"declared as {spec.type} {spec.arguments}, exists as "
+                f"{existing.type} {existing.arguments}"
+            )
+
+    def _declare_queue(self, spec: QueueSpec) -> None:
+        existing = self._queues.get(spec.name)
+        if existing is None:
+            self._queues[spec.name] = _Queue(spec.name, dict(spec.arguments))
+            return
+        for name in sorted(set(spec.arguments) | set(existing.arguments), key=lambda n: (n != "x-queue-type", n)):
+            if spec.arguments.get(name) != existing.arguments.get(name):
+                raise TopologyMismatchError(
+                    f"queue {spec.name!r}", f"inequivalent arg '{name}': received {spec.arguments.get(name)!r} "
+                    f"but current is {existing.arguments.get(name)!r}"
+                )
+
+    def _bind(self, binding: Binding) -> None:
+        source = self._exchanges.get(binding.source)
+        targets = self._exchanges if binding.to_exchange else self._queues
+        if source is None or binding.destination not in targets:
+            raise TopologyMismatchError("binding", f"no such exchange or queue in {binding}")
+        if binding not in source.bindings:
+            source.bindings.append(binding)
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def publish(self, exchange: str, routing_key: str, properties: Properties, body: bytes) -> int:
+        """Route a client's publish; the number of queues it reached (0: unroutable)."""
+        if exchange not in self._exchanges:
+            raise PublishError(f"NOT_FOUND - no exchange {exchange!r}", event_type=properties.message_type,
+                               event_id=properties.message_id)
+        reached = self._route(exchange, routing_key, properties, body, set())
+        if reached:
+            self.published.append(StoredMessage(exchange, routing_key, properties, body))
+        return reached
+
+    def _route(self, exchange: str, routing_key: str, properties: Properties, body: bytes, seen: set[str]) -> int:
+        if exchange in seen:
+            return 0
+        seen.add(exchange)
+        if exchange == "":
+            queue = self._queues.get(routing_key)
+            if queue is None:
+                return 0
+            self._enqueue(queue, StoredMessage(exchange, routing_key, properties, body))
+            return 1
+        source = self._exchanges.get(exchange)
+        if source is None:
+            return 0
+        reached = 0
+        for binding in source.bindings:
+            if source.type == "fanout":
+                hit = True
+            elif source.type == "topic":
+                hit = topic_matches(binding.routing_key, routing_key)
+            else:
+                hit = binding.routing_key == routing_key
+            if not hit:
+                continue
+            if binding.to_exchange:
+                reached += self._route(binding.destination, routing_key, properties, body, seen)
+            elif binding.destination in self._queues:
+                self._enqueue(self._queues[binding.destination],
+                              StoredMessage(exchange, routing_key, properties, body))
+                reached += 1
+        alternate = source.arguments.get("alternate-exchange")
+        if not reached and alternate:
+            reached = self._route(alternate, routing_key, properties, body, seen)
+        return reached
+
+    def _enqueue(self, queue: _Queue, message: StoredMessage, *, front: bool = False) -> None:
+        ttl = queue.ttl
+        if ttl == 0 and not self._has_room(queue):
+            self._dead_letter(queue, message, "expired")  # TTL 0: gone unless a consumer takes it now
+            return
+        if ttl is not None and not front:
+            message.expires_at = self.clock.now + ttl
+        if front:
+            queue.messages.appendleft(message)
+        else:
+            queue.messages.append(message)
+        self._schedule(queue)
+
+    def _dead_letter(self, queue: _Queue, message: StoredMessage, reason: str) -> None:
+        """As RabbitMQ does: to the queue's dead-letter exchange, with ``x-death`` history."""
+        exchange = queue.arguments.get("x-dead-letter-exchange")
+        if exchange is None:
+            return  # dropped
+        routing_key = queue.arguments.get("x-dead-letter-routing-key", message.routing_key)
+        headers = dict(message.properties.headers or {})
+        deaths = [dict(d) for d in headers.get("x-death", [])]
+        for death in deaths:
+            if death.get("queue") == queue.name and death.get("reason") == reason:
+                death["count"] = int(death.get("count", 1)) + 1
+                deaths.remove(death)
+                deaths.insert(0, death)
+                break
+        else:
+            deaths.insert(0, {"count": 1, "reason": reason, "queue": queue.name, "exchange": message.exchange,
+                              "routing-keys": [message.routing_key]})
+        headers["x-death"] = deaths
+        headers.setdefault("x-first-death-exchange", message.exchange)
+        headers.setdefault("x-first-death-queue", queue.name)
+        headers.setdefault("x-first-death-reason", reason)
+        headers.update({"x-last-death-exchange": message.exchange, "x-last-death-queue": queue.name,
+                        "x-last-death-reason": reason})
+        headers.pop("x-delivery-count", None)
+        properties = _with_headers(message.properties, headers)
+        self._route(exchange, routing_key, properties, message.body, set())
+
+    # -- delivering ----------------------------------------------------------------------------
+
+    def _has_room(self, queue: _Queue) -> bool:
+        return any(session.has_room(queue) for session, _ in queue.consumers)
+
+    def _schedule(self, queue: _Queue) -> None:
+        if queue.consumers and queue.name not in self._pumping:
+            self._pumping.add(queue.name)
+            asyncio.get_running_loop().call_soon(self._pump, queue)
+
+    def _pump(self, queue: _Queue) -> None:
+        """Hand waiting messages to consumers with room, round robin, oldest first."""
+        self._pumping.discard(queue.name)
+        while queue.messages and queue.consumers:
+            # x-single-active-consumer: only the oldest consumer still there receives
+            count = 1 if queue.arguments.get("x-single-active-consumer") else len(queue.consumers)
+            for offset in range(count):
+                session, callback = queue.consumers[(queue.turn + offset) % count]
+                if session.has_room(queue):
+                    queue.turn = (queue.turn + offset + 1) % count
+                    break
+            else:
+                return
+            message = queue.messages.popleft()
+            if message.delivery_count and queue.quorum:
+                headers = {**(message.properties.headers or {}), "x-delivery-count": message.delivery_count}
+                message.properties = _with_headers(message.properties, headers)
+            delivery = MemoryDelivery(session, queue, message, message.exchange, message.routing_key,
+                                      message.redelivered)
+            session.unacked.append(delivery)
+            callback(delivery)
+
+    def _returned(self, delivery: MemoryDelivery) -> None:
+        """A delivery nacked with requeue or left unacked by a lost session: back to the head."""
+        queue, message = delivery.queue, delivery.stored
+        message.redelivered = True
+        message.delivery_count += 1
+        limit = queue.arguments.get("x-delivery-limit")
+        if queue.quorum and limit is not None and message.delivery_count > int(limit):
+            self._dead_letter(queue, message, "delivery_limit")
+            return
+        self._enqueue(queue, message, front=True)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def _next_expiry(self) -> float | None:
+        due = [q.messages[0].expires_at for q in self._queues.values() if q.messages and q.messages[0].expires_at]
+        return min(due) if due else None
+
+    def _expire(self) -> None:
+        for queue in list(self._queues.values()):
+            while queue.messages and queue.messages[0].expires_at is not None \
+                    and queue.messages[0].expires_at <= self.clock.now:
+                self._dead_letter(queue, queue.messages.popleft(), "expired")
+
+    async def advance(self, seconds: float) -> None:
+        target = self.clock.now + seconds
+        await self.settle()
+        while True:
+            due = self._next_expiry()
+            if due is None or due > target + 1e-9:
+                break
+            self.clock.now = max(self.clock.now, due)
+            self._expire()
+            await self.settle()
+        self.clock.now = target
+        await self.settle()
+
+    def busy(self) -> bool:
+        """True while a delivery is unacked, or a queue with a consumer with room has messages."""
+        if self._pumping or any(s.unacked for s in self._sessions):
+            return True
+        return any(q.messages and self._has_room(q) for q in self._queues.values())
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every deliverable message is handled and settled (handlers included)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = 0
+        while quiet < 3:  # quiet for a few loop turns in a row: no callback is about to publish
+            await asyncio.sleep(0)
+            quiet = 0 if self.busy() else quiet + 1
+            if quiet == 0 and loop.time() > deadline:
+                raise TimeoutError(f"the memory broker is still busy after {timeout:g}s: {self.unacked()} unacked")
+            if quiet == 0 and not self._pumping:
+                await asyncio.sleep(0.001)  # a handler may be waiting on real I/O or a thread
+
+
+def _with_headers(properties: Properties, headers: dict[str, Any]) -> Properties:
+    copy = Properties()
+    for name in Properties.__slots__:
+        setattr(copy, name, getattr(properties, name))
+    copy.headers = headers
+    return copy
+
+
+class MemorySession:
+    """One consumer session on the memory broker (the seam's ``Session``)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, broker: MemoryBroker, prefetch: int) -> None:
+        self.broker = broker
+        self.prefetch = prefetch
+        self.unacked: list[MemoryDelivery] = []
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.id = next(self._ids)
+        self._queues: list[_Queue] = []
+
+    def has_room(self, queue: _Queue) -> bool:
+        return sum(1 for d in self.unacked if d.queue is queue) < self.prefetch
+
+    def attach(self, queue: _Queue, callback: DeliveryCallback) -> None:
+        queue.consumers.append((self, callback))
+        self._queues.append(queue)
+        self.broker._schedule(queue)
+
+    def owns(self, delivery: Any) -> bool:
+        return getattr(delivery, "session", None) is self
+
+    def _take(self, delivery: Any) -> bool:
+        if not self.owns(delivery) or delivery not in self.unacked:
+            return False
+        self.unacked.remove(delivery)
+        self.broker._schedule(delivery.queue)
+        return True
+
+    def ack(self, delivery: Any) -> None:
+        self._take(delivery)
+
+    def nack(self, delivery: Any, *, requeue: bool = True) -> None:
+        if not self._take(delivery):
+            return
+        if requeue:
+            self.broker._returned(delivery)
+        else:
+            self.broker._dead_letter(delivery.queue, delivery.stored, "rejected")
+
+    async def cancel(self) -> None:
+        for queue in self._queues:
+            queue.consumers = [c for c in queue.consumers if c[0] is not self]
+        self._queues.clear()
+
+    def lose(self) -> None:
+        """The session ends without a goodbye: unacked deliveries go back, in order."""
+        for queue in self._queues:
+            queue.consumers = [c for c in queue.consumers if c[0] is not self]
+        self._queues.clear()
+        unacked, self.unacked = self.unacked, []
+        for delivery in reversed(unacked):
+            self.broker._returned(delivery)
+        self.broker._sessions.discard(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    async def close(self) -> None:
+        self.lose()
+
+
+class MemoryTransport:
+    """A bus's view of a ``MemoryBroker`` (the seam's ``Transport``)."""
+
+    name = "memory"
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self.broker = broker
+
+    async def declare(self, topology: Topology) -> None:
+        self.broker.declare(topology)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        outcomes: list[PublishError | None] = []
+        for exchange, routing_key, properties, body in batch:
+            try:
+                reached = self.broker.publish(exchange, routing_key, properties, body)
+            except PublishError as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(None if reached else publish_failure(exchange, routing_key, properties, _RETURNED))
+        return outcomes
+
+    async def consume(
+        self, topologies: Sequence[Topology], queues: Mapping[str, DeliveryCallback], prefetch: int
+    ) -> MemorySession:
+        for topology in topologies:
+            self.broker.declare(topology)
+        session = MemorySession(self.broker, prefetch)
+        self.broker._sessions.add(session)
+        for name, callback in queues.items():
+            session.attach(self.broker._queues[name], callback)
+        return session
+
+    async def close(self) -> None:
+        return None

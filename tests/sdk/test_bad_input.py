@@ -82,22 +82,28 @@ def _subscribe(bus: EventBus | SyncEventBus, settings: BusSettings, handler: Any
 LIMITS = InputLimits(max_body_bytes=64_000)  # so that "too big" needs only 70 kB
 
 
-def _publish_all(raw: RawBroker, routing_key: str) -> tuple[list[str], list[bytes]]:
-    """Valid, every bad kind, valid again; returns the valid conversation ids and the bad bodies."""
+def _publish_all(raw: RawBroker, routing_key: str) -> tuple[list[str], list[str]]:
+    """Valid, every bad kind, valid again; returns the valid conversation ids and the bad messages' ids."""
     good = ["conv_before", "conv_after"]
     properties = pika.BasicProperties(content_type="application/json", delivery_mode=2, headers=_headers())
     raw.publish("chat", routing_key, _body(conversation_id=good[0]), properties)
-    for _, body, headers, content_type, _ in BAD:
+    ids = ["m-" + uuid.uuid4().hex for _ in BAD]
+    for (_, body, headers, content_type, _), message_id in zip(BAD, ids, strict=True):
         raw.publish("chat", routing_key, body, pika.BasicProperties(
-            content_type=content_type, headers=headers, message_id="m-" + uuid.uuid4().hex, delivery_mode=2))
+            content_type=content_type, headers=headers, message_id=message_id, delivery_mode=2))
     raw.publish("chat", routing_key, _body(conversation_id=good[1]), pika.BasicProperties(
         content_type="application/json", delivery_mode=2, headers=_headers()))
-    return good, [body for _, body, *_ in BAD]
+    return good, ids
 
 
-def _check_dead_letters(raw: RawBroker, queue: str, routing_key: str) -> None:
+def _check_dead_letters(raw: RawBroker, queue: str, routing_key: str, ids: list[str]) -> None:
+    """Every bad kind parked once, byte for byte, with its reason. Handlers run side by side (up to
+    the prefetch), so a handler failure may be parked after bad input that arrived later: the
+    parked copies are put back in publish order by their message ids before the comparison."""
     parked = raw.get(queue + ".dlq", len(BAD), timeout=10)
     assert len(parked) == len(BAD)
+    assert sorted(m.properties.message_id for m in parked) == sorted(ids)
+    parked.sort(key=lambda m: ids.index(m.properties.message_id))
     assert raw.depth(queue + ".dlq") == 0  # nothing else got parked
     for (name, body, headers, content_type, reason), message in zip(BAD, parked, strict=True):
         assert message.body == body, name  # byte for byte
@@ -136,13 +142,13 @@ async def test_async_consumer_parks_every_bad_kind(settings: BusSettings, raw: R
     queue = f"{settings.service}.{TYPE}"
     await bus.start()
     try:
-        good, _ = _publish_all(raw, _routing_key(settings))
+        good, ids = _publish_all(raw, _routing_key(settings))
         for _ in range(300):
             if len(seen) >= 2 and raw.depth(queue + ".dlq") >= len(BAD):
                 break
             await asyncio.sleep(0.05)
         assert sorted(seen) == sorted(good)
-        _check_dead_letters(raw, queue, _routing_key(settings))
+        _check_dead_letters(raw, queue, _routing_key(settings), ids)
     finally:
         await bus.close()
 
@@ -152,8 +158,8 @@ def test_sync_consumer_parks_every_bad_kind(settings: BusSettings, raw: RawBroke
     with SyncEventBus(settings.with_(limits=LIMITS)) as bus:
         _subscribe(bus, settings, lambda event, ctx: _handle(event, ctx, seen))
         bus.start()
-        good, _ = _publish_all(raw, _routing_key(settings))
+        good, ids = _publish_all(raw, _routing_key(settings))
         queue = f"{settings.service}.{TYPE}"
         bus.run(until=lambda: len(seen) >= 2 and raw.depth(queue + ".dlq") >= len(BAD), timeout=15)
     assert sorted(seen) == sorted(good)
-    _check_dead_letters(raw, queue, _routing_key(settings))
+    _check_dead_letters(raw, queue, _routing_key(settings), ids)

@@ -60,37 +60,77 @@ def test_generated_code_and_the_service_use_only_the_public_sdk_api(package: str
 SDK = PACKAGES["eventbus"]
 # The bus core talks to a Transport (transports/_protocol.py) and to no AMQP client directly.
 BUS_CORE = ("_async_bus.py", "_async_publisher.py", "_async_consumer.py", "_settlement.py", "_dispatch.py")
-AMQP_CLIENTS = {"_amqp", "_async_broker", "aio_pika", "aiormq", "pika"}
+AMQP_CLIENTS = {"transports._amqp", "transports._broker", "transports._connect", "aio_pika", "aiormq", "pika"}
+# Each capability has its room (docs/architecture.md): the core (the flat modules) knows none of
+# the optional rooms; the exactly-once SQL machinery and the scheduler do not know each other's
+# insides beyond what is named here.
+ROOMS = ("sql", "scheduler", "testing", "transports")
 
 
 def _sdk_imports(path: Path) -> set[str]:
-    """Top-level packages and eventbus modules (``_amqp``, ``transports``, ``testing`` …) ``path`` imports."""
+    """What ``path`` imports: top-level names of other packages, and eventbus modules as dotted
+    paths inside the package (``transports._amqp``, ``sql._outbox``, ``_settings`` …)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = list(path.relative_to(SDK).parent.parts)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                continue
+            base = package[: len(package) - (node.level - 1)]
             if node.module:
-                found.add(node.module.split(".")[0])
+                found.add(".".join([*base, node.module]))
             else:
-                found.update(alias.name for alias in node.names)
+                found.update(".".join([*base, alias.name]) for alias in node.names)
     return found
+
+
+def _reaches(names: set[str], targets: set[str] | tuple[str, ...]) -> set[str]:
+    return {n for n in names for t in targets if n == t or n.startswith(t + ".")}
 
 
 @pytest.mark.parametrize("module", BUS_CORE)
 def test_the_bus_core_reaches_the_broker_only_through_the_transport_seam(module: str) -> None:
-    assert not _sdk_imports(SDK / module) & AMQP_CLIENTS, module
+    assert not _reaches(_sdk_imports(SDK / module), AMQP_CLIENTS), module
 
 
 def test_transports_never_import_the_bus_or_the_test_helpers() -> None:
     for path in (SDK / "transports").rglob("*.py"):
         names = _sdk_imports(path)
-        assert not names & {"testing", "_async_bus", "_async_consumer", "_async_publisher"}, path
+        assert not _reaches(names, ("testing", "_async_bus", "_async_consumer", "_async_publisher", "sql",
+                                    "scheduler")), path
         if path.name != "_aio_pika.py":
             assert not names & {"aio_pika", "aiormq", "pika"}, f"{path}: aio-pika belongs to _aio_pika.py only"
 
 
 def test_the_testing_helpers_use_no_amqp_client() -> None:
     for path in (SDK / "testing").rglob("*.py"):
-        assert not _sdk_imports(path) & AMQP_CLIENTS, path
+        assert not _reaches(_sdk_imports(path), AMQP_CLIENTS), path
+
+
+def test_the_core_knows_none_of_the_optional_rooms() -> None:
+    """The flat modules (the bus, envelope, contracts, retries, topology) import no room; the
+    package's ``__init__`` only names the rooms' public classes, loaded on first use."""
+    offenders = {
+        f"{path.name} imports {name}"
+        for path in SDK.glob("*.py")
+        if path.name != "__init__.py"
+        for name in _reaches(_sdk_imports(path), ("sql", "scheduler", "testing"))
+    }
+    assert not offenders, sorted(offenders)
+
+
+def test_the_sql_machinery_and_the_scheduler_keep_to_their_rooms() -> None:
+    for path in (SDK / "sql").rglob("*.py"):
+        assert not _reaches(_sdk_imports(path), ("scheduler", "testing")), path
+    for path in (SDK / "scheduler").rglob("*.py"):
+        assert not _reaches(_sdk_imports(path), ("testing",)), path
+
+
+def test_every_room_is_a_package() -> None:
+    for room in ROOMS:
+        assert (SDK / room / "__init__.py").is_file(), room

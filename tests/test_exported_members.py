@@ -23,7 +23,7 @@ def test_all_is_sorted_and_complete() -> None:
     assert public == set(eventbus.__all__), public ^ set(eventbus.__all__)
 
 
-@pytest.mark.parametrize("name", ["eventbus.testing", "eventbus.transports"])
+@pytest.mark.parametrize("name", ["eventbus.scheduler", "eventbus.sql", "eventbus.testing", "eventbus.transports"])
 def test_subpackages_export_what_all_says(name: str) -> None:
     module = importlib.import_module(name)
     assert module.__all__ == sorted(module.__all__)

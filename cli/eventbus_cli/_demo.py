@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from eventbus import ContractRegistry, EventBus, EventContext, dead_letter_queue_name
-from eventbus._amqp import AMQPError
-from eventbus._amqp import connect as amqp_connect
+from eventbus.transports._amqp import AMQPError
+from eventbus.transports._amqp import connect as amqp_connect
 
 from ._errors import fail, one_line_errors
 from ._options import contracts_option, project_registry, url_option

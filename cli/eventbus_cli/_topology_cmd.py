@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 
 from eventbus import BusSettings
-from eventbus._amqp import ChannelClosedError
-from eventbus._async_broker import apply as apply_topology
-from eventbus._async_broker import connect, declare_delay_topology, declare_queue
+from eventbus.transports._amqp import ChannelClosedError
+from eventbus.transports._broker import apply as apply_topology
+from eventbus.transports._broker import connect, declare_delay_topology, declare_queue
 
 from ._errors import EXIT_FINDINGS, fail, one_line_errors
 from ._management import ManagementError, management_for

@@ -40,20 +40,17 @@ from ._topology import consumer_queue_name, dead_letter_queue_name
 # about 28 MB of memory, croniter 5 MB), so a consumer that only
 # publishes and handles events stays small (docs/performance.md, Memory).
 _LAZY = {
-    "bulk_insert": "_bulk", "bulk_update": "_bulk", "column_in": "_bulk", "keys_in": "_bulk",
-    "CronSchedule": "_cron", "tick_id": "_cron",
+    "bulk_insert": "sql", "bulk_update": "sql", "column_in": "sql", "keys_in": "sql",
+    "Inbox": "sql", "Outbox": "sql", "OutboxEntry": "sql", "OutboxMessage": "sql",
+    "OutboxRelay": "sql", "RelayStats": "sql",
+    "UtcDateTime": "sql", "create_sql_engine": "sql", "insert_ignoring_conflicts": "sql", "run_transaction": "sql",
+    "CronSchedule": "scheduler", "tick_id": "scheduler", "LeaderLock": "scheduler",
+    "ScheduledJob": "scheduler", "Scheduler": "scheduler", "SchedulerStats": "scheduler", "Tick": "scheduler",
+    "ClaimResult": "scheduler", "MemoryTickLedger": "scheduler", "SqlTickLedger": "scheduler",
+    "TickLedger": "scheduler",
     "DeadLetters": "_dead_letters", "ReplayResult": "_dead_letters",
-    "Inbox": "_inbox",
-    "LeaderLock": "_leader",
-    "Outbox": "_outbox", "OutboxEntry": "_outbox", "OutboxMessage": "_outbox",
-    "OutboxRelay": "_relay", "RelayStats": "_relay",
     "load_schema_contracts": "_schema_contracts",
-    "ScheduledJob": "_scheduler", "Scheduler": "_scheduler", "SchedulerStats": "_scheduler", "Tick": "_scheduler",
-    "UtcDateTime": "_sql", "create_sql_engine": "_sql", "insert_ignoring_conflicts": "_sql",
-    "run_transaction": "_sql",
     "SyncEventBus": "_sync_bus", "TappedMessage": "_tap",
-    "ClaimResult": "_tick_ledger", "MemoryTickLedger": "_tick_ledger", "SqlTickLedger": "_tick_ledger",
-    "TickLedger": "_tick_ledger",
 }
 
 
@@ -71,19 +68,39 @@ def __dir__() -> list[str]:
 
 
 if _typing.TYPE_CHECKING:
-    from ._bulk import bulk_insert, bulk_update, column_in, keys_in
-    from ._cron import CronSchedule, tick_id
     from ._dead_letters import DeadLetters, ReplayResult
-    from ._inbox import Inbox
-    from ._leader import LeaderLock
-    from ._outbox import Outbox, OutboxEntry, OutboxMessage
-    from ._relay import OutboxRelay, RelayStats
-    from ._scheduler import ScheduledJob, Scheduler, SchedulerStats, Tick
     from ._schema_contracts import load_schema_contracts
-    from ._sql import UtcDateTime, create_sql_engine, insert_ignoring_conflicts, run_transaction
     from ._sync_bus import SyncEventBus
     from ._tap import TappedMessage
-    from ._tick_ledger import ClaimResult, MemoryTickLedger, SqlTickLedger, TickLedger
+    from .scheduler import (
+        ClaimResult,
+        CronSchedule,
+        LeaderLock,
+        MemoryTickLedger,
+        ScheduledJob,
+        Scheduler,
+        SchedulerStats,
+        SqlTickLedger,
+        Tick,
+        TickLedger,
+        tick_id,
+    )
+    from .sql import (
+        Inbox,
+        Outbox,
+        OutboxEntry,
+        OutboxMessage,
+        OutboxRelay,
+        RelayStats,
+        UtcDateTime,
+        bulk_insert,
+        bulk_update,
+        column_in,
+        create_sql_engine,
+        insert_ignoring_conflicts,
+        keys_in,
+        run_transaction,
+    )
 
 __all__ = [
     "BusSettings",

@@ -22,14 +22,14 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ._amqp import Channel, ChannelClosedError, Connection, MessageNacked, MessageReturned, Properties
-from ._amqp_connect import connect_first
-from ._async_broker import CONNECTION_ERRORS
 from ._delay import UNROUTABLE_QUEUE
 from ._exceptions import ConfigurationError, TopologyError
 from ._loop_thread import LoopThread
 from ._parked import ParkedMessage, describe_parked, replay_headers
 from ._settings import BusSettings
+from .transports._amqp import Channel, ChannelClosedError, Connection, MessageNacked, MessageReturned, Properties
+from .transports._broker import CONNECTION_ERRORS
+from .transports._connect import connect_first
 
 __all__ = ["DeadLetters", "ReplayResult", "is_dead_letter_queue"]
 

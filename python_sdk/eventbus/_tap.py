@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._amqp import Message
-from ._async_broker import CONNECTION_ERRORS, connect
 from ._settings import BusSettings
+from .transports._amqp import Message
+from .transports._broker import CONNECTION_ERRORS, connect
 
 __all__ = ["TappedMessage", "tap"]
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from eventbus import BusSettings, EventBus, EventContext, RetryLater, RetryPolicy
-from eventbus._amqp import Connection
-from eventbus._amqp_connect import connect_first
 from eventbus._outgoing import build_outgoing
+from eventbus.transports._amqp import Connection
+from eventbus.transports._connect import connect_first
 
 from ..faults._events import CONTRACT, event, until
 from .cluster import Cluster, Node

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from eventbus import BusSettings, EventBus
-from eventbus._amqp import ChannelClosedError, ConnectionClosedError, Properties, connect
+from eventbus.transports._amqp import ChannelClosedError, ConnectionClosedError, Properties, connect
 
 from ._broker import FaultBroker, _free_port
 from ._events import CONTRACT, event, until

@@ -1,6 +1,6 @@
 """The ack window never covers a delivery that is still being handled or was settled another way."""
 
-from eventbus._acks import AckWindow
+from eventbus.transports._acks import AckWindow
 
 
 def test_processed_prefix_is_one_multiple_ack() -> None:

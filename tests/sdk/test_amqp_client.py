@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pamqp import commands as spec
 
-from eventbus._amqp import (
+from eventbus.transports._amqp import (
     Channel,
     ChannelClosedError,
     Connection,

@@ -11,7 +11,7 @@ from pamqp import body as pbody
 from pamqp import commands as spec
 from pamqp import frame, header
 
-from eventbus._amqp._codec import (
+from eventbus.transports._amqp._codec import (
     HEARTBEAT,
     FrameParser,
     Message,
@@ -166,7 +166,7 @@ def test_a_broken_stream_is_an_error_not_a_guess(stream: bytes, error: str) -> N
 
 
 def test_an_amqp_uri_reads_as_the_rabbitmq_uri_spec_says() -> None:
-    from eventbus._amqp._connection import Endpoint
+    from eventbus.transports._amqp._connection import Endpoint
 
     plain = Endpoint.from_url("amqp://")
     assert (plain.host, plain.port, plain.user, plain.password, plain.vhost, plain.tls) == (
@@ -205,8 +205,8 @@ class _FakeConnection:
 async def test_confirms_one_by_one_or_several_at_once_settle_their_batches_and_forget_the_tags() -> None:
     import asyncio
 
-    from eventbus._amqp._channel import Channel
-    from eventbus._amqp._errors import MessageNacked
+    from eventbus.transports._amqp._channel import Channel
+    from eventbus.transports._amqp._errors import MessageNacked
 
     channel = Channel(_FakeConnection(asyncio.get_running_loop()), 1)  # type: ignore[arg-type]
     channel.confirming = True

@@ -15,10 +15,10 @@ from pamqp import body as pbody
 from pamqp import commands as spec
 from pamqp import frame, header
 
-from eventbus._amqp import Connection, Message, Properties, PublishBlocked, login_response
-from eventbus._amqp._channel import Channel
-from eventbus._amqp._codec import FrameParser
-from eventbus._amqp._connection import Endpoint
+from eventbus.transports._amqp import Connection, Message, Properties, PublishBlocked, login_response
+from eventbus.transports._amqp._channel import Channel
+from eventbus.transports._amqp._codec import FrameParser
+from eventbus.transports._amqp._connection import Endpoint
 
 from .test_amqp_codec import _FakeConnection as _CodecFakeConnection
 from .test_amqp_codec import _unmarshal_all as _frames

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from eventbus import ConfigurationError, CronSchedule, tick_id
-from eventbus._cron import due_tick
+from eventbus.scheduler._cron import due_tick
 
 T = datetime(2026, 11, 25, 13, 30, tzinfo=UTC)
 

@@ -92,8 +92,8 @@ def test_every_connection_tries_the_urls_shuffled_and_the_refused_ones_last() ->
 @pytest.mark.broker
 async def test_a_dead_url_in_the_list_is_skipped_by_every_connection_role(broker_url: str) -> None:
     """Publisher, consumer and the helper (leader, scheduler) connections all reach the live broker."""
-    from eventbus._amqp_connect import connect_first
-    from eventbus._async_broker import connect
+    from eventbus.transports._broker import connect
+    from eventbus.transports._connect import connect_first
 
     dead = "amqp://guest:guest@127.0.0.1:1/%2F"
     settings = BusSettings(service="svc", urls=(dead, broker_url, dead.replace(":1/", ":2/")), connect_timeout=3)

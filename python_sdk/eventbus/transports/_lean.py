@@ -30,17 +30,6 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from .._acks import AckWindow
-from .._amqp import Channel, Connection, Message, MessageNacked, MessageReturned, PublishBlocked
-from .._async_broker import (
-    CONNECTION_ERRORS,
-    bind,
-    connect,
-    declare_exchange,
-    declare_queue,
-    declaring_channel,
-    is_blocked,
-)
 from .._exceptions import (
     ConnectionFailedError,
     PublishBlockedError,
@@ -49,6 +38,17 @@ from .._exceptions import (
     TopologyError,
 )
 from .._retry import ReconnectWindow
+from ._acks import AckWindow
+from ._amqp import Channel, Connection, Message, MessageNacked, MessageReturned, PublishBlocked
+from ._broker import (
+    CONNECTION_ERRORS,
+    bind,
+    connect,
+    declare_exchange,
+    declare_queue,
+    declaring_channel,
+    is_blocked,
+)
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Topology
 from ._publishing import PublishingConnection

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._amqp import MessageNacked, MessageReturned, PublishBlocked
 from .._exceptions import PublishBlockedError, PublishError, PublishNackedError, UnroutableError
+from ._amqp import MessageNacked, MessageReturned, PublishBlocked
 from ._protocol import Properties
 
 __all__ = ["describe", "publish_failure"]

@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .._amqp import Properties
 from .._delay import Binding, ExchangeSpec
 from .._topology import QueueSpec
+from ._amqp import Properties
 
 if TYPE_CHECKING:
     from .._exceptions import PublishError

@@ -13,13 +13,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 
+from .._connect_errors import connection_failed
+from .._delay import Binding, ExchangeSpec, delay_topology
+from .._exceptions import TopologyError
+from .._settings import BusSettings, note_unreachable
+from .._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
 from ._amqp import AMQPError, Channel, ChannelClosedError, Connection
 from ._amqp import connect as amqp_connect
-from ._connect_errors import connection_failed
-from ._delay import Binding, ExchangeSpec, delay_topology
-from ._exceptions import TopologyError
-from ._settings import BusSettings, note_unreachable
-from ._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
 
 __all__ = ["connect", "declare_delay_topology", "declare_exchange", "declare_queue", "declaring_channel", "is_blocked"]
 

@@ -29,16 +29,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._envelope import ordering_extensions
-from ._exceptions import ContractError, UnroutableError
+from .._envelope import ordering_extensions
+from .._exceptions import ContractError, UnroutableError
+from .._outgoing import wrap_encoded
 from ._outbox import Outbox, OutboxMessage
-from ._outgoing import wrap_encoded
 from ._sql import run_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from ._async_bus import EventBus
+    from .._async_bus import EventBus
 
 __all__ = ["OutboxRelay", "RelayStats"]
 

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from .._contract import ContractRegistry, EventContract, contract_for
 from ._bulk import bulk_increment, bulk_insert, column_in
-from ._contract import ContractRegistry, EventContract, contract_for
 from ._sql import UtcDateTime, define_table, require_sqlalchemy
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ._envelope import format_time
-from ._exceptions import ConfigurationError
+from .._envelope import format_time
+from .._exceptions import ConfigurationError
 
 try:
     from croniter import croniter

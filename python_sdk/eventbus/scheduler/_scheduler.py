@@ -35,14 +35,14 @@ from typing import Any, Literal
 
 import orjson
 
-from ._amqp import AMQPError, Channel, Connection, Message, Properties
-from ._amqp_connect import connect_first
+from .._envelope import format_time
+from .._exceptions import ConfigurationError, ConnectionFailedError
+from .._retry import ExponentialBackoff
+from .._settings import BusSettings
+from ..transports._amqp import AMQPError, Channel, Connection, Message, Properties
+from ..transports._connect import connect_first
 from ._cron import CronSchedule, due_tick, tick_id
-from ._envelope import format_time
-from ._exceptions import ConfigurationError, ConnectionFailedError
 from ._leader import LeaderLock
-from ._retry import ExponentialBackoff
-from ._settings import BusSettings
 from ._tick_ledger import MemoryTickLedger, TickLedger
 
 __all__ = ["ScheduledJob", "Scheduler", "SchedulerStats", "Tick"]

@@ -7,9 +7,9 @@ client (``_amqp``), opened on the first broker URL that answers.
 
 from __future__ import annotations
 
+from .._settings import BusSettings
 from ._amqp import Connection
-from ._async_broker import connect
-from ._settings import BusSettings
+from ._broker import connect
 
 __all__ = ["connect_first"]
 

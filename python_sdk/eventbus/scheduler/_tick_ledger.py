@@ -19,7 +19,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ._sql import UtcDateTime, define_table, insert_ignoring_conflicts, require_sqlalchemy, run_transaction
+from ..sql._sql import UtcDateTime, define_table, insert_ignoring_conflicts, require_sqlalchemy, run_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData

@@ -21,10 +21,10 @@ import contextlib
 import logging
 from typing import Any
 
-from ._amqp import AMQPError, Channel, ChannelClosedError, Connection
-from ._amqp_connect import connect_first
-from ._exceptions import ConnectionFailedError
-from ._settings import BusSettings
+from .._exceptions import ConnectionFailedError
+from .._settings import BusSettings
+from ..transports._amqp import AMQPError, Channel, ChannelClosedError, Connection
+from ..transports._connect import connect_first
 
 __all__ = ["LeaderLock"]
 

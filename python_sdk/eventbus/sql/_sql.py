@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError
 
 try:
     import sqlalchemy as sa

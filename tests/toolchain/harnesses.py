@@ -31,6 +31,7 @@ def build_node_harness(package: Path, build: Path) -> list[str]:
     (build / "harness").mkdir()
     for name in ("harness.ts", "tsconfig.json"):
         shutil.copy(HARNESS / name, build / "harness" / name)
+    (build / "package.json").write_text('{"private": true, "type": "module"}\n', encoding="utf-8")
     link_node_modules(build)
     tsc(build / "harness")
     return ["node", str(build / "dist" / "harness" / "harness.js")]

@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 
 import * as amqp from "amqplib";
 
-import { CONTRACTS, EventBus, UnroutableError, type EventContract, type EventType } from "../pkg/src";
+import { CONTRACTS, EventBus, UnroutableError, type EventContract, type EventType } from "../pkg/src/index.js";
 
 interface Plan {
   readonly url: string;

@@ -4,10 +4,12 @@
  * with exponential backoff and jitter (to the first broker URL that answers) and runs every setup
  * step registered with `onConnect` again, in order: re-declaring topology, re-opening channels,
  * restoring consumers. Callers that need the connection wait for it with `ready(timeoutMs)`.
+ * A setup step that the broker refuses (TopologyError) ends the attempts: it is reported to the
+ * waiting caller instead of being retried forever.
  */
 import amqp from "amqplib";
 
-import { ConnectionFailedError } from "./errors.js";
+import { ConnectionFailedError, TopologyError } from "./errors.js";
 import type { Logger } from "./logger.js";
 
 export type Setup = (connection: amqp.ChannelModel) => Promise<void>;
@@ -123,6 +125,12 @@ export class RobustConnection {
         return connection;
       } catch (error) {
         if (error instanceof ConnectionFailedError && this.closed) throw error;
+        if (error instanceof TopologyError) {
+          // A refused declaration does not get better by reconnecting: the caller sees it.
+          this.connecting = undefined;
+          this.options.logger.error("a declaration was refused", { name: this.options.name, error: error.message });
+          throw error;
+        }
         this.lastError = error;
         failures += 1;
         const wait = reconnectDelay(failures);

@@ -16,6 +16,7 @@ during a Node publish and during a Node consume, counted as published / handled 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import signal
 import subprocess
@@ -31,7 +32,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from eventbus import BusSettings, EventBus, EventContext, RetryPolicy
+from eventbus import BusSettings, EventBus, EventContext
 from eventbus._topology import queue_specs
 from eventbus_contracts import REGISTRY
 
@@ -183,6 +184,11 @@ async def until(predicate: Callable[[], bool], timeout: float = 60) -> bool:
     return predicate()
 
 
+def _report(name: str, published: set[str], handled: set[str], parked: set[str], lost: set[str]) -> None:
+    """The counts of a fault or park test, for the closing note (visible with ``pytest -s``)."""
+    print(f"{name}: published {len(published)} / handled {len(handled)} / parked {len(parked)} / lost {len(lost)}")
+
+
 def queue_of(service: str) -> str:
     return f"{service}.{EVENT}"
 
@@ -260,7 +266,7 @@ async def test_node_retries_a_failing_handler_with_backoff(vhost: str, node_harn
     assert sorted(by_id) == sorted(ids)
     for calls in by_id.values():
         assert [(c["attempt"], c["ok"]) for c in calls] == [(1, False), (2, False), (3, True)]
-        for n, (before, after) in enumerate(zip(calls, calls[1:], strict=False), start=1):
+        for n, (before, after) in enumerate(itertools.pairwise(calls), start=1):
             nominal = first * factor ** (n - 1)
             # jitter draws from [d·(1-jitter), d]; ticks round to 100 ms: never sooner than this
             assert after["at_ms"] - before["at_ms"] >= nominal * (1 - jitter) - TICK_MS / 2
@@ -291,7 +297,8 @@ async def test_node_parks_after_the_last_attempt_and_the_python_cli_shows_and_re
         assert headers["eventbus-original-queue"] == queue_of("parking")
         assert headers["cloudEvents_subject"] == "s1" and "x-death" not in headers
         assert "eventbus-retry-delay-ms" not in headers and "induced failure" in headers["eventbus-traceback"]
-    _report("always-failing node handler", set(ids), set(), {p["id"] for p in parked}, set(ids) - {p["id"] for p in parked})
+    parked_ids = {p["id"] for p in parked}
+    _report("always-failing node handler", set(ids), set(), parked_ids, set(ids) - parked_ids)
 
     replayed = subprocess.run([*cli, "dlq", "replay", queue_of("parking"), "--all", "--url", vhost],
                               capture_output=True, text=True, timeout=60, check=True)
@@ -327,7 +334,9 @@ async def test_a_delayed_event_from_node_reaches_python_not_before_its_delay(
     assert all(moment >= at_ms + 2000 for moment in arrived.values())
 
 
-async def test_a_delayed_event_from_python_reaches_node_not_before_its_delay(vhost: str, node_harness: list[str]) -> None:
+async def test_a_delayed_event_from_python_reaches_node_not_before_its_delay(
+    vhost: str, node_harness: list[str]
+) -> None:
     node = worker(node_harness, vhost, "node-delayed", count=3)
     async with python_bus(vhost, "py-publisher") as bus:
         sent_ms = time.time() * 1000
@@ -370,11 +379,6 @@ async def test_a_python_and_a_node_consumer_share_one_queue(vhost: str, node_har
 
 
 # -- faults -----------------------------------------------------------------------------------
-
-
-def _report(name: str, published: set[str], handled: set[str], parked: set[str], lost: set[str]) -> None:
-    """The counts of a fault or park test, for the closing note (visible with ``pytest -s``)."""
-    print(f"{name}: published {len(published)} / handled {len(handled)} / parked {len(parked)} / lost {len(lost)}")
 
 
 async def test_sigkill_of_the_node_consumer_mid_stream_loses_nothing(vhost: str, node_harness: list[str]) -> None:
@@ -424,7 +428,7 @@ async def test_close_connection_during_a_node_publish_loses_nothing_confirmed(
     await asyncio.sleep(1.0)
     closed = close_connections(vhost)
     code = publisher.wait()
-    at_ms, confirmed = published_ids(publisher)
+    _, confirmed = published_ids(publisher)
     failed = [json.loads(line) for line in publisher.errors if line.startswith('{"failed"')]
     assert len(confirmed) + len(failed) == total  # every publish was confirmed or raised
     assert code == (0 if not failed else 1)

@@ -199,6 +199,7 @@ export class EventBus {
       options.trace,
     );
     const properties: amqp.Options.Publish = {
+      mandatory: true,
       contentType: JSON_CONTENT_TYPE,
       deliveryMode: 2,
       messageId: id,

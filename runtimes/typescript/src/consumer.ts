@@ -19,6 +19,7 @@ import type amqp from "amqplib";
 import { RobustConnection } from "./connection.js";
 import type { EventContract } from "./contract.js";
 import { DeliveryContext, type EventContext, type Middleware } from "./context.js";
+import { type Deadline, Deadlines } from "./deadlines.js";
 import { declare, domainExchange } from "./declare.js";
 import { DELAY_PREFIX, delayTicks, DELIVER_EXCHANGE, TICK_MS, targetBindingKey } from "./delay.js";
 import { parseEnvelope } from "./envelope.js";
@@ -98,6 +99,8 @@ export class Consumer {
   private readonly consuming = new Map<string, string>();
   private readonly inFlight = new Set<Promise<void>>();
   private started = false;
+  /** Handler time limits, checked every 50 ms by one timer. */
+  private readonly limits = new Deadlines(50);
   private draining = false;
 
   constructor(
@@ -236,29 +239,42 @@ export class Consumer {
   }
 
   /** Middleware around the handler, the whole chain under the subscription's time limit. */
-  private async run(subscription: Subscription, context: DeliveryContext): Promise<void> {
+  private run(subscription: Subscription, context: DeliveryContext): Promise<void> {
     const middleware = this.options.middleware;
     const call = (index: number): Promise<void> => {
-      if (index === middleware.length) return Promise.resolve(subscription.handler(context.event, context));
-      return middleware[index](context, () => call(index + 1));
+      try {
+        if (index === middleware.length) return Promise.resolve(subscription.handler(context.event, context));
+        return middleware[index](context, () => call(index + 1));
+      } catch (error) {
+        return Promise.reject(error); // a handler that threw before its first await
+      }
     };
-    let timer: NodeJS.Timeout | undefined;
-    const limited = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new HandlerTimeoutError(subscription.timeoutMs, context.type, context.id);
-        context.abort(error);
-        reject(error);
-      }, subscription.timeoutMs);
+    const running = call(0);
+    return new Promise<void>((resolve, reject) => {
+      const limit: Deadline = {
+        at: Date.now() + subscription.timeoutMs,
+        expire: () => {
+          const error = new HandlerTimeoutError(subscription.timeoutMs, context.type, context.id);
+          context.abort(error);
+          reject(error);
+        },
+      };
+      this.limits.watch(limit);
+      running.then(
+        () => {
+          this.limits.forget(limit);
+          resolve();
+        },
+        (error: unknown) => {
+          this.limits.forget(limit);
+          reject(error);
+        },
+      );
     });
-    try {
-      await Promise.race([call(0), limited]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   private copyOf(message: amqp.ConsumeMessage, headers: Record<string, unknown>, label: string): OutgoingMessage {
-    const properties: amqp.Options.Publish = { deliveryMode: 2, headers };
+    const properties: amqp.Options.Publish = { mandatory: true, deliveryMode: 2, headers };
     const target = properties as Record<string, unknown>;
     const source = message.properties as unknown as Record<string, unknown>;
     for (const name of STORED) if (source[name] !== undefined && source[name] !== null) target[name] = source[name];

@@ -13,6 +13,7 @@
 import type amqp from "amqplib";
 
 import { RobustConnection } from "./connection.js";
+import { type Deadline, Deadlines } from "./deadlines.js";
 import { declare, domainExchange } from "./declare.js";
 import { delayRoute, delayTopology, DELIVER_EXCHANGE, landingQueue, targetBindingKey } from "./delay.js";
 import { PublishError, PublishNackedError, PublishTimeoutError, UnroutableError } from "./errors.js";
@@ -22,6 +23,7 @@ export interface OutgoingMessage {
   readonly exchange: string;
   readonly routingKey: string;
   readonly body: Buffer;
+  /** AMQP properties, `mandatory: true` included: a message no queue takes must come back as an error. */
   readonly properties: amqp.Options.Publish;
   /** For error messages: what this is (an event type, "parked message", ...). */
   readonly label: string;
@@ -50,11 +52,14 @@ export class Publisher {
   private readonly declared = new Set<string>();
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly deadlines: Deadlines;
 
   constructor(
     private readonly connection: RobustConnection,
     private readonly options: PublisherOptions,
-  ) {}
+  ) {
+    this.deadlines = new Deadlines(Math.max(10, Math.min(1_000, options.confirmTimeoutMs / 4)));
+  }
 
   /** Open the confirm channel on every (re)connection. */
   async start(): Promise<void> {
@@ -126,53 +131,73 @@ export class Publisher {
 
   /** Publish and wait for the confirm; a PublishError otherwise. */
   async send(message: OutgoingMessage): Promise<void> {
-    const deadline = Date.now() + this.options.reconnectWindowMs;
-    for (;;) {
-      try {
-        await this.attempt(message);
-        return;
-      } catch (error) {
-        if (!(error instanceof LostConfirm)) throw error;
-        if (Date.now() >= deadline) {
-          throw new PublishError(`${message.label} ${idOf(message)}: the connection was lost before the broker confirmed it, and did not come back within ${this.options.reconnectWindowMs} ms`, message.properties.type, idOf(message));
-        }
-        this.options.logger.warn("confirm lost with the connection; publishing again", { id: idOf(message) });
-      }
-    }
+    const wait = this.slot();
+    if (wait !== undefined) await wait;
+    return this.holding(message);
   }
 
-  /** Publish every message with up to `window` unconfirmed; one outcome each (undefined: confirmed). */
+  /**
+   * Publish every message with up to `window` unconfirmed; one outcome each (undefined: confirmed).
+   * Slots are taken in order, so a large batch streams out as confirms come back.
+   */
   async sendMany(messages: readonly OutgoingMessage[]): Promise<(PublishError | undefined)[]> {
-    return Promise.all(
-      messages.map((message) =>
-        this.send(message).then(
+    const outcomes: (PublishError | undefined)[] = new Array<PublishError | undefined>(messages.length);
+    const running: Promise<void>[] = [];
+    for (let index = 0; index < messages.length; index++) {
+      const wait = this.slot();
+      if (wait !== undefined) await wait;
+      const message = messages[index];
+      running.push(
+        this.holding(message).then(
           () => undefined,
-          (error: unknown) => (error instanceof PublishError ? error : new PublishError(String(error), message.properties.type, idOf(message))),
+          (error: unknown) => {
+            outcomes[index] = error instanceof PublishError ? error : new PublishError(String(error), message.properties.type, idOf(message));
+          },
         ),
-      ),
-    );
+      );
+    }
+    await Promise.all(running);
+    return outcomes;
   }
 
-  private async slot(): Promise<void> {
-    while (this.inFlight >= this.options.window) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.inFlight++;
+  /** A free slot at once (undefined), or a promise of one. */
+  private slot(): Promise<void> | undefined {
+    if (this.inFlight < this.options.window) {
+      this.inFlight++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
+  /** Hand the slot to the next waiter, or free it. */
   private release(): void {
-    this.inFlight--;
-    this.waiting.shift()?.();
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.inFlight--;
   }
 
-  private async attempt(message: OutgoingMessage): Promise<void> {
-    await this.slot();
+  /** Publish `message` while holding a slot (released at the end), again after a lost confirm. */
+  private async holding(message: OutgoingMessage): Promise<void> {
+    const deadline = Date.now() + this.options.reconnectWindowMs;
     try {
-      let live: Live;
-      try {
-        live = await this.channel();
-      } catch (error) {
-        throw new PublishError(`${message.label} ${idOf(message)} not published: ${String(error)}`, message.properties.type, idOf(message));
+      for (;;) {
+        let live: Live;
+        try {
+          live = this.live ?? (await this.channel());
+        } catch (error) {
+          throw new PublishError(`${message.label} ${idOf(message)} not published: ${String(error)}`, message.properties.type, idOf(message));
+        }
+        try {
+          await this.confirm(live, message);
+          return;
+        } catch (error) {
+          if (!(error instanceof LostConfirm)) throw error;
+          if (Date.now() >= deadline) {
+            throw new PublishError(`${message.label} ${idOf(message)}: the connection was lost before the broker confirmed it, and did not come back within ${this.options.reconnectWindowMs} ms`, message.properties.type, idOf(message));
+          }
+          this.options.logger.warn("confirm lost with the connection; publishing again", { id: idOf(message) });
+        }
       }
-      await this.confirm(live, message);
     } finally {
       this.release();
     }
@@ -183,11 +208,12 @@ export class Publisher {
     const id = idOf(message);
     const type = message.properties.type;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new PublishTimeoutError(`no confirm for ${label} ${id} within ${this.options.confirmTimeoutMs} ms; it may or may not be stored`, type, id));
-      }, this.options.confirmTimeoutMs);
+      const entry: Deadline = {
+        at: Date.now() + this.options.confirmTimeoutMs,
+        expire: () => reject(new PublishTimeoutError(`no confirm for ${label} ${id} within ${this.options.confirmTimeoutMs} ms; it may or may not be stored`, type, id)),
+      };
       const settle = (error: unknown): void => {
-        clearTimeout(timer);
+        this.deadlines.forget(entry); // a confirm that arrived settles the message: never a timeout after this
         const returns = live.returned.get(id);
         if (returns !== undefined) {
           if (returns > 1) live.returned.set(id, returns - 1);
@@ -203,11 +229,12 @@ export class Publisher {
         } else resolve();
       };
       try {
-        live.channel.publish(exchange, routingKey, message.body, { ...message.properties, mandatory: true }, settle);
+        live.channel.publish(exchange, routingKey, message.body, message.properties, settle);
       } catch {
-        clearTimeout(timer); // the channel closed under us: nothing was sent
-        reject(new LostConfirm("channel closed"));
+        reject(new LostConfirm("channel closed")); // the channel closed under us: nothing was sent
+        return;
       }
+      this.deadlines.watch(entry);
     });
   }
 }

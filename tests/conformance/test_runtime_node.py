@@ -67,18 +67,26 @@ def _vhost_name(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
 
-def close_connections(url: str) -> int:
-    """Close every client connection of this vhost from the broker side; how many were closed."""
+def close_connections(url: str, timeout: float = 30) -> int:
+    """Close every client connection of this vhost from the broker side, once there is one; how many."""
     vhost = _vhost_name(url)
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [
+            parts[0]
+            for parts in (line.split("\t") for line in _ctl("list_connections", "pid", "vhost").splitlines())
+            if len(parts) == 2 and parts[1] == vhost
+        ]
+        if pids or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     closed = 0
-    for line in _ctl("list_connections", "pid", "vhost").splitlines():
-        parts = line.split("\t")
-        if len(parts) == 2 and parts[1] == vhost:
-            try:
-                _ctl("close_connection", parts[0], "conformance fault test")
-                closed += 1
-            except RuntimeError:
-                pass  # already gone
+    for pid in pids:
+        try:
+            _ctl("close_connection", pid, "conformance fault test")
+            closed += 1
+        except RuntimeError:
+            pass  # already gone
     return closed
 
 
@@ -158,6 +166,12 @@ def published_ids(node: Node) -> tuple[int, list[str]]:
 
 def python_bus(url: str, service: str, **settings: Any) -> EventBus:
     return EventBus(BusSettings(service=service, urls=(url,), confirm_timeout=10.0, shutdown_grace=2.0, **settings))
+
+
+async def python_publishes(url: str, count: int, **options: Any) -> list[str]:
+    """``count`` events published (confirmed) by the Python SDK; their ids."""
+    async with python_bus(url, "py-publisher") as bus:
+        return await bus.publish_many([CONTRACT.model.model_validate(DATA)] * count, **options)
 
 
 def drain(url: str, queue: str) -> list[pika.spec.BasicProperties]:
@@ -257,8 +271,7 @@ async def test_node_retries_a_failing_handler_with_backoff(vhost: str, node_harn
     first, factor, jitter = 600, 2.0, 0.5
     node = worker(node_harness, vhost, "retrying", behaviour="fail:2", max_attempts=4, first_delay_ms=first,
                   factor=factor, count=3, extra=("--jitter", str(jitter)))
-    async with python_bus(vhost, "py-publisher") as bus:
-        ids = [await bus.publish(CONTRACT.model.model_validate(DATA)) for _ in range(3)]
+    ids = await python_publishes(vhost, 3)
     assert node.wait() == 0, node.errors
     by_id: dict[str, list[dict[str, Any]]] = {}
     for call in node.calls():
@@ -278,8 +291,7 @@ async def test_node_parks_after_the_last_attempt_and_the_python_cli_shows_and_re
 ) -> None:
     node = worker(node_harness, vhost, "parking", behaviour="always-fail", max_attempts=2, first_delay_ms=200,
                   count=2, extra=("--jitter", "0"))
-    async with python_bus(vhost, "py-publisher") as bus:
-        ids = sorted([await bus.publish(CONTRACT.model.model_validate(DATA), subject="s1") for _ in range(2)])
+    ids = sorted(await python_publishes(vhost, 2, subject="s1"))
     assert node.wait() == 0, node.errors
     assert sorted((c["id"], c["attempt"]) for c in node.calls()) == sorted((i, a) for i in ids for a in (1, 2))
 
@@ -338,9 +350,8 @@ async def test_a_delayed_event_from_python_reaches_node_not_before_its_delay(
     vhost: str, node_harness: list[str]
 ) -> None:
     node = worker(node_harness, vhost, "node-delayed", count=3)
-    async with python_bus(vhost, "py-publisher") as bus:
-        sent_ms = time.time() * 1000
-        ids = await bus.publish_many([CONTRACT.model.model_validate(DATA)] * 3, delay=2.0)
+    sent_ms = time.time() * 1000
+    ids = await python_publishes(vhost, 3, delay=2.0)
     assert node.wait() == 0, node.errors
     calls = node.calls()
     assert sorted(c["id"] for c in calls) == sorted(ids)
@@ -363,8 +374,7 @@ async def test_a_python_and_a_node_consumer_share_one_queue(vhost: str, node_har
     await bus.start()
     node = worker(node_harness, vhost, service, count=total + 1, extra=("--prefetch", "5", "--handler-ms", "5"))
     try:
-        async with python_bus(vhost, "py-publisher") as publisher:
-            ids = await publisher.publish_many([CONTRACT.model.model_validate(DATA)] * total)
+        ids = await python_publishes(vhost, total)
         node_handled = lambda: [c["id"] for c in node.calls()]  # noqa: E731
         assert await until(lambda: len(set(python_handled) | set(node_handled())) == total, 60)
     finally:
@@ -384,8 +394,7 @@ async def test_a_python_and_a_node_consumer_share_one_queue(vhost: str, node_har
 async def test_sigkill_of_the_node_consumer_mid_stream_loses_nothing(vhost: str, node_harness: list[str]) -> None:
     service, total = "killed", 300
     first = worker(node_harness, vhost, service, count=total, extra=("--prefetch", "20", "--handler-ms", "20"))
-    async with python_bus(vhost, "py-publisher") as bus:
-        ids = set(await bus.publish_many([CONTRACT.model.model_validate(DATA)] * total))
+    ids = set(await python_publishes(vhost, total))
     assert await until(lambda: len(first.calls()) >= 60, 60)
     first.stop(signal.SIGKILL)
     first.wait()
@@ -424,9 +433,8 @@ async def test_close_connection_during_a_node_publish_loses_nothing_confirmed(
     channel.queue_bind(main.name, CONTRACT.exchange, routing_key=EVENT)
     connection.close()
 
-    publisher = node_publish(node_harness, vhost, tmp_path, total, "--pace-ms", "4")
-    await asyncio.sleep(1.0)
-    closed = close_connections(vhost)
+    publisher = node_publish(node_harness, vhost, tmp_path, total, "--pace-ms", "5")  # about 3 s of publishing
+    closed = close_connections(vhost)  # as soon as its connection is up
     code = publisher.wait()
     _, confirmed = published_ids(publisher)
     failed = [json.loads(line) for line in publisher.errors if line.startswith('{"failed"')]
@@ -441,17 +449,18 @@ async def test_close_connection_during_a_node_publish_loses_nothing_confirmed(
 
 
 async def test_close_connection_during_a_node_consume_loses_nothing(vhost: str, node_harness: list[str]) -> None:
-    service, total = "consume-fault", 300
-    node = worker(node_harness, vhost, service, count=total, extra=("--prefetch", "20", "--handler-ms", "10"))
-    async with python_bus(vhost, "py-publisher") as bus:
-        ids = set(await bus.publish_many([CONTRACT.model.model_validate(DATA)] * total))
-        assert await until(lambda: len(node.calls()) >= 50, 60)
+    service, total = "consume-fault", 600
+    # four handlers of 40 ms at a time: about 6 s of consuming, so the close lands mid-stream
+    node = worker(node_harness, vhost, service, count=total, extra=("--prefetch", "4", "--handler-ms", "40"))
+    ids = set(await python_publishes(vhost, total))
+    assert await until(lambda: len(node.calls()) >= 20, 60)
     closed = close_connections(vhost)
+    handled_at_close = len({c["id"] for c in node.calls()})
     assert node.wait(120) == 0, node.errors  # it reconnected, re-declared, resumed and finished
     handled = {c["id"] for c in node.calls()}
     lost = ids - handled
-    _report(f"close_connection during node consume ({closed} closed)", ids, handled, set(), lost)
-    assert closed >= 1
+    _report(f"close_connection during node consume ({closed} closed after {handled_at_close} handled)",
+            ids, handled, set(), lost)
+    assert closed >= 1 and handled_at_close < total
     assert not lost
     assert drain(vhost, queue_of(service)) == [] and drain(vhost, queue_of(service) + ".dlq") == []
-

@@ -5,18 +5,8 @@
  */
 import type { CloudEventAttributes } from "./envelope.js";
 
-export interface EventContext {
-  readonly id: string;
-  readonly source: string;
-  readonly type: string;
-  /** RFC 3339, as on the wire ("" when the producer sent none). */
-  readonly time: string;
-  readonly subject?: string;
-  readonly dataschema?: string;
-  readonly datacontenttype: string;
-  readonly specversion: string;
-  /** Every extension attribute, by name, as a string. */
-  readonly extensions: Readonly<Record<string, string>>;
+/** Every CloudEvents attribute (`id`, `source`, `type`, `time`, ..., `extensions`), and the delivery's facts. */
+export interface EventContext extends CloudEventAttributes {
   /** The `partitionkey` extension (CloudEvents partitioning), when the producer set one. */
   readonly partitionkey?: string;
   /** The `sequence` extension (CloudEvents sequence), when the producer set one. */

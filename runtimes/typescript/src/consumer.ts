@@ -61,6 +61,7 @@ export interface ConsumerOptions {
 }
 
 const SETTLE_PAUSE_MS = 1_000;
+const REOPEN_PAUSE_MS = 1_000;
 const STORED = ["contentType", "contentEncoding", "messageId", "type", "timestamp", "appId", "correlationId"] as const;
 
 function text(value: unknown): string {
@@ -135,10 +136,22 @@ export class Consumer {
   /** On every connection: declare everything, open the channel, consume every queue. */
   private async restore(connection: amqp.ChannelModel): Promise<void> {
     for (const route of this.routes.values()) await this.declareRoute(connection, route);
+    await this.open(connection);
+  }
+
+  /** A channel with the prefetch, consuming every queue; opened again if the broker closes it alone. */
+  private async open(connection: amqp.ChannelModel): Promise<void> {
     const channel = await connection.createChannel();
     channel.on("error", (error: Error) => this.options.logger.warn("consume channel error", { error: error.message }));
     channel.on("close", () => {
-      if (this.channel === channel) this.channel = undefined;
+      if (this.channel !== channel) return;
+      this.channel = undefined;
+      if (this.draining || this.connection.current !== connection) return; // shutdown, or the reconnect restores it
+      // The broker closed the channel, not the connection (say, an ack it did not expect): come back after a pause.
+      setTimeout(() => {
+        if (this.draining || this.connection.current !== connection || this.channel !== undefined) return;
+        this.open(connection).catch((error: unknown) => this.options.logger.error("cannot reopen the consume channel", { error: String(error) }));
+      }, REOPEN_PAUSE_MS).unref();
     });
     await channel.prefetch(this.options.prefetch);
     this.channel = channel;

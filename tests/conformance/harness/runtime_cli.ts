@@ -86,11 +86,11 @@ export async function worker(argv: readonly string[]): Promise<number> {
     },
   );
   process.stderr.write(`${JSON.stringify({ lang: "node", ready: true })}\n`);
-  process.once("SIGTERM", () => finish(0));
+  void bus.closeOnSignals(["SIGTERM"]).then(() => finish(0)); // the runtime's own graceful shutdown
   const timeout = options.get("timeout-s");
   if (timeout !== undefined) setTimeout(() => finish(2), Number(timeout) * 1000).unref();
   const code = await finished;
-  await bus.close(5_000); // in-flight handlers finish, their retry or park copies are confirmed
+  await bus.close(5_000); // in-flight handlers finish, their retry or park copies are confirmed (idempotent)
   return code;
 }
 

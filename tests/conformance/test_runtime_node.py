@@ -8,9 +8,10 @@ declarations (the shared delay topology included) never meet another test's.
 Proven here, one test each: the same topology declared by both without a mismatch (and a real
 mismatch reported with its difference); retries with attempts 1, 2, 3 and delays not shorter
 than the policy allows; parking after the last attempt, read and replayed by ``eventbus dlq``;
-delayed publishes both ways, never early; one queue shared by a Python and a Node consumer; and
-the faults: SIGKILL of the Node consumer mid-stream, and ``close_connection`` from the broker
-during a Node publish and during a Node consume, counted as published / handled / parked / lost.
+delayed publishes both ways, never early; one queue shared by a Python and a Node consumer; a
+graceful SIGTERM; and the faults: SIGKILL of the Node consumer mid-stream, and ``close_connection``
+from the broker during a Node publish and during a Node consume, counted as published / handled /
+parked / lost (printed with ``pytest -s``).
 """
 
 from __future__ import annotations
@@ -464,3 +465,19 @@ async def test_close_connection_during_a_node_consume_loses_nothing(vhost: str, 
     assert closed >= 1 and handled_at_close < total
     assert not lost
     assert drain(vhost, queue_of(service)) == [] and drain(vhost, queue_of(service) + ".dlq") == []
+
+
+async def test_sigterm_lets_the_node_handlers_in_flight_finish_and_leaves_the_rest_queued(
+    vhost: str, node_harness: list[str]
+) -> None:
+    service, total = "graceful", 40
+    node = worker(node_harness, vhost, service, count=total, extra=("--prefetch", "5", "--handler-ms", "800"))
+    ids = set(await python_publishes(vhost, total))
+    assert await until(lambda: len(node.calls()) >= 5, 60)
+    node.stop(signal.SIGTERM)
+    assert node.wait(60) == 0, node.errors
+    started = {c["id"] for c in node.calls()}
+    waiting = {p.message_id for p in drain(vhost, queue_of(service))}
+    assert started and not started & waiting  # every handler that started finished and was acked
+    assert started | waiting == ids  # the rest went back to the queue: nothing lost
+    _report("SIGTERM node consumer", ids, started, set(), ids - started - waiting)

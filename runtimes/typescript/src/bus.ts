@@ -168,26 +168,37 @@ export class EventBus {
 
   /** Validate, publish (now, or after `delayMs` / at `at`), wait for the broker's confirm; resolves to the event id. */
   async publish<T>(contract: EventContract<T>, event: T, options: PublishOptions = {}): Promise<string> {
-    const message = await this.outgoing(contract, event, options);
-    await this.publisher.send(message);
+    const ticks = this.ticksOf(options);
+    const message = this.outgoing(contract, event, options, ticks);
+    await this.publisher.send(await this.route(contract, message, ticks));
     return message.properties.messageId as string;
   }
 
   /**
    * Publish many events with up to `publishWindow` unconfirmed at once; resolves to their ids.
-   * All are attempted; the first failure (in the order given) is thrown after the rest settled,
-   * carrying the id of the event it is about.
+   * Every event is validated before the first is sent. All are attempted; the first failure (in
+   * the order given) is thrown after the rest settled, carrying the id of the event it is about.
    */
   async publishMany<T>(contract: EventContract<T>, events: readonly T[], options: Omit<PublishOptions, "id"> = {}): Promise<string[]> {
-    const messages: OutgoingMessage[] = [];
-    for (const event of events) messages.push(await this.outgoing(contract, event, options));
-    const failure = (await this.publisher.sendMany(messages)).find((outcome): outcome is PublishError => outcome !== undefined);
+    const ticks = this.ticksOf(options);
+    const messages = events.map((event) => this.outgoing(contract, event, options, ticks));
+    const routed = ticks === undefined ? messages : [];
+    if (ticks === undefined) await this.publisher.ensureExchange(contract.exchange);
+    else for (const message of messages) routed.push(await this.route(contract, message, ticks));
+    const failure = (await this.publisher.sendMany(routed)).find((outcome): outcome is PublishError => outcome !== undefined);
     if (failure !== undefined) throw failure;
     return messages.map((message) => message.properties.messageId as string);
   }
 
-  private async outgoing<T>(contract: EventContract<T>, event: T, options: PublishOptions): Promise<OutgoingMessage> {
+  /** Delay ticks for `delayMs` / `at`, undefined for "now". */
+  private ticksOf(options: PublishOptions): number | undefined {
     if (options.delayMs !== undefined && options.at !== undefined) throw new ConfigurationError("give delayMs or at, not both");
+    if (options.at !== undefined) return ticksUntil(options.at);
+    return options.delayMs !== undefined ? delayTicks(options.delayMs) : undefined;
+  }
+
+  /** The validated event as the message that goes on the wire (no I/O). */
+  private outgoing<T>(contract: EventContract<T>, event: T, options: PublishOptions, ticks: number | undefined): OutgoingMessage {
     const body = contract.encode(event);
     const id = options.id ?? randomUUID();
     const now = new Date();
@@ -198,23 +209,26 @@ export class EventBus {
       { id, source: this.source, type: contract.type, time: formatTime(options.time ?? now), subject: options.subject, dataschema: contract.schemaId, extensions },
       options.trace,
     );
+    if (ticks !== undefined) headers[DELIVER_AT_HEADER] = formatTime(new Date(now.getTime() + ticks * TICK_MS));
     const properties: amqp.Options.Publish = {
       mandatory: true,
       contentType: JSON_CONTENT_TYPE,
       deliveryMode: 2,
       messageId: id,
       type: contract.type,
-      timestamp: Math.floor(now.getTime() / 1000),
+      timestamp: Math.floor(now.getTime() / 1000), // the publish time, whatever the event's `time`
       appId: this.source,
       headers,
     };
-    const message: OutgoingMessage = { exchange: contract.exchange, routingKey: contract.routingKey, body, properties, label: contract.type };
-    const ticks = options.at !== undefined ? ticksUntil(options.at, now) : options.delayMs !== undefined ? delayTicks(options.delayMs) : undefined;
+    return { exchange: contract.exchange, routingKey: contract.routingKey, body, properties, label: contract.type };
+  }
+
+  /** Where the message goes: its exchange now (declared), or the delay queues towards its landing queue. */
+  private async route<T>(contract: EventContract<T>, message: OutgoingMessage, ticks: number | undefined): Promise<OutgoingMessage> {
     if (ticks === undefined) {
       await this.publisher.ensureExchange(contract.exchange);
       return message;
     }
-    headers[DELIVER_AT_HEADER] = formatTime(new Date(now.getTime() + ticks * TICK_MS));
     const landing = await this.publisher.ensureLanding(contract.exchange, contract.routingKey);
     return this.publisher.delayed(message, ticks, landing);
   }

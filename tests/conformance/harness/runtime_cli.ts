@@ -13,7 +13,8 @@
  *   publish --url URL --service NAME --event TYPE --data-file F --count C [--delay-ms D] [--pace-ms P]
  *     prints {"published":N,"at_ms":…} (at_ms: before the first publish) then one line per
  *     confirmed event id; every failed publish is a {"failed":id,"error":…} line on stderr and
- *     makes the exit status 1.
+ *     makes the exit status 1; {"republished":N} on stderr counts publishes sent again after their
+ *     connection was lost before the confirm.
  */
 import { readFileSync } from "node:fs";
 
@@ -101,7 +102,10 @@ export async function publish(argv: readonly string[]): Promise<number> {
   const count = Number(need(options, "count"));
   const delay = options.get("delay-ms");
   const paceMs = Number(options.get("pace-ms") ?? "0");
-  const bus = await EventBus.connect({ url: need(options, "url"), service: need(options, "service"), reconnectWindowMs: 30_000 });
+  let republished = 0;
+  const quiet = (): void => undefined;
+  const logger = { debug: quiet, info: quiet, error: quiet, warn: (message: string) => (republished += message.startsWith("confirm lost") ? 1 : 0) };
+  const bus = await EventBus.connect({ url: need(options, "url"), service: need(options, "service"), reconnectWindowMs: 30_000, logger });
   const atMs = Date.now();
   const outcomes: Promise<[string, unknown]>[] = [];
   try {
@@ -122,6 +126,7 @@ export async function publish(argv: readonly string[]): Promise<number> {
     for (const [id, error] of settled) {
       if (error !== undefined) process.stderr.write(`${JSON.stringify({ failed: id, error: String(error) })}\n`);
     }
+    process.stderr.write(`${JSON.stringify({ republished })}\n`); // confirms lost with a connection, sent again
     return confirmed.length === count ? 0 : 1;
   } finally {
     await bus.close();

@@ -18,7 +18,7 @@ import type amqp from "amqplib";
 
 import { RobustConnection } from "./connection.js";
 import type { EventContract } from "./contract.js";
-import { type DeliveryContext, deliveryContext, type EventContext, type Middleware } from "./context.js";
+import { DeliveryContext, type EventContext, type Middleware } from "./context.js";
 import { type Deadline, Deadlines } from "./deadlines.js";
 import { declare, domainExchange } from "./declare.js";
 import { DELAY_PREFIX, delayTicks, DELIVER_EXCHANGE, TICK_MS, targetBindingKey } from "./delay.js";
@@ -210,7 +210,7 @@ export class Consumer {
       }
       const event = subscription.contract.decode(envelope.data, limits);
       const [exchange, routingKey] = origin(message.fields, headers);
-      const context = deliveryContext(envelope.attributes, headers, {
+      const context = new DeliveryContext(envelope.attributes, headers, {
         queue: route.queue, exchange, routingKey, attempt: attemptOf(headers), redelivered: message.fields.redelivered,
       }, event);
       return { subscription, context };

@@ -40,38 +40,66 @@ export interface Origin {
   readonly redelivered: boolean;
 }
 
-/** The context of one delivery, plus what the consumer needs to end it at its time limit. */
-export interface DeliveryContext extends MiddlewareContext {
-  /** Called when the time limit runs out: aborts `signal`. */
-  abort(reason: unknown): void;
-}
+/** The context object: attributes copied once, the AbortController made only when someone asks. */
+export class DeliveryContext implements MiddlewareContext {
+  readonly id: string;
+  readonly source: string;
+  readonly type: string;
+  readonly time: string;
+  readonly subject?: string;
+  readonly dataschema?: string;
+  readonly datacontenttype: string;
+  readonly specversion: string;
+  readonly extensions: Readonly<Record<string, string>>;
+  readonly queue: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly attempt: number;
+  readonly redelivered: boolean;
+  private controller: AbortController | undefined;
+  private aborted: { reason: unknown } | undefined;
 
-/** The context object: the attributes and origin copied in once; the AbortController made only when asked for. */
-export function deliveryContext(
-  attributes: CloudEventAttributes,
-  headers: Readonly<Record<string, unknown>>,
-  origin: Origin,
-  event: unknown,
-): DeliveryContext {
-  let controller: AbortController | undefined;
-  let aborted: { reason: unknown } | undefined;
-  return {
-    ...attributes,
-    ...origin,
-    headers,
-    event,
-    partitionkey: attributes.extensions.partitionkey,
-    sequence: attributes.extensions.sequence,
-    get signal(): AbortSignal {
-      if (controller === undefined) {
-        controller = new AbortController();
-        if (aborted !== undefined) controller.abort(aborted.reason);
-      }
-      return controller.signal;
-    },
-    abort(reason: unknown): void {
-      aborted = { reason };
-      controller?.abort(reason);
-    },
-  };
+  constructor(
+    attributes: CloudEventAttributes,
+    readonly headers: Readonly<Record<string, unknown>>,
+    origin: Origin,
+    readonly event: unknown,
+  ) {
+    this.id = attributes.id;
+    this.source = attributes.source;
+    this.type = attributes.type;
+    this.time = attributes.time;
+    this.subject = attributes.subject;
+    this.dataschema = attributes.dataschema;
+    this.datacontenttype = attributes.datacontenttype;
+    this.specversion = attributes.specversion;
+    this.extensions = attributes.extensions;
+    this.queue = origin.queue;
+    this.exchange = origin.exchange;
+    this.routingKey = origin.routingKey;
+    this.attempt = origin.attempt;
+    this.redelivered = origin.redelivered;
+  }
+
+  get partitionkey(): string | undefined {
+    return this.extensions.partitionkey;
+  }
+
+  get sequence(): string | undefined {
+    return this.extensions.sequence;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted !== undefined) this.controller.abort(this.aborted.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Called when the time limit runs out. */
+  abort(reason: unknown): void {
+    this.aborted = { reason };
+    this.controller?.abort(reason);
+  }
 }

@@ -23,7 +23,7 @@ import { type Deadline, Deadlines } from "./deadlines.js";
 import { declare, domainExchange } from "./declare.js";
 import { DELAY_PREFIX, delayTicks, DELIVER_EXCHANGE, TICK_MS, targetBindingKey } from "./delay.js";
 import { parseEnvelope } from "./envelope.js";
-import { EnvelopeError, EventValidationError, HandlerTimeoutError } from "./errors.js";
+import { EnvelopeError, EventValidationError, HandlerTimeoutError, TopologyMismatchError } from "./errors.js";
 import { checkRaw, type InputLimits } from "./limits.js";
 import type { Logger } from "./logger.js";
 import {
@@ -36,7 +36,7 @@ import {
 } from "./parking.js";
 import type { OutgoingMessage, Publisher } from "./publisher.js";
 import { failureReason, isRetry, type RetryPolicy } from "./retry.js";
-import { deadLetterQueueName, queueSpecs, type QueueType } from "./topology.js";
+import { deadLetterQueueName, queueSpecs, type QueueType, withoutSafetyNet } from "./topology.js";
 
 export type Handler<T> = (event: T, context: EventContext) => Promise<void> | void;
 
@@ -166,11 +166,18 @@ export class Consumer {
       for (const key of keys) bindings.push({ source: exchange, destination: route.queue, routingKey: key, toExchange: false });
     }
     await this.publisher.ensureDelays();
-    await declare(connection, {
-      exchanges: [...route.exchanges.keys()].map(domainExchange),
-      queues: [main, deadLetters],
-      bindings,
-    });
+    const exchanges = [...route.exchanges.keys()].map(domainExchange);
+    try {
+      await declare(connection, { exchanges, queues: [main, deadLetters], bindings });
+    } catch (error) {
+      const legacy = withoutSafetyNet(main);
+      if (!(error instanceof TopologyMismatchError) || legacy === undefined) throw error;
+      // Differs in more than the safety net (say, the queue type)? Then this reports that difference.
+      await declare(connection, { exchanges, queues: [legacy, deadLetters], bindings });
+      this.options.logger.warn(
+        `queue ${main.name} was declared without a delivery limit (by an older eventbus); it works, but a consumer that crashes on a message would get it again forever. Re-create the queue to add the safety net.`,
+      );
+    }
   }
 
   private async consume(channel: amqp.Channel, route: QueueRoute): Promise<void> {

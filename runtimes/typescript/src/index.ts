@@ -72,5 +72,13 @@ export {
 export type { ParkReason } from "./parking.js";
 export { DEFAULT_RETRY, failureReason, RetryPolicy } from "./retry.js";
 export type { ErrorMatcher, Retry, RetryOptions } from "./retry.js";
-export { consumerQueueName, deadLetterQueueName, DEFAULT_DELIVERY_LIMIT, describeMismatch, queueSpecs } from "./topology.js";
+export {
+  consumerQueueName,
+  deadLetterQueueName,
+  DEFAULT_DELIVERY_LIMIT,
+  describeMismatch,
+  queueSpecs,
+  SAFETY_NET_ARGUMENTS,
+  withoutSafetyNet,
+} from "./topology.js";
 export type { QueueSpec, QueueType } from "./topology.js";

@@ -48,6 +48,20 @@ export function queueSpecs(queue: string, queueType: QueueType = "quorum", deliv
   ];
 }
 
+/** The arguments of the broker-side safety net, which queues declared by older eventbus versions lack. */
+export const SAFETY_NET_ARGUMENTS = ["x-delivery-limit", "x-dead-letter-exchange", "x-dead-letter-routing-key"] as const;
+
+/**
+ * The spec an older eventbus declared the queue with (no delivery limit), or undefined if the same.
+ * RabbitMQ cannot add arguments to an existing queue; like the Python SDK, the consumer then uses the
+ * queue as it is and warns, instead of failing.
+ */
+export function withoutSafetyNet(spec: QueueSpec): QueueSpec | undefined {
+  if (!SAFETY_NET_ARGUMENTS.some((name) => name in spec.arguments)) return undefined;
+  const kept = Object.fromEntries(Object.entries(spec.arguments).filter(([name]) => !(SAFETY_NET_ARGUMENTS as readonly string[]).includes(name)));
+  return { name: spec.name, arguments: kept };
+}
+
 const INEQUIVALENT = /inequivalent arg '([^']+)' for (queue|exchange) '([^']+)'/;
 
 /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ConfigurationError, delayRoute, delayTicks, delayTopology, landingQueue, queueSpecs, targetBindingKey } from "../src/index.js";
+import { ConfigurationError, delayRoute, delayTicks, delayTopology, landingQueue, queueSpecs, targetBindingKey, withoutSafetyNet } from "../src/index.js";
 
 test("delays are 100 ms ticks written in 23 bits, first hop at the highest set bit", () => {
   assert.equal(delayTicks(5_240), 52);
@@ -55,4 +55,10 @@ test("consumer queues carry the quorum safety net, as Python declares them", () 
   });
   assert.deepEqual(dlq, { name: "svc.chat.x.v1.dlq", arguments: { "x-queue-type": "quorum" } });
   assert.deepEqual(queueSpecs("q", "classic")[0].arguments, { "x-queue-type": "classic" });
+});
+
+test("a queue from before the safety net is declared as it was, as Python falls back", () => {
+  const [main, dlq] = queueSpecs("svc.q");
+  assert.deepEqual(withoutSafetyNet(main), { name: "svc.q", arguments: { "x-queue-type": "quorum" } });
+  assert.equal(withoutSafetyNet(dlq), undefined);
 });

@@ -16,6 +16,7 @@
  */
 import type amqp from "amqplib";
 
+import { AckWindow } from "./acks.js";
 import { RobustConnection } from "./connection.js";
 import type { EventContract } from "./contract.js";
 import { DeliveryContext, type EventContext, type Middleware } from "./context.js";
@@ -100,6 +101,8 @@ export class Consumer {
   private readonly consuming = new Map<string, string>();
   private readonly inFlight = new Set<Promise<void>>();
   private started = false;
+  private acks = new AckWindow();
+  private flushScheduled = false;
   /** Handler time limits, checked every 50 ms by one timer. */
   private readonly limits = new Deadlines(50);
   private draining = false;
@@ -154,6 +157,8 @@ export class Consumer {
       }, REOPEN_PAUSE_MS).unref();
     });
     await channel.prefetch(this.options.prefetch);
+    this.acks = new AckWindow();
+    this.flushScheduled = false;
     this.channel = channel;
     this.consuming.clear();
     for (const route of this.routes.values()) await this.consume(channel, route);
@@ -193,6 +198,7 @@ export class Consumer {
       this.settle(channel, message, true);
       return;
     }
+    this.acks.delivered(message);
     const work = this.handle(channel, route, message).catch((error: unknown) => {
       // Not the handler's failure (that is retried or parked) but ours: give the delivery back.
       this.options.logger.error("cannot handle a delivery; handing it back", { queue: route.queue, error: String(error) });
@@ -319,14 +325,37 @@ export class Consumer {
     this.settle(channel, message);
   }
 
-  /** Ack (or nack with requeue) on the delivery's own channel; a closed one means the broker already put it back. */
+  /**
+   * Ack (or nack with requeue) on the delivery's own channel; a closed one means the broker already
+   * put it back. An ack is only noted here and sent with the others of this turn (`flush`).
+   */
   private settle(channel: amqp.Channel, message: amqp.ConsumeMessage, requeue?: boolean): void {
     if (channel !== this.channel) return;
+    if (requeue === undefined) {
+      this.acks.processed(message);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush(channel));
+      }
+      return;
+    }
+    this.acks.forget(message);
     try {
-      if (requeue === undefined) channel.ack(message);
-      else channel.nack(message, false, requeue);
+      channel.nack(message, false, requeue);
     } catch (error) {
       this.options.logger.debug("could not settle a delivery; the broker redelivers it", { error: String(error) });
+    }
+  }
+
+  private flush(channel: amqp.Channel): void {
+    this.flushScheduled = false;
+    if (channel !== this.channel || !this.acks.pending) return;
+    const frames = this.acks.take();
+    try {
+      if (frames.upTo !== undefined) channel.ack(frames.upTo, frames.multiple);
+      for (const message of frames.single) channel.ack(message);
+    } catch (error) {
+      this.options.logger.debug("could not ack; the broker redelivers", { error: String(error) });
     }
   }
 
@@ -346,6 +375,7 @@ export class Consumer {
       clearTimeout(timer);
       if (this.inFlight.size > 0) this.options.logger.warn("handlers did not finish in time; their deliveries go back to the queue", { count: this.inFlight.size });
     }
+    if (channel !== undefined) this.flush(channel); // processed work is acked, never requeued
     this.channel = undefined;
     if (channel !== undefined) await channel.close().catch(() => undefined);
   }

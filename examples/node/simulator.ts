@@ -4,11 +4,13 @@
  *
  *   npm install && npm run build && npm start -- --count 3
  *
- * Options: --count N (default 5), --service NAME (default chat-backend-simulator); EVENTBUS_URL
- * points at the broker (default: local RabbitMQ). A publish nobody is subscribed to fails with an
- * UnroutableError: start a consumer of conversations first (e.g. `eventbus tail chat.#`).
+ * Options: --count N (default 5), --service NAME (default chat-backend-simulator), --delay-ms MS
+ * (hold the events back that long, through the broker's delay queues; default: deliver now);
+ * EVENTBUS_URL points at the broker (default: local RabbitMQ). A publish nobody is subscribed to
+ * fails with an UnroutableError: start a consumer of conversations first (`npm run worker`, or
+ * `eventbus tail chat.#`).
  */
-import { EventBus, publishConversationEndedV1, type ConversationEndedV1 } from "../../generated/typescript/src";
+import { EventBus, publishConversationEndedV1, type ConversationEndedV1 } from "../../generated/typescript/src/index.js";
 
 const USERS = ["u_1842", "u_2071", "u_3300", "u_5120", "u_0007"];
 
@@ -38,15 +40,18 @@ function conversation(index: number, now: Date): ConversationEndedV1 {
 
 async function main(): Promise<void> {
   const count = Number.parseInt(option("count", "5"), 10);
+  const delay = option("delay-ms", "");
+  const delayMs = delay === "" ? undefined : Number.parseInt(delay, 10);
   const bus = await EventBus.connect({ service: option("service", "chat-backend-simulator"), url: process.env.EVENTBUS_URL });
   try {
     const now = new Date();
     for (let index = 0; index < count; index += 1) {
       const event = conversation(index, now);
-      const id = await publishConversationEndedV1(bus, event, { subject: event.conversation_id });
+      const id = await publishConversationEndedV1(bus, event, { subject: event.conversation_id, delayMs });
       console.log(`published ${event.conversation_id} (${event.participants.join(", ")}; ${event.message_count} messages) as ${id}`);
     }
-    console.log(`published ${count} conversations, all confirmed by the broker`);
+    const when = delayMs === undefined ? "" : `, due in ${delayMs / 1000}s`;
+    console.log(`published ${count} conversations, all confirmed by the broker${when}`);
   } finally {
     await bus.close();
   }

@@ -2,8 +2,10 @@
 
 Node: ``tests/toolchain/package.json`` + its lockfile pin TypeScript, amqplib, Ajv and the corpus's
 public schema packages; ``.ci/run`` installs them with ``npm ci`` (``ensure_node_modules`` does
-the same when they are missing). A build folder gets a ``node_modules`` link to them, so Node
-and tsc resolve packages as they would in a user's project.
+the same when they are missing). The runtime library the generated packages import
+(``runtimes/typescript``, ``@eventbus/runtime``) is installed from its own lockfile and built by
+``ensure_runtime``. A build folder gets a ``node_modules`` of links to both, so Node and tsc
+resolve packages as they would in a user's project after ``npm install``.
 
 Go: Debian's golang-go with Debian-packaged libraries (no module proxy is reachable here). The
 generated go.mod names the real module versions, the runtime (``runtimes/go``) among them; a build
@@ -14,9 +16,12 @@ Debian copies have none and others require test-only modules.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -27,7 +32,9 @@ __all__ = [
     "GO_RUNTIME",
     "TOOLCHAIN",
     "BuildError",
+    "RUNTIME",
     "ensure_node_modules",
+    "ensure_runtime",
     "go_env",
     "go_workspace",
     "have_go",
@@ -39,6 +46,7 @@ __all__ = [
 
 TOOLCHAIN = Path(__file__).resolve().parent
 GO_RUNTIME = TOOLCHAIN.parents[1] / "runtimes" / "go"  # the runtime every generated Go module imports
+RUNTIME = TOOLCHAIN.parents[1] / "runtimes" / "typescript"
 DEBIAN_GOCODE = Path("/usr/share/gocode/src")
 # Module path → the version the generated go.mod requires (what Debian ships).
 GO_DEPENDENCIES = {
@@ -71,11 +79,37 @@ def ensure_node_modules() -> Path:
     return modules
 
 
+def ensure_runtime() -> Path:
+    """``runtimes/typescript`` with its dependencies installed (``npm ci``, once per lockfile) and
+    ``dist/`` built from the current sources; safe to call from parallel test processes."""
+    modules = RUNTIME / "node_modules"
+    stamp = modules / ".lock-sha256"
+    with (Path(tempfile.gettempdir()) / "eventbus-runtime-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        digest = hashlib.sha256((RUNTIME / "package-lock.json").read_bytes()).hexdigest()
+        if not stamp.is_file() or stamp.read_text() != digest:
+            run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], RUNTIME, timeout=600)
+            stamp.write_text(digest)
+        built = RUNTIME / "dist" / "index.js"
+        newest = max(path.stat().st_mtime for path in (RUNTIME / "src").glob("*.ts"))
+        if not built.is_file() or built.stat().st_mtime < newest:
+            run(["node", str(modules / "typescript" / "bin" / "tsc"), "-p", "tsconfig.json"], RUNTIME)
+    return RUNTIME
+
+
 def link_node_modules(folder: Path) -> None:
+    """A ``node_modules`` in ``folder`` with the toolchain's packages and ``@eventbus/runtime``, as links."""
     folder.mkdir(parents=True, exist_ok=True)
-    link = folder / "node_modules"
-    if not link.exists():
-        link.symlink_to(ensure_node_modules(), target_is_directory=True)
+    target = folder / "node_modules"
+    if target.exists():
+        return
+    toolchain = ensure_node_modules()
+    runtime = ensure_runtime()
+    target.mkdir()
+    for entry in toolchain.iterdir():  # .bin included: npm scripts find tsc there
+        (target / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    (target / "@eventbus").mkdir()
+    (target / "@eventbus" / "runtime").symlink_to(runtime, target_is_directory=True)
 
 
 def tsc(project: Path) -> str:

@@ -29,8 +29,9 @@ def build_node_harness(package: Path, build: Path) -> list[str]:
     """Compile the generated package at ``package`` with the harness (tsc --strict) in ``build``."""
     shutil.copytree(package, build / "pkg", ignore=shutil.ignore_patterns("node_modules", "dist"))
     (build / "harness").mkdir()
-    for name in ("harness.ts", "tsconfig.json"):
+    for name in ("harness.ts", "runtime_cli.ts", "tsconfig.json"):
         shutil.copy(HARNESS / name, build / "harness" / name)
+    (build / "package.json").write_text('{"private": true, "type": "module"}\n', encoding="utf-8")
     link_node_modules(build)
     tsc(build / "harness")
     return ["node", str(build / "dist" / "harness" / "harness.js")]

@@ -4,12 +4,15 @@ Stages: load the contracts (``_contracts``), build the language-neutral type mod
 (``_typemodel``), spell it in TypeScript (this module), fill the templates in ``templates/``.
 The package::
 
-    package.json, tsconfig.json     amqplib + ajv + ajv-formats; strict compile to dist/
-    src/index.ts                    everything public
+    package.json, tsconfig.json     ESM; depends on the runtime (@eventbus/runtime); strict compile to dist/
+    src/index.ts                    everything public, the runtime's API re-exported
     src/types.ts                    one interface / union / enum type per declaration
     src/schemas.ts                  every schema, embedded, keyed by $id
     src/contracts.ts                EventContract per event, publish<Name> / subscribe<Name>
-    src/runtime/*.ts                envelope, validation, parking, the amqplib bus
+
+Everything that moves bytes (envelope, validation, confirms, retries, delays, reconnect) lives in
+the hand-written, versioned runtime library (``runtimes/typescript``), as protobuf's generated code
+leans on its runtime: the package holds only what differs per contract set.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ __all__ = ["DEFAULT_PACKAGE_NAME", "check_typescript", "generate_typescript", "w
 
 DEFAULT_PACKAGE_NAME = "eventbus-contracts"
 _TEMPLATES = Path(__file__).parent / "templates"
-_RUNTIME = ("bus", "contract", "envelope", "errors", "json", "parking")
+_RUNTIME_PACKAGE = "@eventbus/runtime"
+_RUNTIME_VERSION = "^0.1.0"
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _PACKAGE_NAME = re.compile(r"(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*")
 _SCALARS = {"string": "string", "integer": "number", "number": "number", "boolean": "boolean", "null": "null"}
@@ -62,7 +66,10 @@ def generate_typescript(contracts_root: Path, package_name: str = DEFAULT_PACKAG
 def render_typescript(model: TypeModel, contracts_dir: str, package_name: str) -> dict[str, str]:
     renderer = Renderer(_TEMPLATES, {"doc": lambda text: _doc([text])})
     header = renderer.render("header.jinja2", {}, source=f"{contracts_dir}/").rstrip("\n")
-    context: dict[str, Any] = {"header": header, "contracts_dir": contracts_dir, "package_name": package_name}
+    context: dict[str, Any] = {
+        "header": header, "contracts_dir": contracts_dir, "package_name": package_name,
+        "runtime": _RUNTIME_PACKAGE, "runtime_version": _RUNTIME_VERSION,
+    }
     files = {
         "package.json": renderer.render("package.json.jinja2", context),
         "tsconfig.json": renderer.render("tsconfig.json.jinja2", context),
@@ -77,8 +84,6 @@ def render_typescript(model: TypeModel, contracts_dir: str, package_name: str) -
             model.schemas, indent=2, ensure_ascii=False)),
         "src/contracts.ts": renderer.render("contracts.ts.jinja2", context, contracts=model.contracts),
     }
-    for name in _RUNTIME:
-        files[f"src/runtime/{name}.ts"] = renderer.render(f"runtime/{name}.ts.jinja2", context)
     return dict(sorted(files.items()))
 
 

@@ -2,14 +2,22 @@
 /**
  * One run-time contract per event in contracts/, and typed publish/subscribe helpers.
  */
-import type { EventBus, Handler, PublishOptions, SubscribeOptions, Subscription } from "./runtime/bus";
-import { defineContract, type EventContract } from "./runtime/contract";
-import { SCHEMAS } from "./schemas";
+import {
+  defineContract,
+  type EventBus,
+  type EventContract,
+  type Handler,
+  type PublishOptions,
+  type SubscribeOptions,
+  type SubscriptionHandle,
+} from "@eventbus/runtime";
+
+import { SCHEMAS } from "./schemas.js";
 import type {
   ConversationEndedV1,
   CandidatesUpdatedV1,
   FriendshipStatusChangedV1,
-} from "./types";
+} from "./types.js";
 
 /** chat.conversation.ended.v1: A chat conversation between two or more users has ended. Published once per conversation by the chat back end; the data carries what downstream services need to score relationships. */
 export const CONVERSATION_ENDED_V1: EventContract<ConversationEndedV1> = defineContract<ConversationEndedV1>(
@@ -27,12 +35,12 @@ export function publishConversationEndedV1(bus: EventBus, event: ConversationEnd
   return bus.publish(CONVERSATION_ENDED_V1, event, options);
 }
 
-/** Consume chat.conversation.ended.v1 on `<service>.chat.conversation.ended.v1`; invalid deliveries are parked. */
+/** Consume chat.conversation.ended.v1 on `<service>.chat.conversation.ended.v1`: retried by policy, invalid deliveries parked. */
 export function subscribeConversationEndedV1(
   bus: EventBus,
   handler: Handler<ConversationEndedV1>,
   options?: SubscribeOptions,
-): Promise<Subscription> {
+): Promise<SubscriptionHandle> {
   return bus.subscribe(CONVERSATION_ENDED_V1, handler, options);
 }
 
@@ -52,12 +60,12 @@ export function publishCandidatesUpdatedV1(bus: EventBus, event: CandidatesUpdat
   return bus.publish(CANDIDATES_UPDATED_V1, event, options);
 }
 
-/** Consume context.candidates.updated.v1 on `<service>.context.candidates.updated.v1`; invalid deliveries are parked. */
+/** Consume context.candidates.updated.v1 on `<service>.context.candidates.updated.v1`: retried by policy, invalid deliveries parked. */
 export function subscribeCandidatesUpdatedV1(
   bus: EventBus,
   handler: Handler<CandidatesUpdatedV1>,
   options?: SubscribeOptions,
-): Promise<Subscription> {
+): Promise<SubscriptionHandle> {
   return bus.subscribe(CANDIDATES_UPDATED_V1, handler, options);
 }
 
@@ -77,12 +85,12 @@ export function publishFriendshipStatusChangedV1(bus: EventBus, event: Friendshi
   return bus.publish(FRIENDSHIP_STATUS_CHANGED_V1, event, options);
 }
 
-/** Consume context.friendship.status_changed.v1 on `<service>.context.friendship.status_changed.v1`; invalid deliveries are parked. */
+/** Consume context.friendship.status_changed.v1 on `<service>.context.friendship.status_changed.v1`: retried by policy, invalid deliveries parked. */
 export function subscribeFriendshipStatusChangedV1(
   bus: EventBus,
   handler: Handler<FriendshipStatusChangedV1>,
   options?: SubscribeOptions,
-): Promise<Subscription> {
+): Promise<SubscriptionHandle> {
   return bus.subscribe(FRIENDSHIP_STATUS_CHANGED_V1, handler, options);
 }
 

@@ -3,7 +3,7 @@
  * Every schema in contracts/, keyed by `$id`, embedded so validation at run time needs no
  * files and no network.
  */
-import type { JsonValue } from "./runtime/json";
+import type { JsonValue } from "@eventbus/runtime";
 
 export const SCHEMAS: Readonly<Record<string, JsonValue>> = {
   "https://eventbus.example/contracts/chat/conversation.ended.v1.schema.json": {

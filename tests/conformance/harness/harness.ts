@@ -7,12 +7,15 @@
  *                                  re-serialized from its typed value, as one JSON line
  *   node harness.js roundtrip FILE decode and re-encode `[{type, data}]` (the corpus test)
  *   node harness.js unroutable PLAN publish to an exchange with no queue: report the error
+ *   node harness.js worker|publish --url URL ...   the runtime's shared CLI (runtime_cli.ts)
  */
 import { readFileSync } from "node:fs";
 
 import * as amqp from "amqplib";
 
-import { CONTRACTS, EventBus, UnroutableError, type EventContract, type EventType } from "../pkg/src";
+import { CONTRACTS, EventBus, UnroutableError, type EventContract, type EventType } from "../pkg/src/index.js";
+
+import { publish as publishMany, worker } from "./runtime_cli.js";
 
 interface Plan {
   readonly url: string;
@@ -116,6 +119,8 @@ function roundtrip(file: string): void {
 
 async function main(): Promise<void> {
   const [command, file] = process.argv.slice(2);
+  if (command === "worker") process.exit(await worker(process.argv.slice(3)));
+  if (command === "publish" && file.startsWith("--")) process.exit(await publishMany(process.argv.slice(3)));
   if (command === "roundtrip") return roundtrip(file);
   const plan = JSON.parse(readFileSync(file, "utf8")) as Plan;
   if (command === "publish") await publish(plan);

@@ -4,7 +4,7 @@
  * Optional properties are optional (`?`), nullable ones admit `null`, open objects keep unknown
  * keys (`[key: string]: unknown`); formats (date-time, uuid, ...) stay strings, checked at run time.
  */
-import type { JsonValue } from "./runtime/json";
+import type { JsonValue } from "@eventbus/runtime";
 
 export type { JsonValue };
 

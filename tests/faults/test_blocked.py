@@ -19,7 +19,7 @@ from .conftest import Tally, fast_settings
 
 
 def _publishing_connection(bus: EventBus) -> Any:
-    return bus._publisher._connection  # white box: which connection the broker blocked
+    return bus._publisher.transport._connection  # type: ignore[attr-defined]  # white box: the connection the broker blocked (lean transport)
 
 
 async def _started_consumer(service: str, url: str, handled: list[str]) -> EventBus:

@@ -24,6 +24,8 @@ from ._exceptions import (
     PublishError,
     PublishNackedError,
     PublishTimeoutError,
+    RemoteTaskError,
+    RequestTimeoutError,
     RetryLater,
     SchemaViolation,
     TopologyError,
@@ -50,7 +52,7 @@ _LAZY = {
     "TickLedger": "scheduler",
     "DeadLetters": "_dead_letters", "ReplayResult": "_dead_letters",
     "load_schema_contracts": "_schema_contracts",
-    "SyncEventBus": "_sync_bus", "TappedMessage": "_tap",
+    "SyncEventBus": "_sync_bus", "TappedMessage": "_tap", "Task": "tasks",
 }
 
 
@@ -85,6 +87,7 @@ if _typing.TYPE_CHECKING:
         TickLedger,
         tick_id,
     )
+    from .tasks import Task
     from .sql import (
         Inbox,
         Outbox,
@@ -138,7 +141,9 @@ __all__ = [
     "PublishNackedError",
     "PublishTimeoutError",
     "RelayStats",
+    "RemoteTaskError",
     "ReplayResult",
+    "RequestTimeoutError",
     "RetryLater",
     "RetryPolicy",
     "ScheduledJob",
@@ -147,6 +152,7 @@ __all__ = [
     "SchemaViolation",
     "SqlTickLedger",
     "SyncEventBus",
+    "Task",
     "TappedMessage",
     "Tick",
     "TickLedger",

@@ -282,7 +282,7 @@ class AsyncConsumer:
             error = exc
         if after_republish(error) == "ack":
             if message.properties.reply_to and isinstance(plan.decision, ParkReason):
-                await self._answer(error_reply(message.properties, plan.decision))
+                await self._answer(error_reply(message.properties, failure))
             self._settle(message)
             return
         what = "schedule a retry" if plan.delayed else "park a delivery"

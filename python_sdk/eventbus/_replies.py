@@ -70,8 +70,10 @@ def ok_reply(request: Properties, result: Any, *, source: str) -> Outgoing:
 def error_reply(request: Properties, failure: BaseException | ParkReason) -> Outgoing:
     """The reply telling ``request``'s sender that its handler failed for good, and why."""
     assert request.reply_to, "only a request (reply_to set) is answered"
-    reason = failure if isinstance(failure, ParkReason) else failure_reason(failure)
-    error_type, error = reason.error_type or reason.code, reason.error
+    if isinstance(failure, ParkReason):
+        error_type, error = failure.error_type or failure.code, failure.error
+    else:  # the exception's own message, and its type named as in the parked copy's headers
+        error_type, error = failure_reason(failure).error_type, str(failure)
     headers = {REPLY_STATUS_HEADER: "error", ERROR_TYPE_HEADER: error_type, ERROR_HEADER: error[:_MAX_ERROR_TEXT]}
     return "", request.reply_to, Properties(correlation_id=request.correlation_id, headers=headers), b""
 

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from .._settings import BusSettings
 
 __all__ = [
-    "DIRECT_REPLY_TO", "DirectReplies", "Incoming", "Outgoing", "Properties", "Session", "TRANSPORTS", "Topology", "Transport", "open_transport"]
+    "DIRECT_REPLY_TO", "DirectReplies", "Incoming", "Outgoing", "Properties", "Session", "TRANSPORTS", "Topology",
+    "Transport", "open_transport",
+]
 
 TRANSPORTS = ("lean", "aio-pika")
 

@@ -87,7 +87,6 @@ if _typing.TYPE_CHECKING:
         TickLedger,
         tick_id,
     )
-    from .tasks import Task
     from .sql import (
         Inbox,
         Outbox,
@@ -104,6 +103,7 @@ if _typing.TYPE_CHECKING:
         keys_in,
         run_transaction,
     )
+    from .tasks import Task
 
 __all__ = [
     "BusSettings",
@@ -152,8 +152,8 @@ __all__ = [
     "SchemaViolation",
     "SqlTickLedger",
     "SyncEventBus",
-    "Task",
     "TappedMessage",
+    "Task",
     "Tick",
     "TickLedger",
     "TopologyError",

@@ -85,8 +85,8 @@ def plan_failure(
         assert isinstance(failure, BaseException)
         ticks, headers = dispatcher.retry_copy(delivery, failure, decision)
         route = delay_route(ticks, dispatcher.queue)
-        return Republish(route.exchange, route.routing_key, copy_properties(properties, headers, reply_to=properties.reply_to),
-                         delivery.body, decision, delayed=True)
+        kept = copy_properties(properties, headers, reply_to=properties.reply_to)
+        return Republish(route.exchange, route.routing_key, kept, delivery.body, decision, delayed=True)
     headers = dispatcher.park_copy(delivery, decision, attempt)
     return Republish("", dead_letter_queue_name(dispatcher.queue), copy_properties(properties, headers),
                      delivery.body, decision, delayed=False)

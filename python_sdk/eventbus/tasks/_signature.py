@@ -72,18 +72,22 @@ def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_") if part)
 
 
-def _strip_titles(schema: Any) -> Any:
-    """Pydantic titles every property; the house style titles only what names a type."""
+def _house_style(schema: Any) -> Any:
+    """Pydantic's schema as the contract lint wants it: titles only on what names a type (pydantic
+    titles every property), and every object open or closed explicitly (a nested model that
+    does not forbid extra fields accepts them: ``additionalProperties: true``)."""
     if isinstance(schema, dict):
         properties = schema.get("properties")
-        cleaned = {k: _strip_titles(v) for k, v in schema.items()}
+        cleaned = {k: _house_style(v) for k, v in schema.items()}
+        if schema.get("type") == "object" and "additionalProperties" not in schema:
+            cleaned["additionalProperties"] = True
         if isinstance(properties, dict):
             cleaned["properties"] = {
-                k: {kk: _strip_titles(vv) for kk, vv in v.items() if kk != "title"} for k, v in properties.items()
+                k: {kk: _house_style(vv) for kk, vv in v.items() if kk != "title"} for k, v in properties.items()
             }
         return cleaned
     if isinstance(schema, list):
-        return [_strip_titles(item) for item in schema]
+        return [_house_style(item) for item in schema]
     return schema
 
 
@@ -108,7 +112,7 @@ def task_contract(fn: Callable[..., Any], *, service: str, name: str | None, ver
         _pascal(action), __config__=ConfigDict(extra="forbid"), __doc__=summary or None, **fields
     )
     model.__module__ = fn.__module__
-    schema = _strip_titles(model.model_json_schema())
+    schema = _house_style(model.model_json_schema())
     schema["description"] = summary or f"Runs the task {action} of {service}."
     return EventContract(type=event_type, exchange=TASKS_EXCHANGE, model=model, schema=schema,
                          routing_key=event_type, owner=service)

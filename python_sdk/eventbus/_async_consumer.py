@@ -227,6 +227,7 @@ class AsyncConsumer:
 
         RabbitMQ returns a mandatory publish to a direct reply-to name even when it delivers it,
         so ``UnroutableError`` says nothing here; the reply is never a reason to redeliver."""
+        error: BaseException | None
         try:
             (error,) = await self._publisher.send_batch([reply])
         except EventBusError as exc:

@@ -71,13 +71,14 @@ class Task(Generic[P, R]):
         except TypeError as exc:
             raise ConfigurationError(f"{self.contract.type}: {exc}") from None
         try:
-            return self.contract.model.model_validate(dict(bound.arguments))
+            return self.model.model_validate(dict(bound.arguments))
         except ValidationError as exc:
             raise EventValidationError(self.contract.type, _pydantic_violations(exc)) from None
 
     def handler(self) -> Callable[[Any], Any]:
         """``handler(message)`` for the subscription: the function called with the message's fields."""
-        fn, names = self.fn, tuple(self._signature.parameters)
+        fn: Callable[..., Any] = self.fn
+        names = tuple(self._signature.parameters)
 
         def arguments(message: BaseModel) -> dict[str, Any]:
             return {name: getattr(message, name) for name in names}
@@ -85,12 +86,12 @@ class Task(Generic[P, R]):
         if inspect.iscoroutinefunction(fn):
 
             async def run_async(message: BaseModel) -> Any:
-                return await fn(**arguments(message))  # type: ignore[misc]
+                return await fn(**arguments(message))
 
             return run_async
 
         def run(message: BaseModel) -> Any:
-            return fn(**arguments(message))  # type: ignore[call-arg]
+            return fn(**arguments(message))
 
         return run
 

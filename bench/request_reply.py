@@ -8,7 +8,9 @@ at ``--rate`` per second (``open``: request i leaves at start + i / rate, whatev
 ones do, so concurrent requests share the connection). A round trip is from the call to its
 result: eventbus validates the request and the reply against their contracts, FastStream and
 aio-pika send and read JSON. Peers alternate for ``--rounds`` rounds; the medians and the
-ratios (peer / eventbus, above 1 means eventbus is faster) are printed. FastStream's
+ratios (peer / eventbus, above 1 means eventbus is faster) are printed. eventbus puts the task
+on a quorum queue by default (its confirm waits for the Raft log); ``eventbus-classic`` is the
+same on a classic queue, as the peers' queues are. FastStream's
 ``broker.request`` holds a lock for the whole of one request (one in flight per broker), so in
 the open mode its requests queue behind each other: that is FastStream's behaviour, measured.
 
@@ -76,9 +78,9 @@ async def _drive(ask: Ask, count: int, rate: float, warmup: int) -> dict[str, li
     return {"serial": serial, "open": latencies}
 
 
-async def eventbus_round(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
-    settings = BusSettings(urls=(url,), service="bench-rpc", prefetch=100)
-    responder, requester = EventBus(settings), EventBus(settings.__class__(urls=(url,), service="bench-caller"))
+async def eventbus_round(url: str, args: argparse.Namespace, queue_type: str = "quorum") -> dict[str, list[float]]:
+    settings = BusSettings(urls=(url,), service="bench-rpc", prefetch=100, queue_type=queue_type)  # type: ignore[arg-type]
+    responder, requester = EventBus(settings), EventBus(BusSettings(urls=(url,), service="bench-caller"))
 
     @responder.task
     async def ping(n: int) -> Pong:
@@ -167,8 +169,15 @@ async def aio_pika_round(url: str, args: argparse.Namespace) -> dict[str, list[f
         await server.close()
 
 
+async def eventbus_classic_round(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    """eventbus with a classic task queue, like the peers' (the default is a replicated quorum queue,
+    whose publish confirm waits for the Raft log)."""
+    return await eventbus_round(url, args, "classic")
+
+
 PEERS: dict[str, Callable[[str, argparse.Namespace], Awaitable[dict[str, list[float]]]]] = {
     "eventbus": eventbus_round,
+    "eventbus-classic": eventbus_classic_round,
     "faststream": faststream_round,
     "aio-pika": aio_pika_round,
 }
@@ -202,7 +211,7 @@ async def main() -> None:
                     value = _percentile(by_mode[mode], q)
                     results.setdefault((peer, mode, name), []).append(value)
                     line.append(f"{name} {value:8.2f} ms")
-                print(f"round {round_number + 1} {peer:<10} {mode:<6} " + "  ".join(line), flush=True)
+                print(f"round {round_number + 1} {peer:<16} {mode:<6} " + "  ".join(line), flush=True)
     table: dict[str, Any] = {"count": args.count, "rate": args.rate, "rounds": args.rounds,
                              "faststream": version("faststream"), "aio-pika": version("aio-pika"), "rows": []}
     print(f"\n{args.count} requests per mode, median of {args.rounds} round(s); ratio = peer / eventbus "
@@ -214,7 +223,7 @@ async def main() -> None:
             p50, p99 = (statistics.median(results[peer, mode, name]) for name in QUANTILES)
             table["rows"].append({"mode": mode, "peer": peer, "p50_ms": p50, "p99_ms": p99,
                                   "p50_ratio": p50 / base["p50"], "p99_ratio": p99 / base["p99"]})
-            print(f"{mode:<7} {peer:<10} {p50:9.2f} {p99:9.2f} {p50 / base['p50']:10.2f} {p99 / base['p99']:10.2f}")
+            print(f"{mode:<7} {peer:<16} {p50:9.2f} {p99:9.2f} {p50 / base['p50']:10.2f} {p99 / base['p99']:10.2f}")
     if args.json_out:
         args.json_out.write_text(json.dumps(table, indent=2) + "\n")
 

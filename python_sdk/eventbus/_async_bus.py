@@ -283,6 +283,8 @@ class EventBus:
 
         def register(function: Callable[..., Any]) -> Task[Any, Any]:
             contract = task_contract(function, service=self.settings.service, name=name, version=version)
+            if any(task.type == contract.type for task in self._tasks):
+                raise ConfigurationError(f"two tasks are called {contract.type}: give one of them name= or version=")
             made = Task(function, contract, self.publish, examples)
             self.subscribe(contract.model, retry=retry, timeout=timeout)(made.handler())
             self._tasks.append(made)

@@ -152,6 +152,12 @@ async def test_calling_a_task_runs_it_here_and_bad_arguments_never_leave(vhost_u
             @bus.task
             def loose(*values: int) -> None: ...
 
+        def other_add(a: int) -> int:
+            return a
+
+        with pytest.raises(ConfigurationError, match="two tasks"):
+            bus.task(name="add")(other_add)
+
 
 def test_a_sync_task_on_the_sync_bus(vhost_url: str) -> None:
     runs: list[str] = []

@@ -216,7 +216,7 @@ async def main() -> None:
                              "faststream": version("faststream"), "aio-pika": version("aio-pika"), "rows": []}
     print(f"\n{args.count} requests per mode, median of {args.rounds} round(s); ratio = peer / eventbus "
           f"(above 1: eventbus is faster); open = {args.rate:g} requests/s, open loop")
-    print(f"{'mode':<7} {'peer':<10} {'p50 ms':>9} {'p99 ms':>9} {'p50 ratio':>10} {'p99 ratio':>10}")
+    print(f"{'mode':<7} {'peer':<16} {'p50 ms':>9} {'p99 ms':>9} {'p50 ratio':>10} {'p99 ratio':>10}")
     for mode in MODES:
         base = {name: statistics.median(results["eventbus", mode, name]) for name in QUANTILES}
         for peer in PEERS:

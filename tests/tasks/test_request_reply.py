@@ -134,3 +134,45 @@ def test_the_sync_bus_requests_too(vhost: str) -> None:
         assert raised.value.remote_type == "builtins.ZeroDivisionError"
         with pytest.raises(RequestTimeoutError):
             caller.request(double.message(-1), reply=None, timeout=0.3)
+
+
+def _raw_request(vhost: str, routing_key: str, body: bytes, headers: dict[str, str]) -> tuple[object, bytes]:
+    """A request from an independent client (pika), as a Node or Go runtime would make it: consume
+    direct reply-to no-ack, publish with reply_to and correlation_id, wait for the reply."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url(vhost)))
+    try:
+        channel = connection.channel()
+        replies: list[tuple[object, bytes]] = []
+        channel.basic_consume("amq.rabbitmq.reply-to", lambda _c, _m, p, b: replies.append((p, b)), auto_ack=True)
+        channel.basic_publish("tasks", routing_key, body, pika.BasicProperties(
+            reply_to="amq.rabbitmq.reply-to", correlation_id="corr-1", content_type="application/json",
+            message_id="req-1", type=routing_key, headers=headers))
+        deadline = time.monotonic() + 15
+        while not replies and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.1)
+        assert replies, "no reply"
+        return replies[0]
+    finally:
+        connection.close()
+
+
+async def test_a_request_that_breaks_its_contract_is_answered_with_the_error_as_on_the_wire(vhost: str) -> None:
+    async with _responder(vhost) as responder:
+        await responder.start()
+        headers = {"cloudEvents_specversion": "1.0", "cloudEvents_id": "req-1", "cloudEvents_source": "/raw",
+                   "cloudEvents_type": "tasks.scorer.score.v1"}
+        ok_properties, ok_body = await asyncio.to_thread(
+            _raw_request, vhost, "tasks.scorer.score.v1", b'{"user_a":"a","user_b":"b","points":2}', headers)
+        assert ok_properties.correlation_id == "corr-1"  # type: ignore[attr-defined]
+        assert ok_properties.headers["eventbus-reply-status"] == "ok"  # type: ignore[attr-defined]
+        assert ok_properties.headers["cloudEvents_type"] == "context.friendship.status_changed.v1"  # type: ignore[attr-defined]
+        assert b'"score":2.0' in ok_body
+        bad_properties, bad_body = await asyncio.to_thread(
+            _raw_request, vhost, "tasks.scorer.score.v1", b'{"user_a":"a"}', headers)
+        reply_headers = bad_properties.headers  # type: ignore[attr-defined]
+        assert reply_headers["eventbus-reply-status"] == "error"
+        assert reply_headers["eventbus-error-type"] == "EventValidationError"
+        assert "points" in reply_headers["eventbus-error"]
+        assert bad_body == b""

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ._async_publisher import properties_of
 from ._contract import EventContract, contract_for
 from ._envelope import JSON_CONTENT_TYPE, read_envelope
 from ._exceptions import ContractError, EnvelopeError, EventValidationError, RemoteTaskError
@@ -55,15 +56,8 @@ def ok_reply(request: Properties, result: Any, *, source: str) -> Outgoing:
         message = build_outgoing(result, source=source, headers={REPLY_STATUS_HEADER: "ok"})
     except (ContractError, EventValidationError) as exc:
         return error_reply(request, exc)
-    properties = Properties(
-        content_type=message.content_type,
-        message_id=message.message_id,
-        message_type=message.event_type,
-        timestamp=message.timestamp,
-        app_id=message.app_id,
-        correlation_id=request.correlation_id,
-        headers=message.headers,
-    )
+    properties = properties_of(message)
+    properties.correlation_id = request.correlation_id
     return "", request.reply_to, properties, message.body
 
 

@@ -31,19 +31,18 @@ R = TypeVar("R")
 Publish = Callable[..., Awaitable[str]]
 
 
-class Task(Generic[P, R]):
-    """A function registered as a task: call it, ``delay`` it or ``apply_async`` it.
+class _TaskBase(Generic[P, R]):
+    """What both kinds of task share: the function, its contract, a local call, the message of a call.
 
     ``model`` is the pydantic model of one call (its fields are the parameters) and ``contract``
     its command contract; ``type`` is the event type (see docs/workflows.md, Naming).
     """
 
-    def __init__(self, fn: Callable[P, R], contract: EventContract[Any], publish: Publish,
+    def __init__(self, fn: Callable[P, R], contract: EventContract[Any],
                  examples: Sequence[Mapping[str, Any]] = ()) -> None:
         self.fn = fn
         self.contract = contract
         self.examples = tuple(examples)  # for the exported contract (``eventbus contracts export``)
-        self._publish = publish
         self._signature = inspect.signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -74,6 +73,15 @@ class Task(Generic[P, R]):
             return self.model.model_validate(dict(bound.arguments))
         except ValidationError as exc:
             raise EventValidationError(self.contract.type, _pydantic_violations(exc)) from None
+
+
+class Task(_TaskBase[P, R]):
+    """A function registered as a task: call it, ``await fn.delay(...)`` or ``await fn.apply_async(...)``."""
+
+    def __init__(self, fn: Callable[P, R], contract: EventContract[Any], publish: Publish,
+                 examples: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(fn, contract, examples)
+        self._publish = publish
 
     def handler(self) -> Callable[[Any], Any]:
         """``handler(message)`` for the subscription: the function called with the message's fields."""
@@ -114,39 +122,17 @@ class Task(Generic[P, R]):
         return await self._publish(message, delay=countdown, at=eta, event_id=event_id)
 
 
-class SyncTask(Generic[P, R]):
-    """The ``Task`` of a ``SyncEventBus``: the same, with ``delay`` and ``apply_async`` blocking."""
+class SyncTask(_TaskBase[P, R]):
+    """The task of a ``SyncEventBus``: the same, with ``delay`` and ``apply_async`` blocking."""
 
     def __init__(self, task: Task[P, R], publish: Callable[..., str]) -> None:
+        super().__init__(task.fn, task.contract, task.examples)
         self.task = task
         self._publish = publish  # SyncEventBus.publish
-        functools.update_wrapper(self, task.fn)
-
-    @property
-    def contract(self) -> EventContract[Any]:
-        return self.task.contract
-
-    @property
-    def model(self) -> type[BaseModel]:
-        return self.task.model
-
-    @property
-    def type(self) -> str:
-        return self.task.type
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.task.fn(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return repr(self.task)
-
-    def message(self, *args: Any, **kwargs: Any) -> BaseModel:
-        return self.task.message(*args, **kwargs)
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Validate the call, publish it and wait for the confirm; returns the event id."""
-        message = self.task.message(*args, **kwargs)
-        return self._publish(message)
+        return self._publish(self.message(*args, **kwargs))
 
     def apply_async(
         self,
@@ -158,5 +144,5 @@ class SyncTask(Generic[P, R]):
         event_id: str | None = None,
     ) -> str:
         """``Task.apply_async``, blocking until the broker confirms."""
-        message = self.task.message(*args, **(kwargs or {}))
+        message = self.message(*args, **(kwargs or {}))
         return self._publish(message, delay=countdown, at=eta, event_id=event_id)

@@ -86,6 +86,7 @@ class LeanTransport(PublishingConnection[Connection, Channel]):
     name = "lean"
     _on_reply: DeliveryCallback | None = None
     _replying: Channel | None = None  # the channel that consumes direct reply-to
+    _reply_consumer: asyncio.Future[str] | None = None  # its basic.consume
 
     def on_reply(self, callback: DeliveryCallback) -> None:
         """Hand every direct reply-to delivery of the publishing channel to ``callback`` (see
@@ -94,13 +95,18 @@ class LeanTransport(PublishingConnection[Connection, Channel]):
 
     async def _replies_on(self, channel: Channel, batch: Sequence[Outgoing]) -> None:
         """Consume direct reply-to (no-ack) on ``channel`` before a request is published on it:
-        the broker refuses a ``reply_to`` of the pseudo-queue from a channel that does not."""
-        if self._replying is channel or self._on_reply is None:
+        the broker refuses a ``reply_to`` of the pseudo-queue from a channel that does not. Once
+        per channel: concurrent requests wait for the one ``basic.consume`` (a second consumer of
+        the pseudo-queue on a channel is a channel error)."""
+        if self._on_reply is None:
             return
         if not any(properties.reply_to == DIRECT_REPLY_TO for _, _, properties, _ in batch):
             return
-        await channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True)
-        self._replying = channel
+        if self._replying is not channel or self._reply_consumer is None:
+            self._replying = channel
+            self._reply_consumer = asyncio.ensure_future(
+                channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True))
+        await asyncio.shield(self._reply_consumer)
 
     async def _connect(self) -> Connection:
         return await connect(self._settings, "publish")

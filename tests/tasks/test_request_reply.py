@@ -50,8 +50,8 @@ def _queues(vhost: str) -> list[str]:
     return sorted(line.strip() for line in out.splitlines() if line.strip())
 
 
-def _responder(vhost: str) -> EventBus:
-    bus = EventBus(_settings(vhost, "scorer"))
+def _responder(vhost: str, transport: str = "lean") -> EventBus:
+    bus = EventBus(_settings(vhost, "scorer"), transport=transport)
 
     @bus.task(retry=FAST)
     async def score(user_a: str, user_b: str, points: float) -> FriendshipStatusChangedV1:
@@ -75,8 +75,11 @@ async def test_a_request_gets_the_typed_result(vhost: str) -> None:
         assert result.score == 42.5 and result.user_a == "u_1842"
 
 
-async def test_a_remote_error_is_raised_with_its_type_and_message_after_the_last_attempt(vhost: str) -> None:
-    async with _responder(vhost) as responder, EventBus(_settings(vhost, "caller")) as caller:
+@pytest.mark.parametrize("transport", ["lean", "aio-pika"])
+async def test_a_remote_error_is_raised_with_its_type_and_message_after_the_last_attempt(vhost: str,
+                                                                                           transport: str) -> None:
+    """The retry copy keeps reply_to, so the last attempt answers, whichever transport the responder uses."""
+    async with _responder(vhost, transport) as responder, EventBus(_settings(vhost, "caller")) as caller:
         await responder.start()
         score = responder.score  # type: ignore[attr-defined]
         with pytest.raises(RemoteTaskError) as raised:

@@ -39,3 +39,22 @@ async def test_a_task_is_delayed_and_answers_requests_on_the_memory_broker() -> 
     finally:
         await worker.close(grace=0)
         await caller.close(grace=0)
+
+
+async def test_a_result_without_a_contract_answers_with_a_contract_error() -> None:
+    broker = MemoryBroker()
+    worker, caller = memory_bus(broker, "adder"), memory_bus(broker, "caller")
+
+    @worker.task
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    await worker.start()
+    try:
+        with pytest.raises(RemoteTaskError) as raised:
+            await caller.request(add.message(1, 2), reply=None, timeout=5)
+        assert raised.value.remote_type.endswith("ContractError")
+        assert "returned a int, not a model of a contract" in raised.value.remote_message
+    finally:
+        await worker.close(grace=0)
+        await caller.close(grace=0)

@@ -64,7 +64,7 @@ AMQP_CLIENTS = {"transports._amqp", "transports._broker", "transports._connect",
 # Each capability has its room (docs/architecture.md): the core (the flat modules) knows none of
 # the optional rooms; the exactly-once SQL machinery and the scheduler do not know each other's
 # insides beyond what is named here.
-ROOMS = ("sql", "scheduler", "testing", "transports")
+ROOMS = ("sql", "scheduler", "tasks", "testing", "transports")
 
 
 def _sdk_imports(path: Path) -> set[str]:
@@ -129,6 +129,18 @@ def test_the_sql_machinery_and_the_scheduler_keep_to_their_rooms() -> None:
         assert not _reaches(_sdk_imports(path), ("scheduler", "testing")), path
     for path in (SDK / "scheduler").rglob("*.py"):
         assert not _reaches(_sdk_imports(path), ("testing",)), path
+
+
+def test_tasks_are_a_room_the_buses_hook_into_and_that_knows_no_broker() -> None:
+    """``tasks/`` makes contracts from functions (no I/O): it reaches the broker only through the
+    bus it is given, and knows none of the other rooms; of the core, only the two buses (and the
+    package's ``__init__``) import it."""
+    for path in (SDK / "tasks").rglob("*.py"):
+        names = _sdk_imports(path)
+        assert not _reaches(names, ("transports", "sql", "scheduler", "testing", "_async_bus", "_sync_bus")), path
+        assert not names & {"aio_pika", "aiormq", "pika"}, path
+    hooks = {path.name for path in SDK.glob("*.py") if _reaches(_sdk_imports(path), ("tasks",))}
+    assert hooks <= {"__init__.py", "_async_bus.py", "_sync_bus.py"}, sorted(hooks)
 
 
 def test_every_room_is_a_package() -> None:

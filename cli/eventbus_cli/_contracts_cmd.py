@@ -1,4 +1,5 @@
-"""``eventbus contracts validate``: every schema well-formed, every example valid."""
+"""``eventbus contracts validate``: every schema well-formed, every example valid (and the
+governance verbs ``lint``, ``breaking``, and ``export`` of the tasks' contracts, beside it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 
 from ._codegen_import import require_codegen
 from ._errors import EXIT_FINDINGS, fail
+from ._export_cmd import export
 from ._governance_cmd import breaking, lint
 from ._options import contracts_option, current_project
 
@@ -40,3 +42,4 @@ def validate(root: Path | None) -> None:
 
 contracts.add_command(lint)
 contracts.add_command(breaking)
+contracts.add_command(export)

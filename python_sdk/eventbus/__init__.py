@@ -24,6 +24,8 @@ from ._exceptions import (
     PublishError,
     PublishNackedError,
     PublishTimeoutError,
+    RemoteTaskError,
+    RequestTimeoutError,
     RetryLater,
     SchemaViolation,
     TopologyError,
@@ -50,7 +52,7 @@ _LAZY = {
     "TickLedger": "scheduler",
     "DeadLetters": "_dead_letters", "ReplayResult": "_dead_letters",
     "load_schema_contracts": "_schema_contracts",
-    "SyncEventBus": "_sync_bus", "TappedMessage": "_tap",
+    "SyncEventBus": "_sync_bus", "TappedMessage": "_tap", "Task": "tasks",
 }
 
 
@@ -101,6 +103,7 @@ if _typing.TYPE_CHECKING:
         keys_in,
         run_transaction,
     )
+    from .tasks import Task
 
 __all__ = [
     "BusSettings",
@@ -138,7 +141,9 @@ __all__ = [
     "PublishNackedError",
     "PublishTimeoutError",
     "RelayStats",
+    "RemoteTaskError",
     "ReplayResult",
+    "RequestTimeoutError",
     "RetryLater",
     "RetryPolicy",
     "ScheduledJob",
@@ -148,6 +153,7 @@ __all__ = [
     "SqlTickLedger",
     "SyncEventBus",
     "TappedMessage",
+    "Task",
     "Tick",
     "TickLedger",
     "TopologyError",

@@ -28,10 +28,12 @@ from ._dispatch import QueueDispatcher, Subscription
 from ._envelope import ordering_extensions
 from ._exceptions import ConfigurationError
 from ._outgoing import OutgoingMessage, build_outgoing, plan_delay
+from ._requests import Requests
 from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._subscribing import group_by_queue, make_subscription
 from ._tap import TappedMessage, tap
+from .tasks import Task, task_contract
 from .transports import Transport
 
 __all__ = ["EventBus", "Middleware"]
@@ -72,6 +74,8 @@ class EventBus:
         self._middleware = tuple(middleware)
         self._publisher = AsyncPublisher(settings, transport)
         self._subscriptions: list[Subscription] = []
+        self._tasks: list[Task[Any, Any]] = []
+        self._requests = Requests(settings, self._publisher)
         self._consumer: AsyncConsumer | None = None
         self._executors: dict[str, Executor] = {}
         self._startup: list[Hook] = []
@@ -150,6 +154,25 @@ class EventBus:
     async def _publish_outcomes(self, messages: Sequence[OutgoingMessage]) -> list[BaseException | None]:
         """Publish prepared messages as one batch; one outcome per message (for the outbox relay)."""
         return await self._publisher.publish_outcomes(messages, ticks=None, window=self.settings.publish_window)
+
+    async def request(
+        self,
+        event: BaseModel,
+        *,
+        reply: type[ModelT] | None,
+        timeout: float,
+        subject: str | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> Any:
+        """Publish ``event`` as a request and wait up to ``timeout`` seconds for its typed reply.
+
+        The handler's result (a model of ``reply``'s contract) comes back through RabbitMQ direct
+        reply-to, validated against that contract; ``reply=None`` waits for the handler to finish
+        and returns None. Raises ``RemoteTaskError`` (``remote_type``, ``remote_message``) when the
+        handler failed its last attempt or the request was parked, ``RequestTimeoutError`` when no
+        reply came in time (nothing is left on the broker), and what ``publish`` raises.
+        """
+        return await self._requests.request(event, reply=reply, timeout=timeout, subject=subject, headers=headers)
 
     async def declare_exchanges(self, contracts: Iterable[EventContract[Any]]) -> list[str]:
         """Declare the topic exchange of every contract (idempotent); returns their names."""
@@ -238,6 +261,40 @@ class EventBus:
     @property
     def subscriptions(self) -> list[Subscription]:
         return list(self._subscriptions)
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        version: int = 1,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        examples: Sequence[dict[str, Any]] = (),
+    ) -> Any:
+        """``@bus.task`` or ``@bus.task(...)``: make a typed function a task (``eventbus.Task``).
+
+        Its command contract is made from the signature (type ``tasks.<service>.<name>.v<version>``,
+        docs/workflows.md); it is consumed from its own queue like any subscription, with
+        ``retry`` and ``timeout`` as for ``subscribe``; sync functions run in the handler threads.
+        ``examples`` go into the exported contract. The function's result is the reply to a
+        request (``request``) when it is a model of a contract.
+        """
+
+        def register(function: Callable[..., Any]) -> Task[Any, Any]:
+            contract = task_contract(function, service=self.settings.service, name=name, version=version)
+            if any(task.type == contract.type for task in self._tasks):
+                raise ConfigurationError(f"two tasks are called {contract.type}: give one of them name= or version=")
+            made = Task(function, contract, self.publish, examples)
+            self.subscribe(contract.model, retry=retry, timeout=timeout)(made.handler())
+            self._tasks.append(made)
+            return made
+
+        return register(fn) if fn is not None else register
+
+    @property
+    def tasks(self) -> list[Task[Any, Any]]:
+        return list(self._tasks)
 
     def on_startup(self, hook: Hook) -> Hook:
         """Run ``hook()`` (sync or async) before consuming starts, e.g. to open a database pool."""

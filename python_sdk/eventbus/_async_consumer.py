@@ -6,6 +6,8 @@ Settling a delivery (after ``QueueDispatcher.prepare`` and the handler ran):
 - a failure → the copy ``_settlement.plan_failure`` says (retry copy into the delay queues,
   or park copy to ``<queue>.dlq``), confirmed, then ack; if that publish fails, the delivery
   is nacked back to the queue: nothing is acked unsettled.
+- a request (``reply_to`` set) is answered before the ack (``_replies``): the handler's result,
+  or its error once the delivery is parked; a retry answers nothing (its last attempt does).
 
 Deliveries reach ``_on_message`` straight from the transport (for the lean client, inside the
 socket read), in order, and wait in a deque for a worker task. Workers are long-lived and made
@@ -34,14 +36,15 @@ from typing import Any
 from ._async_publisher import AsyncPublisher, delay_machinery
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
 from ._dispatch import Delivery, QueueDispatcher, Ready
-from ._exceptions import EventBusError, HandlerTimeoutError, TopologyError
+from ._exceptions import EventBusError, HandlerTimeoutError, TopologyError, UnroutableError
 from ._parking import ParkReason
+from ._replies import error_reply, ok_reply
 from ._retry import ExponentialBackoff, Retry
 from ._settings import BusSettings
 from ._settlement import after_republish, plan_failure
 from ._time_limits import TimeLimits
 from ._topology import queue_specs
-from .transports import Session, Topology
+from .transports import Outgoing, Session, Topology
 
 __all__ = ["AsyncConsumer", "consumer_topology"]
 
@@ -209,21 +212,36 @@ class AsyncConsumer:
         subscription = outcome.subscription
         try:
             if subscription.timeout is None:
-                await outcome.call()
+                result = await outcome.call()
             else:
-                await self._call_limited(outcome, subscription.timeout)
+                result = await self._call_limited(outcome, subscription.timeout)
         except Exception as exc:
             await self._settle_failure(dispatcher, delivery, message, exc, outcome.context.attempt, outcome)
             return
+        if properties.reply_to:
+            await self._answer(ok_reply(properties, result, source=self._settings.source))
         self._settle(message)
 
-    async def _call_limited(self, outcome: Ready, seconds: float) -> None:
+    async def _answer(self, reply: Outgoing) -> None:
+        """Send a request's reply (best effort: a requester that is gone cannot be answered).
+
+        RabbitMQ returns a mandatory publish to a direct reply-to name even when it delivers it,
+        so ``UnroutableError`` says nothing here; the reply is never a reason to redeliver."""
+        error: BaseException | None
+        try:
+            (error,) = await self._publisher.send_batch([reply])
+        except EventBusError as exc:
+            error = exc
+        if error is not None and not isinstance(error, UnroutableError):
+            log.warning("could not send the reply for %s: %s", reply[2].correlation_id, error)
+
+    async def _call_limited(self, outcome: Ready, seconds: float) -> Any:
         """Run the handler under its time limit (``_time_limits``: one timer for all handlers)."""
         task = asyncio.current_task()
         assert task is not None
         token = self._limits.start(task, seconds)
         try:
-            await outcome.call()
+            result = await outcome.call()
         except asyncio.CancelledError:
             if self._limits.finish(task, token):
                 context = outcome.context
@@ -233,6 +251,7 @@ class AsyncConsumer:
             self._limits.finish(task, token)
             raise
         self._limits.finish(task, token)
+        return result
 
     def _settle(self, message: Any, *, requeue: bool | None = None) -> None:
         """Ack (``requeue`` None) or nack on the delivery's own session; a delivery of a session
@@ -263,6 +282,8 @@ class AsyncConsumer:
         except EventBusError as exc:  # broker unreachable, or a declaration refused
             error = exc
         if after_republish(error) == "ack":
+            if message.properties.reply_to and isinstance(plan.decision, ParkReason):
+                await self._answer(error_reply(message.properties, failure))
             self._settle(message)
             return
         what = "schedule a retry" if plan.delayed else "park a delivery"

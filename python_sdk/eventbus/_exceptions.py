@@ -13,7 +13,9 @@
     │   ├── PublishNackedError        negatively confirmed by the broker
     │   └── PublishTimeoutError       no confirm within the bound
     │       └── PublishBlockedError   the broker blocked publishing (memory or disk alarm) all that time
-    └── HandlerTimeoutError           a handler ran past its time limit (a failed attempt)
+    ├── HandlerTimeoutError           a handler ran past its time limit (a failed attempt)
+    ├── RemoteTaskError               a request's handler failed (after its last attempt) or refused it
+    └── RequestTimeoutError           no reply to a request in time
 
     HandlerControl (control flow, raised by handlers on purpose; not failures)
     ├── ParkMessage                   "send this to the dead-letter queue now"
@@ -43,6 +45,8 @@ __all__ = [
     "PublishError",
     "PublishNackedError",
     "PublishTimeoutError",
+    "RemoteTaskError",
+    "RequestTimeoutError",
     "RetryLater",
     "SchemaViolation",
     "TopologyError",
@@ -151,6 +155,29 @@ class HandlerTimeoutError(EventBusError):
     def __init__(self, limit: float, *, event_type: str | None = None, event_id: str | None = None) -> None:
         super().__init__(f"handler for {event_type or 'event'} {event_id or ''} ran past its {limit:g}s time limit")
         self.limit = limit
+        self.event_type = event_type
+        self.event_id = event_id
+
+
+class RemoteTaskError(EventBusError):
+    """The handler of a request failed after its last attempt (or the request was parked at
+    once): raised on the caller's side with the remote exception's type name and message."""
+
+    def __init__(self, remote_type: str, remote_message: str, *, event_type: str | None = None,
+                 event_id: str | None = None) -> None:
+        super().__init__(f"{event_type or 'request'} {event_id or ''} failed remotely: {remote_type}: {remote_message}")
+        self.remote_type = remote_type
+        self.remote_message = remote_message
+        self.event_type = event_type
+        self.event_id = event_id
+
+
+class RequestTimeoutError(EventBusError):
+    """No reply came within the request's timeout (the handler may still run; its late reply is dropped)."""
+
+    def __init__(self, timeout: float, *, event_type: str | None = None, event_id: str | None = None) -> None:
+        super().__init__(f"no reply to {event_type or 'request'} {event_id or ''} within {timeout:g}s")
+        self.timeout = timeout
         self.event_type = event_type
         self.event_id = event_id
 

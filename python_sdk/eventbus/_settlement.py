@@ -25,8 +25,9 @@ from .transports import Properties
 __all__ = ["Republish", "after_republish", "copy_properties", "plan_failure"]
 
 
-def copy_properties(original: Properties, headers: dict[str, Any]) -> Properties:
-    """The original's AMQP properties (persistent) with the copy's headers."""
+def copy_properties(original: Properties, headers: dict[str, Any], *, reply_to: str | None = None) -> Properties:
+    """The original's AMQP properties (persistent) with the copy's headers; a retry copy keeps
+    the request's ``reply_to`` (its last attempt answers), a park copy answers no one."""
     return Properties(
         content_type=original.content_type,
         content_encoding=original.content_encoding,
@@ -36,6 +37,7 @@ def copy_properties(original: Properties, headers: dict[str, Any]) -> Properties
         timestamp=original.timestamp,
         app_id=original.app_id,
         correlation_id=original.correlation_id,
+        reply_to=reply_to,
         headers=headers,
     )
 
@@ -83,8 +85,8 @@ def plan_failure(
         assert isinstance(failure, BaseException)
         ticks, headers = dispatcher.retry_copy(delivery, failure, decision)
         route = delay_route(ticks, dispatcher.queue)
-        return Republish(route.exchange, route.routing_key, copy_properties(properties, headers), delivery.body,
-                         decision, delayed=True)
+        kept = copy_properties(properties, headers, reply_to=properties.reply_to)
+        return Republish(route.exchange, route.routing_key, kept, delivery.body, decision, delayed=True)
     headers = dispatcher.park_copy(delivery, decision, attempt)
     return Republish("", dead_letter_queue_name(dispatcher.queue), copy_properties(properties, headers),
                      delivery.body, decision, delayed=False)

@@ -37,6 +37,7 @@ from ._loop_thread import LoopThread
 from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._tap import TappedMessage
+from .tasks import SyncTask
 
 __all__ = ["SyncEventBus", "TappedMessage"]
 
@@ -168,6 +169,19 @@ class SyncEventBus:
         (pipelined, not confirm-each); same errors as ``EventBus.publish_many``."""
         return self._call(lambda bus: bus.publish_many(events, subject=subject, delay=delay))
 
+    def request(
+        self,
+        event: BaseModel,
+        *,
+        reply: type[ModelT] | None,
+        timeout: float,
+        subject: str | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> Any:
+        """Publish ``event`` as a request and block until its typed reply; see ``EventBus.request``."""
+        return self._call(lambda bus: bus.request(event, reply=reply, timeout=timeout, subject=subject,
+                                                  headers=headers))
+
     def declare_exchanges(self, contracts: Iterable[EventContract[Any]]) -> list[str]:
         """Declare the topic exchange of every contract (idempotent); returns their names."""
         return self._call(lambda bus: bus.declare_exchanges(contracts))
@@ -240,6 +254,34 @@ class SyncEventBus:
     @property
     def subscriptions(self) -> list[Subscription]:
         return self._bus.subscriptions
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        version: int = 1,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        examples: Sequence[dict[str, Any]] = (),
+    ) -> Any:
+        """``@bus.task``: see ``EventBus.task``; ``delay`` and ``apply_async`` block until confirmed."""
+
+        def register(function: Callable[..., Any]) -> SyncTask[Any, Any]:
+            made: list[Any] = []
+
+            def on(bus: EventBus) -> None:
+                made.append(bus.task(function, name=name, version=version, retry=retry, timeout=timeout,
+                                     examples=examples))
+
+            self._register(on)
+            return SyncTask(made[0], self.publish)
+
+        return register(fn) if fn is not None else register
+
+    @property
+    def tasks(self) -> list[Any]:
+        return self._bus.tasks
 
     def on_startup(self, hook: Hook) -> Hook:
         """Run ``hook()`` before consuming starts: a plain function in a thread (it may use this

@@ -50,7 +50,7 @@ from ._broker import (
     is_blocked,
 )
 from ._outcomes import describe, publish_failure
-from ._protocol import DeliveryCallback, Outgoing, Topology
+from ._protocol import DIRECT_REPLY_TO, DeliveryCallback, Outgoing, Topology
 from ._publishing import PublishingConnection
 
 __all__ = ["LeanSession", "LeanTransport", "declare_topology"]
@@ -84,6 +84,29 @@ class LeanTransport(PublishingConnection[Connection, Channel]):
     consuming sessions on connections of their own."""
 
     name = "lean"
+    _on_reply: DeliveryCallback | None = None
+    _replying: Channel | None = None  # the channel that consumes direct reply-to
+    _reply_consumer: asyncio.Future[str] | None = None  # its basic.consume
+
+    def on_reply(self, callback: DeliveryCallback) -> None:
+        """Hand every direct reply-to delivery of the publishing channel to ``callback`` (see
+        ``DirectReplies``)."""
+        self._on_reply = callback
+
+    async def _replies_on(self, channel: Channel, batch: Sequence[Outgoing]) -> None:
+        """Consume direct reply-to (no-ack) on ``channel`` before a request is published on it:
+        the broker refuses a ``reply_to`` of the pseudo-queue from a channel that does not. Once
+        per channel: concurrent requests wait for the one ``basic.consume`` (a second consumer of
+        the pseudo-queue on a channel is a channel error)."""
+        if self._on_reply is None:
+            return
+        if not any(properties.reply_to == DIRECT_REPLY_TO for _, _, properties, _ in batch):
+            return
+        if self._replying is not channel or self._reply_consumer is None:
+            self._replying = channel
+            self._reply_consumer = asyncio.ensure_future(
+                channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True))
+        await asyncio.shield(self._reply_consumer)
 
     async def _connect(self) -> Connection:
         return await connect(self._settings, "publish")
@@ -115,6 +138,7 @@ class LeanTransport(PublishingConnection[Connection, Channel]):
             try:
                 channel = await self._ready()
                 connection = channel.connection
+                await self._replies_on(channel, [items[i] for i in todo])
                 await connection.writable()
                 sent = channel.publish([items[i] for i in todo])
             except ConnectionFailedError as exc:

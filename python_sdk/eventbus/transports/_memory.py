@@ -24,7 +24,9 @@ nothing is in flight: every deliverable message handled and settled.
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
+import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ from .._delay import Binding, ExchangeSpec
 from .._exceptions import PublishError, TopologyMismatchError, UnroutableError
 from .._topology import QueueSpec
 from ._outcomes import publish_failure
-from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
+from ._protocol import DIRECT_REPLY_TO, DeliveryCallback, Outgoing, Properties, Topology
 
 __all__ = ["MemoryBroker", "MemoryClock", "MemoryDelivery", "MemorySession", "MemoryTransport", "StoredMessage"]
 
@@ -467,13 +469,44 @@ class MemorySession:
         self.lose()
 
 
+@dataclass(frozen=True)
+class _Reply:
+    """A direct reply-to delivery (the ``Incoming`` a requester's callback gets)."""
+
+    body: bytes
+    properties: Properties
+    routing_key: str
+    exchange: str = ""
+    redelivered: bool = False
+
+
+# broker → reply-to name → requester's callback (kept beside the broker, which knows nothing of it)
+_REPLIERS: weakref.WeakKeyDictionary[MemoryBroker, dict[str, DeliveryCallback]] = weakref.WeakKeyDictionary()
+_REPLY_NAMES = itertools.count(1)
+
+
 class MemoryTransport:
-    """A bus's view of a ``MemoryBroker`` (the seam's ``Transport``)."""
+    """A bus's view of a ``MemoryBroker`` (the seam's ``Transport``), with direct reply-to
+    (``DirectReplies``): a request's ``reply_to`` becomes a name of this transport, and a publish
+    to that name on the default exchange goes straight to its callback, or nowhere."""
 
     name = "memory"
 
     def __init__(self, broker: MemoryBroker) -> None:
         self.broker = broker
+        self._reply_name = ""
+
+    def on_reply(self, callback: DeliveryCallback) -> None:
+        self._reply_name = f"{DIRECT_REPLY_TO}.memory-{next(_REPLY_NAMES)}"
+        _REPLIERS.setdefault(self.broker, {})[self._reply_name] = callback
+
+    def _direct_reply(self, exchange: str, routing_key: str, properties: Properties, body: bytes) -> bool:
+        if exchange or not routing_key.startswith(DIRECT_REPLY_TO + "."):
+            return False
+        callback = _REPLIERS.get(self.broker, {}).get(routing_key)
+        if callback is not None:  # else the requester is gone: dropped, as RabbitMQ does
+            callback(_Reply(body, properties, routing_key))
+        return True
 
     async def declare(self, topology: Topology) -> None:
         self.broker.declare(topology)
@@ -481,6 +514,12 @@ class MemoryTransport:
     async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
         outcomes: list[PublishError | None] = []
         for exchange, routing_key, properties, body in batch:
+            if self._direct_reply(exchange, routing_key, properties, body):
+                outcomes.append(None)
+                continue
+            if properties.reply_to == DIRECT_REPLY_TO and self._reply_name:
+                properties = copy.copy(properties)
+                properties.reply_to = self._reply_name
             try:
                 reached = self.broker.publish(exchange, routing_key, properties, body)
             except PublishError as exc:

@@ -10,6 +10,7 @@ it; every transport (the SDK's lean AMQP client, aio-pika, the in-memory broker 
     consume(topologies, queues, n)    a Session: declare on it, then deliver to callbacks
     Session.ack / nack / cancel / close
     close()
+    on_reply(callback)                optional (``DirectReplies``): RabbitMQ direct reply-to
 
 Everything above the seam (batching, delays, retries, parking, workers, time limits, drain)
 is shared, so a transport is only the part that moves bytes.
@@ -29,7 +30,7 @@ from ._amqp import Properties
 if TYPE_CHECKING:
     from .._exceptions import PublishError
 
-__all__ = ["Incoming", "Outgoing", "Properties", "Session", "Topology", "Transport"]
+__all__ = ["DIRECT_REPLY_TO", "DirectReplies", "Incoming", "Outgoing", "Properties", "Session", "Topology", "Transport"]
 
 Outgoing = tuple[str, str, Properties, bytes]
 """One message to publish: ``(exchange, routing_key, properties, body)``."""
@@ -115,3 +116,22 @@ class Transport(Protocol):
     ) -> Session: ...
 
     async def close(self) -> None: ...
+
+
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+"""RabbitMQ's direct reply-to pseudo-queue: a request carries it as ``reply_to``; the broker
+rewrites it to a name that routes the reply (default exchange) straight to the requesting channel."""
+
+
+@runtime_checkable
+class DirectReplies(Protocol):
+    """An optional capability of a transport, for request-reply (``EventBus.request``).
+
+    After ``on_reply(callback)``, publishing a message whose ``reply_to`` is ``DIRECT_REPLY_TO``
+    first consumes the pseudo-queue (no-ack) on the publishing channel, once per channel, and
+    every reply that reaches that channel is handed to ``callback`` as an ``Incoming``. Replies
+    for a channel that was lost are lost with it (their requests time out): nothing is left on
+    the broker.
+    """
+
+    def on_reply(self, callback: DeliveryCallback) -> None: ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["CodegenError", "ContractLoadError", "GenerationError", "location"]
+__all__ = ["CodegenError", "CodegenWarning", "ContractLoadError", "GenerationError", "location"]
 
 
 class CodegenError(Exception):
@@ -40,3 +40,11 @@ class ContractLoadError(CodegenError):
 
 class GenerationError(CodegenError):
     """A loaded contract that the generator or its output directory cannot handle."""
+
+
+class CodegenWarning(UserWarning):
+    """A construct generated as the closest wider type; the message names ``file#/pointer``.
+
+    The JSON Schema stays the authority (every binding validates with it), so the output is still
+    correct, only less precise than the schema: a warning, never a failed build.
+    """

@@ -20,6 +20,7 @@ Declarations (what gets a name in the generated code)::
     ObjectDecl               properties, each required or optional; ``extra`` says what other keys may hold
     EnumDecl                 enum of strings or of integers
     UnionDecl                oneOf/anyOf: tagged (discriminator property), by JSON kind, or opaque
+    AliasDecl                a contract's data that is not an object: a name for any type expression
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "NO_DEFAULT",
+    "AliasDecl",
     "AnyJSON",
     "ArrayOf",
     "ContractTypes",
@@ -170,7 +172,17 @@ class UnionDecl:
         return self.discriminator is None and not self.by_kind
 
 
-Declaration = ObjectDecl | EnumDecl | UnionDecl
+@dataclass(frozen=True, slots=True)
+class AliasDecl:
+    """A name for a type expression: the data of a contract whose root is not an object."""
+
+    name: str
+    description: str | None
+    type: TypeExpr
+    source: str
+
+
+Declaration = ObjectDecl | EnumDecl | UnionDecl | AliasDecl
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,5 +255,7 @@ def json_kind(expr: TypeExpr, model_declarations: dict[str, Declaration]) -> str
             return "object"
         if isinstance(declaration, EnumDecl):
             return declaration.kind
+        if isinstance(declaration, AliasDecl):
+            return json_kind(declaration.type, model_declarations)
         return "union"
     return "any"

@@ -69,6 +69,18 @@ SHAPE_KEYWORDS = frozenset(
     }
 )
 _SCALARS = ("string", "integer", "number", "boolean")
+# Names a declaration must not take: TypeScript's global types, and what the TypeScript and Go
+# runtimes of a generated package declare. A schema's "Record" or "Bus" becomes "Record2", "Bus2".
+RESERVED_NAMES = frozenset({
+    "Array", "BigInt", "Boolean", "Date", "Error", "Function", "Map", "Number", "Object", "Partial", "Promise",
+    "Readonly", "ReadonlyArray", "Record", "RegExp", "Set", "String", "Symbol", "Uint8Array",
+    "AnyContract", "Attributes", "Bus", "BusOptions", "CloudEventAttributes", "Contract", "ContractError",
+    "ContractSpec", "EnvelopeError", "EventBus", "EventBusError", "EventContext", "EventContract",
+    "EventValidationError", "Handler", "IncomingEnvelope", "JsonValue", "Null", "Nullable", "Of", "Options",
+    "ParkMessage", "ParkOrigin", "ParkReason", "PublishError", "PublishNackedError", "PublishOptions",
+    "PublishTimeoutError", "SchemaViolation", "SubscribeOptions", "Subscription", "UnroutableError",
+    "ValidationError",
+})
 
 
 def contract_type_name(document: ContractDocument) -> str:
@@ -131,12 +143,13 @@ class _Builder:
         self.contracts = contracts
         self.by_id = {doc.schema_id: doc for doc in contracts.documents}
         self.names: dict[tuple[str, str], str] = {}
-        self.taken: set[str] = set()
+        self.taken: set[str] = set(RESERVED_NAMES)
         self.declarations: dict[str, Declaration] = {}
         self.resolving: set[tuple[str, str]] = set()
         self.contract_names = {
             doc.schema_id: contract_type_name(doc) for doc in contracts.events if doc.metadata is not None
         }
+        self.taken.update(f"{name}Contract" for name in self.contract_names.values())
 
     # -- contracts -----------------------------------------------------------------------------
 

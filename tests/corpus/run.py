@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from eventbus_codegen import CodegenError, generate_go, generate_typescript, load_contracts, write_go, write_typescript
+from eventbus_codegen._bundle import bundle_contract
 from tests.corpus import python_side
+from tests.corpus.npm_baselines import run_baselines
 from tests.corpus.corpus import Entry, build_corpus
 from tests.toolchain.harnesses import HARNESS_GO_MODULE, build_go_harness, build_node_harness
 
 LANGUAGES = ("python", "typescript", "go")
-BASELINES = ("datamodel-code-generator",)
+BASELINES = ("datamodel-code-generator", "json-schema-to-typescript", "quicktype")
 
 
 @dataclass
@@ -82,7 +84,10 @@ class Report:
             exact = sum(o.exact for _, o in mine)
             respelt = sum(o.respelt for _, o in mine)
             rejected = f"{sum(o.rejected for _, o in mine)}/{rejects}" if name in LANGUAGES else "(no validation)"
-            label = f"eventbus {name}" if name in LANGUAGES else f"{name} alone"
+            label = f"eventbus {name}" if name in LANGUAGES else {
+                "datamodel-code-generator": "datamodel-code-generator alone",
+                "json-schema-to-typescript": "json-schema-to-typescript (types only: payload assignable)",
+                "quicktype": "quicktype Go"}[name]
             lines.append(f"| {label} | {generated}/{schemas} | {compiled}/{schemas} | "
                          f"{exact + respelt}/{payloads} ({exact} + {respelt}) | {rejected} |")
         lines.append("")
@@ -228,12 +233,26 @@ def _python(root: Path, entries: dict[str, Entry], outcomes: dict[tuple[str, str
     return seconds
 
 
+def _npm_baselines(build: Path, root: Path, entries: dict[str, Entry],
+                   outcomes: dict[tuple[str, str], Outcome]) -> None:
+    contracts = load_contracts(root)
+    events = {doc.relative_path.as_posix(): doc for doc in contracts.events}
+    bundles = {relative: bundle_contract(contracts, events[relative]) for relative in entries}
+    for tool, results in run_baselines(build, bundles, entries).items():
+        for relative, (generated, compiled, payload_results) in results.items():
+            outcome = outcomes[(relative, tool)]
+            outcome.generated, outcome.compiled = generated, compiled
+            if payload_results is not None:
+                _score(outcome, entries[relative].valid, payload_results)
+
+
 def run(build: Path, *, sample: int | None = None, use_cache: bool = True) -> Report:
     root = build / "contracts"
     entries = build_corpus(root, sample=sample)
     outcomes = {(relative, name): Outcome() for relative in entries for name in (*LANGUAGES, *BASELINES)}
     _polyglot(build, root, entries, outcomes)
     seconds = _python(root, entries, outcomes, use_cache)
+    _npm_baselines(build, root, entries, outcomes)
     return Report(entries, outcomes, seconds)
 
 

@@ -159,6 +159,15 @@ def _accept_null_where_allowed(node: Any) -> None:
     """
     for _, schema, _ in iter_subschemas(node, ""):
         parts = schema.get("allOf")
+        if isinstance(parts, list) and len(parts) > 1:
+            # A part that narrows a property of another part to null ({dismissed_at: {type: null}}):
+            # the generator would keep the other part's type and refuse the null, so the narrowing
+            # is left to the validator and the field keeps the wider (nullable) type.
+            for part in parts:
+                properties = part.get("properties") if isinstance(part, dict) else None
+                if isinstance(properties, dict):
+                    for name in [name for name, value in properties.items() if _is_null(value)]:
+                        del properties[name]
         if isinstance(parts, list) and len(parts) > 1 and any(_is_null(part) for part in parts):
             rest = {key: value for key, value in schema.items() if key != "allOf"}
             kept = [part for part in parts if not _is_null(part)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eventbus_codegen import CodegenWarning, GenerationError, load_contracts
+from eventbus_codegen import CodegenWarning, load_contracts
 from eventbus_codegen._model import (
     AnyJSON,
     ArrayOf,

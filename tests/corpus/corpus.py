@@ -87,7 +87,8 @@ def build_corpus(root: Path, *, sample: int | None = None) -> dict[str, Entry]:
 
 def _ours(root: Path) -> dict[str, Entry]:
     entries = {}
-    for source, label in ((ROOT / "contracts", f"{LOCAL} contracts/"), (TYPEMAP, f"{LOCAL} tests/codegen/typemap_contracts/")):
+    ours = ((ROOT / "contracts", f"{LOCAL} contracts/"), (TYPEMAP, f"{LOCAL} tests/codegen/typemap_contracts/"))
+    for source, label in ours:
         for path in sorted(source.rglob("*.schema.json")):
             target = root / path.relative_to(source)
             if target.exists():
@@ -97,7 +98,8 @@ def _ours(root: Path) -> dict[str, Entry]:
             schema = json.loads(path.read_text(encoding="utf-8"))
             if path.relative_to(source).parts[0] != "common":
                 relative = target.relative_to(root).as_posix()
-                entries[relative] = Entry(relative, schema["x-eventbus"]["type"], label, list(schema.get("examples", [])))
+                examples = list(schema.get("examples", []))
+                entries[relative] = Entry(relative, schema["x-eventbus"]["type"], label, examples)
     return entries
 
 

@@ -57,7 +57,8 @@ def _jsts(folder: Path, numbers: dict[str, str], generated: dict[str, Any], entr
         if generated[n]["jsts"] is None:
             for index, payload in enumerate(entries[relative].valid):
                 (project / f"p{n}_{index}.ts").write_text(
-                    f'import type {{ Root }} from "./s{n}";\n\nexport const value: Root["root"] = {json.dumps(payload)};\n',
+                    f'import type {{ Root }} from "./s{n}";\n\n'
+                    f'export const value: Root["root"] = {json.dumps(payload)};\n',
                     encoding="utf-8")
     (project / "tsconfig.json").write_text(json.dumps({"compilerOptions": {
         "strict": True, "noEmit": True, "target": "es2022", "module": "commonjs", "skipLibCheck": True,
@@ -74,7 +75,8 @@ def _jsts(folder: Path, numbers: dict[str, str], generated: dict[str, Any], entr
         compiled = f"s{n}" not in failing
         payloads = entries[relative].valid
         outcome: list[Result] = [
-            {"ok": True, "data": payload} if f"p{n}_{index}" not in failing else {"ok": False, "error": "not assignable"}
+            {"ok": True, "data": payload} if f"p{n}_{index}" not in failing
+            else {"ok": False, "error": "not assignable"}
             for index, payload in enumerate(payloads)
         ]
         results[relative] = (True, compiled, outcome if compiled else None)
@@ -137,7 +139,8 @@ def _quicktype(folder: Path, numbers: dict[str, str], generated: dict[str, Any],
     ok = sorted(candidates - broken, key=int)
     imports = "\n".join(f'\tq{n} "quicktype.corpus/q{n}"' for n in ok)
     lines = "\n".join(
-        f'\t"{n}": func(d []byte) ([]byte, error) {{ r, err := q{n}.UnmarshalRoot(d); if err != nil {{ return nil, err }}; '
+        f'\t"{n}": func(d []byte) ([]byte, error) {{ r, err := q{n}.UnmarshalRoot(d); '
+        f'if err != nil {{ return nil, err }}; '
         f'return r.Marshal() }},' for n in ok)
     (module / "main.go").write_text(_MAIN.format(imports=imports, entries=lines), encoding="utf-8")
     subprocess.run(["go", "build", "-o", "roundtrip", "."], cwd=module, check=True, capture_output=True, timeout=1800,

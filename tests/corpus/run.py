@@ -28,8 +28,8 @@ from typing import Any
 from eventbus_codegen import CodegenError, generate_go, generate_typescript, load_contracts, write_go, write_typescript
 from eventbus_codegen._bundle import bundle_contract
 from tests.corpus import python_side
-from tests.corpus.npm_baselines import run_baselines
 from tests.corpus.corpus import Entry, build_corpus
+from tests.corpus.npm_baselines import run_baselines
 from tests.toolchain.harnesses import HARNESS_GO_MODULE, build_go_harness, build_node_harness
 
 LANGUAGES = ("python", "typescript", "go")
@@ -74,7 +74,8 @@ class Report:
         lines = [
             f"corpus: {schemas} schemas, {payloads} valid payloads, {rejects} must-reject payloads",
             "",
-            "| | generates | compiles | valid payloads round-tripped (exact + date-time re-spelt) | must-reject rejected |",
+            "| | generates | compiles | valid payloads round-tripped (exact + date-time re-spelt) "
+            "| must-reject rejected |",
             "|---|---:|---:|---:|---:|",
         ]
         for name in (*LANGUAGES, *BASELINES):

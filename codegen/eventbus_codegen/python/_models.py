@@ -107,7 +107,8 @@ def generate_model_module(contracts: ContractSet, document: ContractDocument, cl
             except DatamodelCodeGeneratorError as exc:
                 raise GenerationError(document.path, "", f"datamodel-code-generator failed: {exc}") from None
             except RecursionError:
-                raise GenerationError(document.path, "", "datamodel-code-generator ran out of recursion depth") from None
+                message = "datamodel-code-generator ran out of recursion depth"
+                raise GenerationError(document.path, "", message) from None
         for warning in caught:
             if issubclass(warning.category, DeprecationWarning | PendingDeprecationWarning):
                 continue  # about the generator's own dependencies, not about this contract or its output

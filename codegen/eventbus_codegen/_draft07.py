@@ -21,12 +21,11 @@ checks less than TypeScript and Python there, and says so, rather than refusing 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import CodegenWarning, GenerationError, location
+from ._errors import GenerationError, warn
 from ._refs import escape_pointer
 
 __all__ = ["DRAFT_07", "to_draft07"]
@@ -74,7 +73,7 @@ def _translate(node: Any, pointer: str, path: Path) -> Any:
             out["$id"] = f"#{value}"
         elif key == "$recursiveAnchor" or key in _UNTRANSLATABLE:
             if key in _UNTRANSLATABLE:
-                _warn(path, child, f"{key} has no draft-07 equivalent: Go does not check it")
+                warn(path, child, f"{key} has no draft-07 equivalent: Go does not check it")
         elif key == "$defs" or key == "definitions":
             defs = out.setdefault("definitions", {})
             defs.update({name: _translate(sub, f"{child}/{escape_pointer(name)}", path) for name, sub in value.items()})
@@ -114,13 +113,9 @@ def _unevaluated(node: dict[str, Any], pointer: str, path: Path) -> dict[str, An
         if same:
             node[plain] = value
         else:
-            _warn(path, f"{pointer}/{keyword}",
+            warn(path, f"{pointer}/{keyword}",
                   f"{keyword} beside applicators has no draft-07 equivalent: Go does not check it")
     return node
-
-
-def _warn(path: Path, pointer: str, message: str) -> None:
-    warnings.warn(CodegenWarning(f"{location(path, pointer)}: {message}"), stacklevel=3)
 
 
 def _rewrite_ref(ref: Any) -> Any:

@@ -10,9 +10,10 @@ without reading a traceback, and editors can jump to the spot.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-__all__ = ["CodegenError", "CodegenWarning", "ContractLoadError", "GenerationError", "location"]
+__all__ = ["CodegenError", "CodegenWarning", "ContractLoadError", "GenerationError", "location", "warn"]
 
 
 class CodegenError(Exception):
@@ -48,3 +49,9 @@ class CodegenWarning(UserWarning):
     The JSON Schema stays the authority (every binding validates with it), so the output is still
     correct, only less precise than the schema: a warning, never a failed build.
     """
+
+
+def warn(path: Path, pointer: str, message: str) -> None:
+    """Issue a ``CodegenWarning`` ``file#/pointer: message``, shown as that one line (no generator source line)."""
+    warnings.warn_explicit(f"{location(path, pointer)}: {message}", CodegenWarning, "eventbus-codegen", 0,
+                           module="eventbus_codegen")

@@ -15,7 +15,6 @@ after their parent and property (``CandidatesUpdatedV1Candidate``).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from urllib.parse import unquote, urljoin
 
 from ._bundle import base_uri_at, locate_ref
 from ._contracts import ContractDocument, ContractSet
-from ._errors import CodegenWarning, GenerationError, location
+from ._errors import GenerationError, warn
 from ._model import (
     NO_DEFAULT,
     AliasDecl,
@@ -117,7 +116,7 @@ class _At:
 
     def widen(self, message: str) -> None:
         """Say that this schema is generated as a wider type than it means (the validator still checks it)."""
-        warnings.warn(CodegenWarning(f"{location(self.document.path, self.pointer)}: {message}"), stacklevel=2)
+        warn(self.document.path, self.pointer, message)
 
 
 def build_type_model(contracts: ContractSet) -> TypeModel:

@@ -26,7 +26,7 @@ from datamodel_code_generator import Error as DatamodelCodeGeneratorError
 
 from .._bundle import bundle_contract
 from .._contracts import ContractDocument, ContractSet
-from .._errors import CodegenWarning, GenerationError
+from .._errors import GenerationError, warn
 from .._refs import iter_subschemas
 
 __all__ = ["LINE_LENGTH", "generate_model_module"]
@@ -115,8 +115,7 @@ def generate_model_module(contracts: ContractSet, document: ContractDocument, cl
             if _BENIGN_WARNING.search(str(warning.message)):
                 continue
             message = str(warning.message).replace(str(workdir), "<tmp>")
-            warnings.warn(f"{document.path.as_posix()}: datamodel-code-generator: {message}", CodegenWarning,
-                          stacklevel=2)
+            warn(document.path, "", f"datamodel-code-generator: {message}")
     if isinstance(source, dict):
         # Output split into modules despite the single input: keep the one holding the contract's model.
         source = next((text for text in source.values() if re.search(rf"^class {class_name}\b", text, re.M)), None)

@@ -526,8 +526,8 @@ class _Builder:
                 previous = fields.get(prop)
                 if previous is not None and not _compatible(previous.type, field_type, self.declarations):
                     prop_at.widen(f"allOf parts give property {prop!r} types that do not agree: any JSON")
-                    field_type = AnyJSON()
-                if previous is None or not isinstance(field_type, AnyJSON):
+                    fields[prop] = _field(prop, prop_at, AnyJSON(), False)
+                elif previous is None or not isinstance(field_type, AnyJSON):
                     fields[prop] = _field(prop, prop_at, field_type, False)
             closes = part.node.get("additionalProperties") is False or part.node.get("unevaluatedProperties") is False
             if closes and closed:

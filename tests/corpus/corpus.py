@@ -23,6 +23,7 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,7 @@ def build_corpus(root: Path, *, sample: int | None = None) -> dict[str, Entry]:
     registry = _registry(root).crawl()
     for entry in entries.values():
         schema = json.loads((root / entry.relative).read_text(encoding="utf-8"))
-        validator = jsonschema.Draft202012Validator(
-            schema, registry=registry, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        validator = jsonschema.Draft202012Validator(schema, registry=registry, format_checker=FORMATS)
         entry.valid = [payload for payload in entry.valid if validator.is_valid(payload)][:PAYLOADS_PER_SCHEMA]
         entry.reject = _must_reject(validator, entry.valid)
         schema["examples"] = entry.valid
@@ -83,6 +83,23 @@ def build_corpus(root: Path, *, sample: int | None = None) -> dict[str, Entry]:
         else:
             (root / entry.relative).unlink()  # nothing to round-trip: not part of the corpus
     return {relative: entry for relative, entry in sorted(entries.items()) if entry.valid}
+
+
+FORMATS = jsonschema.FormatChecker()
+FORMATS.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+_RFC_3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})",
+                       re.I)
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    """RFC 3339, checked here: python-jsonschema checks date-time only with an optional package installed."""
+    if not isinstance(value, str):
+        return True
+    if not _RFC_3339.fullmatch(value):
+        return False
+    datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    return True
 
 
 def _ours(root: Path) -> dict[str, Entry]:

@@ -61,6 +61,7 @@ def generate_model_module(contracts: ContractSet, document: ContractDocument, cl
     schema = bundle_contract(contracts, document)
     _mark_open_objects(schema)
     _accept_null_where_allowed(schema)
+    _drop_structured_defaults(schema)
     if "$ref" in schema and not _SHAPE_KEYWORDS & (schema.keys() - {"$ref"}):
         # A contract that is only a $ref would become a type alias; as allOf it becomes a model class
         # (a subclass of the referenced one), which is what a contract's model has to be.
@@ -138,8 +139,8 @@ def _model_class_for_any_root(source: str, class_name: str) -> str:
     ``EventContract`` needs a class to attach to: the alias is renamed ``<Name>Value`` and the
     contract's name becomes ``RootModel[<Name>Value]``, which validates and dumps the bare JSON value.
     """
-    if re.search(rf"^class {class_name}\((BaseModel|RootModel)", source, re.M):
-        return source
+    if re.search(rf"^class {class_name}\((?![^)]*Enum\))", source, re.M):
+        return source  # a model class (BaseModel, RootModel or a subclass of another model)
     renamed = re.sub(rf"\b{class_name}\b", f"{class_name}Value", source)
     imports = re.search(r"^from pydantic import (.*)$", renamed, re.M)
     if imports is None:
@@ -175,6 +176,18 @@ def _accept_null_where_allowed(node: Any) -> None:
             schema["anyOf"] = [{**rest, "allOf": kept}, {"type": "null"}]
 
 
+def _drop_structured_defaults(node: Any) -> None:
+    """Leave object and array ``default``s out of the models.
+
+    A default is an annotation (validation never applies it, and the models dump only what was set),
+    but the generator validates an object default against the field's model: on a recursive schema
+    (a meta-schema whose ``items`` defaults to ``{}``) that validation never ends.
+    """
+    for _, schema, _ in iter_subschemas(node, ""):
+        if isinstance(schema.get("default"), dict | list):
+            del schema["default"]
+
+
 def _is_null(node: Any) -> bool:
     return isinstance(node, dict) and node.get("type") == "null"
 
@@ -185,23 +198,17 @@ def _mark_open_objects(node: Any) -> None:
     The generator gives such models ``extra="allow"`` only when it is explicit; with it, pydantic
     keeps the keys the schema does not name, so an event read and re-sent in Python is unchanged
     (as in TypeScript and Go), while ``additionalProperties: false`` still means ``extra="forbid"``.
+    A merged ``allOf`` is open unless one of its parts is closed.
     """
-    if isinstance(node, list):
-        for item in node:
-            _mark_open_objects(item)
-        return
-    if not isinstance(node, dict):
-        return
-    if "properties" in node and "additionalProperties" not in node and "unevaluatedProperties" not in node:
-        node["additionalProperties"] = True
-    for key, value in node.items():
-        if key in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas"):
-            if isinstance(value, dict):
-                for subschema in value.values():
-                    _mark_open_objects(subschema)
-        elif key in ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
-                     "allOf", "anyOf", "oneOf", "prefixItems"):
-            _mark_open_objects(value)
+    for _, schema, _ in iter_subschemas(node, ""):
+        if "additionalProperties" in schema or "unevaluatedProperties" in schema:
+            continue
+        parts = schema.get("allOf")
+        parts = [part for part in parts if isinstance(part, dict)] if isinstance(parts, list) else []
+        objects = any("properties" in part or part.get("type") == "object" for part in parts)
+        closed = any(part.get("additionalProperties") is False for part in parts)
+        if "properties" in schema or (objects and not closed):
+            schema["additionalProperties"] = True
 
 
 def _write_json(path: Path, schema: Mapping[str, Any]) -> None:

@@ -2,13 +2,14 @@
 
 datamodel-code-generator (pinned in pyproject) turns a JSON Schema into pydantic v2 source. Left
 to its defaults its output depends on the machine: it reads formatter settings from the nearest
-pyproject.toml above the working directory, and it treats ``$ref`` to files outside the input's
-own folder (our ``../common/...``) as remote references, with a deprecation warning. So each run
-happens in a fresh temporary directory holding a pinned pyproject.toml, copies of the shared
-documents at their usual paths, and the contract itself at the top; every ``$ref`` is rewritten to
-the file path of its target and every ``$id`` removed, so references resolve by file only. Remote
-references stay forbidden, no external formatter runs, and any warning is an error: the output
-depends on the contract and the pinned generator only.
+pyproject.toml above the working directory, and it follows ``$ref``s to files and URLs. So each
+run happens in a fresh temporary directory holding a pinned pyproject.toml and one self-contained
+schema: the contract with every subschema it reaches copied into ``$defs`` (``_bundle``), no
+``$id``, every reference local. Remote references stay forbidden and no external formatter runs:
+the output depends on the contract and the pinned generator only, and its size on what the
+contract reaches. Before the generator sees the schema, a few spellings it would turn into models
+stricter than the schema are rewritten (implied open objects made explicit, ``null`` narrowing in
+``allOf`` left to the validator, object defaults left out); its warnings become ``CodegenWarning``s.
 """
 
 from __future__ import annotations

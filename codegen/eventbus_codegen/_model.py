@@ -48,6 +48,7 @@ __all__ = [
     "UnionDecl",
     "Variant",
     "json_kind",
+    "value_kind",
 ]
 
 
@@ -232,19 +233,27 @@ class TypeModel:
         raise KeyError(name)
 
 
+def value_kind(value: Any) -> str:
+    """The JSON kind of a JSON value: object, array, string, integer, number, boolean or null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def json_kind(expr: TypeExpr, model_declarations: dict[str, Declaration]) -> str:
     """The JSON kind a value of ``expr`` has: object, array, string, integer, number, boolean, null, any."""
     if isinstance(expr, Scalar):
         return expr.kind
     if isinstance(expr, Literal):
-        value = expr.value
-        if isinstance(value, bool):
-            return "boolean"
-        if isinstance(value, int):
-            return "integer"
-        if isinstance(value, float):
-            return "number"
-        return "string"
+        return value_kind(expr.value)
     if isinstance(expr, ArrayOf):
         return "array"
     if isinstance(expr, MapOf):

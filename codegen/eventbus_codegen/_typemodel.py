@@ -43,6 +43,7 @@ from ._model import (
     UnionDecl,
     Variant,
     json_kind,
+    value_kind,
 )
 from ._names import pascal_case
 from ._refs import escape_pointer, resolve_pointer
@@ -348,7 +349,7 @@ class _Builder:
             return Scalar("null")
         groups: dict[str, list[Any]] = {}
         for value in rest:
-            groups.setdefault(_value_kind(value), []).append(value)
+            groups.setdefault(value_kind(value), []).append(value)
         if len(groups) > 1:
             result = self._mixed_enum(at, hint, groups)
         elif all(isinstance(v, bool) for v in rest):
@@ -578,18 +579,6 @@ def _compatible(old: TypeExpr, new: TypeExpr, declarations: Mapping[str, Declara
     old_inner = old.inner if isinstance(old, Nullable) else old
     new_inner = new.inner if isinstance(new, Nullable) else new
     return json_kind(old_inner, dict(declarations)) == json_kind(new_inner, dict(declarations))
-
-
-def _value_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _is_null_schema(node: Any) -> bool:

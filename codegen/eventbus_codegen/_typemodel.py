@@ -350,10 +350,11 @@ class _Builder:
         groups: dict[str, list[Any]] = {}
         for value in rest:
             groups.setdefault(value_kind(value), []).append(value)
+        result: TypeExpr
         if len(groups) > 1:
             result = self._mixed_enum(at, hint, groups)
         elif all(isinstance(v, bool) for v in rest):
-            result: TypeExpr = Literal(rest[0]) if len(rest) == 1 else Scalar("boolean")
+            result = Literal(rest[0]) if len(rest) == 1 else Scalar("boolean")
         elif len(rest) == 1 and isinstance(rest[0], str | int | float):
             result = Literal(rest[0])
         elif all(isinstance(v, str) for v in rest):

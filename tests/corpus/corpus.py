@@ -29,6 +29,7 @@ from typing import Any
 
 import jsonschema
 import referencing
+from referencing.jsonschema import DRAFT202012
 
 from eventbus_codegen._names import pascal_case, words
 
@@ -199,7 +200,7 @@ def _registry(root: Path) -> referencing.Registry:
     for path in sorted(root.rglob("*.schema.json")):
         schema = json.loads(path.read_text(encoding="utf-8"))
         resources.append((schema["$id"], referencing.Resource.from_contents(
-            schema, default_specification=referencing.jsonschema.DRAFT202012)))
+            schema, default_specification=DRAFT202012)))
     return referencing.Registry().with_resources(resources)
 
 

@@ -21,10 +21,11 @@ from tests.toolchain.builds import ensure_node_modules, have_go, link_node_modul
 
 HERE = Path(__file__).resolve().parent
 Result = dict[str, Any]
+Outcome = tuple[bool, bool, list[Result] | None]  # generated, compiled, each valid payload's result
 
 
 def run_baselines(build: Path, bundles: dict[str, dict[str, Any]], entries: dict[str, Entry]
-                  ) -> dict[str, dict[str, tuple[bool, bool, list[Result] | None]]]:
+                  ) -> dict[str, dict[str, Outcome]]:
     """``{tool: {relative: (generated, compiled, payload results or None)}}`` for both npm tools."""
     folder = build / "baselines"
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,7 @@ def run_baselines(build: Path, bundles: dict[str, dict[str, Any]], entries: dict
 
 
 def _jsts(folder: Path, numbers: dict[str, str], generated: dict[str, Any], entries: dict[str, Entry]
-          ) -> dict[str, tuple[bool, bool, list[Result] | None]]:
+          ) -> dict[str, Outcome]:
     project = folder / "jsts"
     for relative, n in numbers.items():
         if generated[n]["jsts"] is None:
@@ -67,7 +68,7 @@ def _jsts(folder: Path, numbers: dict[str, str], generated: dict[str, Any], entr
     compiler = ensure_node_modules() / "typescript" / "bin" / "tsc"
     output = subprocess.run(["node", str(compiler), "-p", str(project)], capture_output=True, text=True, timeout=1800)
     failing = set(re.findall(r"^([sp][0-9_]+)\.ts\(", output.stdout, re.M))
-    results = {}
+    results: dict[str, Outcome] = {}
     for relative, n in numbers.items():
         if generated[n]["jsts"] is not None:
             results[relative] = (False, False, None)
@@ -124,9 +125,9 @@ func main() {{
 
 
 def _quicktype(folder: Path, numbers: dict[str, str], generated: dict[str, Any], entries: dict[str, Entry]
-               ) -> dict[str, tuple[bool, bool, list[Result] | None]]:
+               ) -> dict[str, Outcome]:
     module = folder / "quicktype"
-    results: dict[str, tuple[bool, bool, list[Result] | None]] = {
+    results: dict[str, Outcome] = {
         relative: (False, False, None) for relative, n in numbers.items() if generated[n]["quicktype"] is not None}
     if not have_go():
         raise RuntimeError("Go and the Debian Go libraries are missing: .ci/run installs them")

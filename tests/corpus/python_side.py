@@ -106,7 +106,7 @@ def round_trip(contracts: ContractSet, document: ContractDocument, source: str,
     try:
         module = _import(document, source, "corpus")
         model = getattr(module, contract_type_name(document))
-        contract = EventContract(type=document.event_metadata.type, exchange="corpus", model=model,
+        contract: EventContract[Any] = EventContract(type=document.event_metadata.type, exchange="corpus", model=model,
                                  schema=document.schema, resources=contracts.resources_for(document))
     except Exception as exc:  # the module does not import: every payload fails the same way
         failed = {"ok": False, "error": f"import: {type(exc).__name__}: {str(exc)[:200]}"}

@@ -198,7 +198,7 @@ class ContractTypes:
     major_version: int
     domain: str
     description: str | None
-    root: str  # name of the ObjectDecl of the event data
+    root: str  # name of the declaration of the event data (an AliasDecl when it is not an object)
     resources: tuple[str, ...]  # $id of the shared documents it reaches
     examples: tuple[Any, ...] = ()
 

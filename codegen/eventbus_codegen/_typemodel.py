@@ -3,9 +3,10 @@
 Types describe the *shape* of valid data; everything else a schema says (lengths, patterns,
 ranges, ``not``, ``if``/``then``) stays with the validator, which every binding runs on the
 embedded schema before it builds or after it reads a value. So a keyword is either a shape
-keyword, mapped here, or a validation keyword, left to the validator; a shape this module
-cannot map faithfully (tuples, ``$dynamicRef``, enums of mixed kinds, contradictory ``allOf``)
-is a ``GenerationError`` naming ``file#/pointer`` — never a type that is silently wrong.
+keyword, mapped here, or a validation keyword, left to the validator. A shape with no static
+type (a tuple, an enum of objects, ``allOf`` parts that disagree, recursion through an unnamed
+union) becomes the closest wider type, with a ``CodegenWarning`` naming ``file#/pointer``; the
+validator keeps checking what the type no longer says. The build does not fail for them.
 
 Names: a contract's data is ``<title>V<major>``; a ``$defs`` entry of a shared document is its
 key in PascalCase; anything declared inside an event contract is prefixed with the contract's

@@ -130,6 +130,10 @@ def build_type_model(contracts: ContractSet) -> TypeModel:
             planned.append(builder.contract(document))
         except RecursionError:
             raise GenerationError(document.path, "", "the schema nests too deeply to map") from None
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            # A malformed schema (a keyword holding the wrong kind of value): an error naming it, not a crash.
+            message = f"cannot map this schema ({type(exc).__name__}: {exc})"
+            raise GenerationError(document.path, "", message) from None
     names = [contract.title for contract in planned]
     for contract, document in zip(planned, sorted(contracts.events, key=lambda d: d.event_metadata.type), strict=True):
         if names.count(contract.title) > 1:

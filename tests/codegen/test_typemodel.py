@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import pytest
 
-from eventbus_codegen import CodegenWarning, load_contracts
+from eventbus_codegen import CodegenWarning, GenerationError, load_contracts
 from eventbus_codegen._model import (
     AnyJSON,
     ArrayOf,
@@ -163,3 +164,19 @@ def test_names_stay_apart_when_two_shapes_want_the_same_one(contracts_copy: Path
     edit_schema(ENDED, change)
     names = {d.name for d in build_type_model(load_contracts(contracts_copy)).declarations}
     assert {"ConversationEndedV1EndedReason", "ConversationEndedV1EndedReason2"} <= names
+
+
+def test_a_schema_nested_too_deeply_is_an_error_naming_it_not_a_crash(contracts_copy: Path) -> None:
+    deep: dict = {"type": "string"}
+    for _ in range(300):  # deeper than Python recursion allows a walk, not than JSON allows a file
+        deep = {"type": "object", "properties": {"x": deep}}
+    path = contracts_copy / ENDED
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema["properties"]["ended_reason"] = deep
+    path.write_text(json.dumps(schema), encoding="utf-8")
+
+    contracts = load_contracts(contracts_copy)  # the loader walks schemas without recursion
+    with pytest.raises(GenerationError) as caught:
+        build_type_model(contracts)
+    assert caught.value.path == path
+    assert "nests too deeply" in caught.value.message

@@ -111,6 +111,9 @@ def generate_model_module(contracts: ContractSet, document: ContractDocument, cl
             except RecursionError:
                 message = "datamodel-code-generator ran out of recursion depth"
                 raise GenerationError(document.path, "", message) from None
+            except Exception as exc:  # the generator's own faults on odd schemas: name the contract, do not crash
+                message = f"datamodel-code-generator crashed: {type(exc).__name__}: {exc}"
+                raise GenerationError(document.path, "", message) from None
         for warning in caught:
             if issubclass(warning.category, DeprecationWarning | PendingDeprecationWarning):
                 continue  # about the generator's own dependencies, not about this contract or its output

@@ -26,7 +26,7 @@ from ._errors import GenerationError
 from ._names import pascal_case
 from ._refs import find_anchor, iter_subschemas, resolve_pointer
 
-__all__ = ["Located", "bundle_contract", "locate_ref"]
+__all__ = ["Located", "base_uri_at", "bundle_contract", "locate_ref"]
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 Located = tuple[str, str]  # (document $id, JSON pointer of the subschema)
@@ -45,7 +45,7 @@ def locate_ref(contracts: ContractSet, uri: str) -> Located | None:
     base_node = resolve_pointer(document.schema, inside)[1]
     if fragment.startswith("/"):
         ok, _ = resolve_pointer(base_node, fragment)
-        return (document.schema_id, inside + _normal_pointer(fragment)) if ok else None
+        return (document.schema_id, inside + unquote(fragment)) if ok else None
     anchor = find_anchor(base_node, fragment)
     return None if anchor is None else (document.schema_id, inside + anchor)
 
@@ -82,19 +82,18 @@ def bundle_contract(contracts: ContractSet, document: ContractDocument) -> dict[
             pending.append(target)
         return f"#/$defs/{names[target]}"
 
-    result = _copy(contracts, root, name_for, document)
+    result = _copy(contracts, root, name_for)
     result["$schema"] = DRAFT_2020_12
     definitions: dict[str, Any] = {}
     while pending:
         target = pending.pop(0)
-        definitions[names[target]] = _copy(contracts, target, name_for, document)
+        definitions[names[target]] = _copy(contracts, target, name_for)
     if definitions:
         result["$defs"] = dict(sorted(definitions.items()))
     return result
 
 
-def _copy(contracts: ContractSet, at: Located, name_for: Callable[[Located], str],
-          contract: ContractDocument) -> Any:
+def _copy(contracts: ContractSet, at: Located, name_for: Callable[[Located], str]) -> Any:
     owner = contracts.by_id(at[0])
     node = resolve_pointer(owner.schema, at[1])[1]
     copied = copy.deepcopy(node)
@@ -132,7 +131,3 @@ def _hint(contracts: ContractSet, at: Located) -> str:
     if tokens[-1].isdigit() or tokens[-1] in ("items", "additionalProperties", "not"):
         return pascal_case("_".join(tokens[-3:]))
     return pascal_case(tokens[-1])
-
-
-def _normal_pointer(fragment: str) -> str:
-    return unquote(fragment)

@@ -7,7 +7,7 @@ the committed copy for drift (``write_*``, ``check_*``). Every error names ``fil
 """
 
 from ._contracts import ContractDocument, ContractSet, EventMetadata, load_contracts
-from ._errors import CodegenError, ContractLoadError, GenerationError
+from ._errors import CodegenError, CodegenWarning, ContractLoadError, GenerationError
 from ._validate import Problem, validate_contracts
 from .go import check_go, generate_go, write_go
 from .python import check_python, generate_python, write_python
@@ -15,6 +15,7 @@ from .typescript import check_typescript, generate_typescript, write_typescript
 
 __all__ = [
     "CodegenError",
+    "CodegenWarning",
     "ContractDocument",
     "ContractLoadError",
     "ContractSet",

@@ -18,13 +18,13 @@ import json
 import keyword
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urldefrag, urlsplit
 
 from ._errors import ContractLoadError
-from ._refs import fragment_exists, iter_refs
+from ._refs import fragment_exists, iter_ids, iter_refs, resolve_pointer
 
 __all__ = ["ContractDocument", "ContractSet", "EventMetadata", "load_contracts"]
 
@@ -94,6 +94,8 @@ class ContractSet:
 
     root: Path
     documents: tuple[ContractDocument, ...]
+    # $id of a subschema inside a document (a bundle's definitions) → (the document's $id, its JSON pointer)
+    embedded: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def events(self) -> tuple[ContractDocument, ...]:
@@ -109,6 +111,16 @@ class ContractSet:
             if doc.schema_id == schema_id:
                 return doc
         raise KeyError(schema_id)
+
+    def locate(self, uri: str) -> tuple[ContractDocument, str] | None:
+        """The document and JSON pointer an absolute URI without fragment names: a file, or a subschema's ``$id``."""
+        for doc in self.documents:
+            if doc.schema_id == uri:
+                return doc, ""
+        inside = self.embedded.get(uri)
+        if inside is None:
+            return None
+        return self.by_id(inside[0]), inside[1]
 
     def resources_for(self, document: ContractDocument) -> dict[str, Mapping[str, Any]]:
         """``$id`` → schema of every document ``document`` reaches: what a validator's registry needs."""
@@ -156,9 +168,10 @@ def collect_contracts(root: Path) -> tuple[ContractSet, list[ContractLoadError]]
         documents.append(ContractDocument(path, relative, schema, metadata))
     documents, id_errors = _drop_duplicate_ids(documents)
     errors.extend(id_errors)
-    documents, ref_errors = _resolve_reaches(documents)
+    embedded = _embedded_ids(documents)
+    documents, ref_errors = _resolve_reaches(documents, embedded)
     errors.extend(ref_errors)
-    return ContractSet(root, tuple(documents)), errors
+    return ContractSet(root, tuple(documents), embedded), errors
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
@@ -328,7 +341,20 @@ def _drop_duplicate_ids(documents: list[ContractDocument]) -> tuple[list[Contrac
     return kept, errors
 
 
-def _resolve_reaches(documents: list[ContractDocument]) -> tuple[list[ContractDocument], list[ContractLoadError]]:
+def _embedded_ids(documents: list[ContractDocument]) -> dict[str, tuple[str, str]]:
+    """Every ``$id`` of a subschema inside a document, for ``$ref``s into bundled documents."""
+    files = {doc.schema_id for doc in documents}
+    embedded: dict[str, tuple[str, str]] = {}
+    for doc in documents:
+        for pointer, schema_id in iter_ids(doc.schema, doc.schema_id):
+            if schema_id not in files:
+                embedded.setdefault(schema_id, (doc.schema_id, pointer))
+    return embedded
+
+
+def _resolve_reaches(
+    documents: list[ContractDocument], embedded: Mapping[str, tuple[str, str]]
+) -> tuple[list[ContractDocument], list[ContractLoadError]]:
     """Check every ``$ref`` lands somewhere and compute each document's transitive reach."""
     by_id = {doc.schema_id: doc for doc in documents}
     direct: dict[str, set[str]] = {}
@@ -338,11 +364,16 @@ def _resolve_reaches(documents: list[ContractDocument]) -> tuple[list[ContractDo
         for pointer, ref in iter_refs(doc.schema, doc.schema_id):
             target_id, fragment = urldefrag(ref)
             target = by_id.get(target_id)
+            node: Any = target.schema if target is not None else None
+            if target is None and target_id in embedded:
+                document_id, inside = embedded[target_id]
+                target, node = by_id[document_id], resolve_pointer(by_id[document_id].schema, inside)[1]
+                target_id = document_id
             if target is None:
                 message = f"$ref {ref!r} names no schema file in the contracts tree (no file has $id {target_id!r})"
                 errors.append(ContractLoadError(doc.path, pointer, message))
                 continue
-            if not fragment_exists(target.schema, fragment):
+            if not fragment_exists(node, fragment):
                 message = f"$ref {ref!r} points at nothing: {target.relative_path} has no '#{fragment}'"
                 errors.append(ContractLoadError(doc.path, pointer, message))
                 continue

@@ -9,9 +9,14 @@ under other names, so the Go module embeds a translated copy of every schema:
     $anchor                      → "$id": "#anchor"
     $ref beside other keywords   → {"allOf": [{"$ref": …}], …}  (draft-07 ignores siblings of $ref)
 
-Keywords draft-07 has no equivalent for (``unevaluatedProperties``, ``$dynamicRef``,
-``minContains``, …) stop the generation with a ``GenerationError`` naming the spot: a validator
-silently skipping a rule would accept what the other bindings reject.
+    $dynamicRef / $dynamicAnchor → $ref / "$id": "#anchor"  (their fixed meaning: the anchor they name)
+    $recursiveRef                → $ref "#"
+    unevaluatedProperties: X     → additionalProperties: X, where no applicator beside it can evaluate
+                                   properties (the same meaning); unevaluatedItems likewise → items
+
+What draft-07 cannot say (``unevaluatedProperties`` beside ``allOf``/``oneOf``/…, ``minContains``,
+``maxContains``) is left out of the Go copy with a ``CodegenWarning`` naming the spot: Go then
+checks less than TypeScript and Python there, and says so, rather than refusing the contract.
 """
 
 from __future__ import annotations
@@ -20,23 +25,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import GenerationError
+from ._errors import GenerationError, warn
 from ._refs import escape_pointer
 
 __all__ = ["DRAFT_07", "to_draft07"]
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
-_UNTRANSLATABLE = {
-    "$dynamicRef": "dynamic references",
-    "$dynamicAnchor": "dynamic anchors",
-    "$recursiveRef": "recursive references",
-    "$recursiveAnchor": "recursive anchors",
-    "unevaluatedProperties": "unevaluatedProperties",
-    "unevaluatedItems": "unevaluatedItems",
-    "minContains": "minContains",
-    "maxContains": "maxContains",
-}
+_UNTRANSLATABLE = ("minContains", "maxContains")
+# Applicators that can evaluate properties or items beside the schema's own keywords.
+_APPLICATORS = frozenset({"$ref", "$dynamicRef", "allOf", "anyOf", "oneOf", "if", "then", "else", "not",
+                          "dependentSchemas"})
 _ANNOTATIONS = frozenset({"title", "description", "$comment", "examples", "default", "deprecated", "readOnly",
                           "writeOnly"})
 _SUBSCHEMA = frozenset({"additionalItems", "additionalProperties", "contains", "else", "if", "items", "not",
@@ -58,12 +57,7 @@ def _translate(node: Any, pointer: str, path: Path) -> Any:
         return node
     if not isinstance(node, dict):
         raise GenerationError(path, pointer, "a schema must be an object or a boolean")
-    for keyword, what in _UNTRANSLATABLE.items():
-        if keyword in node:
-            raise GenerationError(
-                path, f"{pointer}/{escape_pointer(keyword)}",
-                f"{what} have no draft-07 equivalent, so gojsonschema (Go) cannot check this schema faithfully",
-            )
+    node = _unevaluated(dict(node), pointer, path)
     out: dict[str, Any] = {}
     for key, value in node.items():
         child = f"{pointer}/{escape_pointer(key)}"
@@ -71,10 +65,15 @@ def _translate(node: Any, pointer: str, path: Path) -> Any:
             out[key] = value
         elif key == "$schema" and pointer:
             continue
-        elif key == "$ref":
-            out[key] = _rewrite_ref(value)
-        elif key == "$anchor":
+        elif key in ("$ref", "$dynamicRef"):
+            out["$ref"] = _rewrite_ref(value)
+        elif key == "$recursiveRef":
+            out["$ref"] = "#"
+        elif key in ("$anchor", "$dynamicAnchor"):
             out["$id"] = f"#{value}"
+        elif key == "$recursiveAnchor" or key in _UNTRANSLATABLE:
+            if key in _UNTRANSLATABLE:
+                warn(path, child, f"{key} has no draft-07 equivalent: Go does not check it")
         elif key == "$defs" or key == "definitions":
             defs = out.setdefault("definitions", {})
             defs.update({name: _translate(sub, f"{child}/{escape_pointer(name)}", path) for name, sub in value.items()})
@@ -99,6 +98,24 @@ def _translate(node: Any, pointer: str, path: Path) -> Any:
         ref = out.pop("$ref")
         out["allOf"] = [{"$ref": ref}, *out.get("allOf", [])]
     return out
+
+
+def _unevaluated(node: dict[str, Any], pointer: str, path: Path) -> dict[str, Any]:
+    """``unevaluatedProperties``/``unevaluatedItems`` as their draft-07 equivalents where they mean the same."""
+    for keyword, plain, own in (("unevaluatedProperties", "additionalProperties", "additionalProperties"),
+                                ("unevaluatedItems", "items", "items")):
+        if keyword not in node:
+            continue
+        value = node.pop(keyword)
+        same = not (_APPLICATORS & node.keys()) and own not in node
+        if keyword == "unevaluatedItems" and "prefixItems" in node:
+            same = False
+        if same:
+            node[plain] = value
+        else:
+            warn(path, f"{pointer}/{keyword}",
+                  f"{keyword} beside applicators has no draft-07 equivalent: Go does not check it")
+    return node
 
 
 def _rewrite_ref(ref: Any) -> Any:

@@ -10,9 +10,10 @@ without reading a traceback, and editors can jump to the spot.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-__all__ = ["CodegenError", "ContractLoadError", "GenerationError", "location"]
+__all__ = ["CodegenError", "CodegenWarning", "ContractLoadError", "GenerationError", "location", "warn"]
 
 
 class CodegenError(Exception):
@@ -40,3 +41,17 @@ class ContractLoadError(CodegenError):
 
 class GenerationError(CodegenError):
     """A loaded contract that the generator or its output directory cannot handle."""
+
+
+class CodegenWarning(UserWarning):
+    """A construct generated as the closest wider type; the message names ``file#/pointer``.
+
+    The JSON Schema stays the authority (every binding validates with it), so the output is still
+    correct, only less precise than the schema: a warning, never a failed build.
+    """
+
+
+def warn(path: Path, pointer: str, message: str) -> None:
+    """Issue a ``CodegenWarning`` ``file#/pointer: message``, shown as that one line (no generator source line)."""
+    warnings.warn_explicit(f"{location(path, pointer)}: {message}", CodegenWarning, "eventbus-codegen", 0,
+                           module="eventbus_codegen")

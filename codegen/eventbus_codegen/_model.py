@@ -20,6 +20,7 @@ Declarations (what gets a name in the generated code)::
     ObjectDecl               properties, each required or optional; ``extra`` says what other keys may hold
     EnumDecl                 enum of strings or of integers
     UnionDecl                oneOf/anyOf: tagged (discriminator property), by JSON kind, or opaque
+    AliasDecl                a contract's data that is not an object: a name for any type expression
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "NO_DEFAULT",
+    "AliasDecl",
     "AnyJSON",
     "ArrayOf",
     "ContractTypes",
@@ -46,6 +48,7 @@ __all__ = [
     "UnionDecl",
     "Variant",
     "json_kind",
+    "value_kind",
 ]
 
 
@@ -170,7 +173,17 @@ class UnionDecl:
         return self.discriminator is None and not self.by_kind
 
 
-Declaration = ObjectDecl | EnumDecl | UnionDecl
+@dataclass(frozen=True, slots=True)
+class AliasDecl:
+    """A name for a type expression: the data of a contract whose root is not an object."""
+
+    name: str
+    description: str | None
+    type: TypeExpr
+    source: str
+
+
+Declaration = ObjectDecl | EnumDecl | UnionDecl | AliasDecl
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +198,7 @@ class ContractTypes:
     major_version: int
     domain: str
     description: str | None
-    root: str  # name of the ObjectDecl of the event data
+    root: str  # name of the declaration of the event data (an AliasDecl when it is not an object)
     resources: tuple[str, ...]  # $id of the shared documents it reaches
     examples: tuple[Any, ...] = ()
 
@@ -220,19 +233,27 @@ class TypeModel:
         raise KeyError(name)
 
 
+def value_kind(value: Any) -> str:
+    """The JSON kind of a JSON value: object, array, string, integer, number, boolean or null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def json_kind(expr: TypeExpr, model_declarations: dict[str, Declaration]) -> str:
     """The JSON kind a value of ``expr`` has: object, array, string, integer, number, boolean, null, any."""
     if isinstance(expr, Scalar):
         return expr.kind
     if isinstance(expr, Literal):
-        value = expr.value
-        if isinstance(value, bool):
-            return "boolean"
-        if isinstance(value, int):
-            return "integer"
-        if isinstance(value, float):
-            return "number"
-        return "string"
+        return value_kind(expr.value)
     if isinstance(expr, ArrayOf):
         return "array"
     if isinstance(expr, MapOf):
@@ -243,5 +264,7 @@ def json_kind(expr: TypeExpr, model_declarations: dict[str, Declaration]) -> str
             return "object"
         if isinstance(declaration, EnumDecl):
             return declaration.kind
+        if isinstance(declaration, AliasDecl):
+            return json_kind(declaration.type, model_declarations)
         return "union"
     return "any"

@@ -3,9 +3,10 @@
 Types describe the *shape* of valid data; everything else a schema says (lengths, patterns,
 ranges, ``not``, ``if``/``then``) stays with the validator, which every binding runs on the
 embedded schema before it builds or after it reads a value. So a keyword is either a shape
-keyword, mapped here, or a validation keyword, left to the validator; a shape this module
-cannot map faithfully (tuples, ``$dynamicRef``, enums of mixed kinds, contradictory ``allOf``)
-is a ``GenerationError`` naming ``file#/pointer`` — never a type that is silently wrong.
+keyword, mapped here, or a validation keyword, left to the validator. A shape with no static
+type (a tuple, an enum of objects, ``allOf`` parts that disagree, recursion through an unnamed
+union) becomes the closest wider type, with a ``CodegenWarning`` naming ``file#/pointer``; the
+validator keeps checking what the type no longer says. The build does not fail for them.
 
 Names: a contract's data is ``<title>V<major>``; a ``$defs`` entry of a shared document is its
 key in PascalCase; anything declared inside an event contract is prefixed with the contract's
@@ -18,12 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urldefrag, urljoin
+from urllib.parse import unquote, urljoin
 
+from ._bundle import base_uri_at, locate_ref
 from ._contracts import ContractDocument, ContractSet
-from ._errors import GenerationError
+from ._errors import GenerationError, warn
 from ._model import (
     NO_DEFAULT,
+    AliasDecl,
     AnyJSON,
     ArrayOf,
     ContractTypes,
@@ -41,9 +44,10 @@ from ._model import (
     UnionDecl,
     Variant,
     json_kind,
+    value_kind,
 )
 from ._names import pascal_case
-from ._refs import escape_pointer
+from ._refs import escape_pointer, resolve_pointer
 
 __all__ = ["build_type_model", "contract_type_name"]
 
@@ -66,6 +70,18 @@ SHAPE_KEYWORDS = frozenset(
     }
 )
 _SCALARS = ("string", "integer", "number", "boolean")
+# Names a declaration must not take: TypeScript's global types, and what the TypeScript and Go
+# runtimes of a generated package declare. A schema's "Record" or "Bus" becomes "Record2", "Bus2".
+RESERVED_NAMES = frozenset({
+    "Array", "BigInt", "Boolean", "Date", "Error", "Function", "Map", "Number", "Object", "Partial", "Promise",
+    "Readonly", "ReadonlyArray", "Record", "RegExp", "Set", "String", "Symbol", "Uint8Array",
+    "AnyContract", "Attributes", "Bus", "BusOptions", "CloudEventAttributes", "Contract", "ContractError",
+    "ContractSpec", "EnvelopeError", "EventBus", "EventBusError", "EventContext", "EventContract",
+    "EventValidationError", "Handler", "IncomingEnvelope", "JsonValue", "Null", "Nullable", "Of", "Options",
+    "ParkMessage", "ParkOrigin", "ParkReason", "PublishError", "PublishNackedError", "PublishOptions",
+    "PublishTimeoutError", "SchemaViolation", "SubscribeOptions", "Subscription", "UnroutableError",
+    "ValidationError",
+})
 
 
 def contract_type_name(document: ContractDocument) -> str:
@@ -100,13 +116,24 @@ class _At:
     def error(self, message: str) -> GenerationError:
         return GenerationError(self.document.path, self.pointer, message)
 
+    def widen(self, message: str) -> None:
+        """Say that this schema is generated as a wider type than it means (the validator still checks it)."""
+        warn(self.document.path, self.pointer, message)
+
 
 def build_type_model(contracts: ContractSet) -> TypeModel:
     """The type model of every event contract in ``contracts``; ``GenerationError`` for what cannot map."""
     builder = _Builder(contracts)
     planned = []
     for document in sorted(contracts.events, key=lambda doc: doc.event_metadata.type):
-        planned.append(builder.contract(document))
+        try:
+            planned.append(builder.contract(document))
+        except RecursionError:
+            raise GenerationError(document.path, "", "the schema nests too deeply to map") from None
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            # A malformed schema (a keyword holding the wrong kind of value): an error naming it, not a crash.
+            message = f"cannot map this schema ({type(exc).__name__}: {exc})"
+            raise GenerationError(document.path, "", message) from None
     names = [contract.title for contract in planned]
     for contract, document in zip(planned, sorted(contracts.events, key=lambda d: d.event_metadata.type), strict=True):
         if names.count(contract.title) > 1:
@@ -121,11 +148,13 @@ class _Builder:
         self.contracts = contracts
         self.by_id = {doc.schema_id: doc for doc in contracts.documents}
         self.names: dict[tuple[str, str], str] = {}
-        self.taken: set[str] = set()
+        self.taken: set[str] = set(RESERVED_NAMES)
         self.declarations: dict[str, Declaration] = {}
+        self.resolving: set[tuple[str, str]] = set()
         self.contract_names = {
             doc.schema_id: contract_type_name(doc) for doc in contracts.events if doc.metadata is not None
         }
+        self.taken.update(f"{name}Contract" for name in self.contract_names.values())
 
     # -- contracts -----------------------------------------------------------------------------
 
@@ -135,7 +164,9 @@ class _Builder:
         at = _At(document, "", document.schema, document.schema_id)
         root = self.type_of(at, name)
         if not isinstance(root, Named) or isinstance(self.declarations[root.name], EnumDecl):
-            raise at.error("event data must be a JSON object (with properties) or a union of objects")
+            # Data that is not an object (an array, a string, an enum, any JSON): a named alias.
+            name = self._name(_At(document, "#alias", None, document.schema_id), name)
+            root = self._declare(AliasDecl(name, _text(document.schema.get("description")), root, _source(at)))
         examples = document.schema.get("examples")
         return ContractTypes(
             type=meta.type,
@@ -193,9 +224,10 @@ class _Builder:
         if node is True or (isinstance(node, dict) and not (SHAPE_KEYWORDS & node.keys())):
             return AnyJSON()
         if not isinstance(node, dict):
-            raise at.error("a schema here must be an object or true (false admits no value, so no type)")
+            return AnyJSON()  # false: no value is valid, so no type is wrong; the validator refuses them all
         if "$dynamicRef" in node:
-            raise at.error("$dynamicRef cannot be mapped to static types")
+            node = {**{k: v for k, v in node.items() if k != "$dynamicRef"}, "$ref": node["$dynamicRef"]}
+            at = _At(at.document, at.pointer, node, at.base_uri)
         if "$ref" in node:
             if SHAPE_KEYWORDS & (node.keys() - {"$ref"}):
                 return self._all_of(at, hint, with_ref=True)
@@ -216,27 +248,22 @@ class _Builder:
         target = self._resolve(ref_at, ref)
         if target.key in self.names:
             return Named(self.names[target.key])
-        return self.type_of(target, self._hint_for_target(target))
+        if target.key in self.resolving:
+            ref_at.widen("a recursive reference through a type with no name of its own is generated as any JSON")
+            return AnyJSON()
+        self.resolving.add(target.key)
+        try:
+            return self.type_of(target, self._hint_for_target(target))
+        finally:
+            self.resolving.discard(target.key)
 
     def _resolve(self, ref_at: _At, ref: str) -> _At:
-        absolute = urljoin(ref_at.base_uri, ref)
-        document_id, fragment = urldefrag(absolute)
-        document = self.by_id.get(document_id)
-        if document is None:
-            raise ref_at.error(f"$ref {ref!r} names no loaded schema")
-        at = _At(document, "", document.schema, document.schema_id)
-        if not fragment:
-            return at
-        if not fragment.startswith("/"):
-            found = _find_anchor(at, fragment)
-            if found is None:
-                raise ref_at.error(f"$ref {ref!r}: no $anchor {fragment!r}")
-            return found
-        tokens = [unquote(t).replace("~1", "/").replace("~0", "~") for t in fragment.split("/")[1:]]
-        try:
-            return at.child(*(int(t) if isinstance(at.node, list) and t.isdigit() else t for t in tokens))
-        except (KeyError, IndexError, TypeError):
-            raise ref_at.error(f"$ref {ref!r} points at nothing") from None
+        located = locate_ref(self.contracts, urljoin(ref_at.base_uri, ref))
+        if located is None:
+            raise ref_at.error(f"$ref {ref!r} points at nothing loaded")
+        document = self.by_id[located[0]]
+        return _At(document, located[1], resolve_pointer(document.schema, located[1])[1],
+                   base_uri_at(document, located[1]))
 
     def _typed(self, at: _At, hint: str) -> TypeExpr:
         node = at.node
@@ -274,7 +301,8 @@ class _Builder:
             return self._object(at, hint)
         if kind == "array":
             if "prefixItems" in node or isinstance(node.get("items"), list):
-                raise at.error("tuples (prefixItems / an items array) cannot be mapped to static types")
+                at.widen("a tuple (prefixItems / an items array) is generated as an array of any JSON")
+                return ArrayOf(AnyJSON())
             items = node.get("items", True)
             if items is True or items == {}:
                 return ArrayOf(AnyJSON())
@@ -282,7 +310,8 @@ class _Builder:
         if kind in _SCALARS:
             fmt = node.get("format")
             return Scalar(kind, fmt if isinstance(fmt, str) else None)
-        raise at.error(f"unknown type {kind!r}")
+        at.widen(f"unknown type {kind!r} is generated as any JSON")
+        return AnyJSON()
 
     def _object(self, at: _At, hint: str) -> TypeExpr:
         node = at.node
@@ -323,8 +352,14 @@ class _Builder:
         rest = [value for value in values if value is not None]
         if not rest:
             return Scalar("null")
-        if all(isinstance(v, bool) for v in rest):
-            result: TypeExpr = Literal(rest[0]) if len(rest) == 1 else Scalar("boolean")
+        groups: dict[str, list[Any]] = {}
+        for value in rest:
+            groups.setdefault(value_kind(value), []).append(value)
+        result: TypeExpr
+        if len(groups) > 1:
+            result = self._mixed_enum(at, hint, groups)
+        elif all(isinstance(v, bool) for v in rest):
+            result = Literal(rest[0]) if len(rest) == 1 else Scalar("boolean")
         elif len(rest) == 1 and isinstance(rest[0], str | int | float):
             result = Literal(rest[0])
         elif all(isinstance(v, str) for v in rest):
@@ -336,8 +371,24 @@ class _Builder:
         elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in rest):
             result = Scalar("number")
         else:
-            raise at.error("an enum mixing kinds of values (or holding objects/arrays) has no static type")
+            at.widen("an enum of objects or arrays is generated as any JSON")
+            result = AnyJSON()
         return Nullable(result) if nullable else result
+
+    def _mixed_enum(self, at: _At, hint: str, groups: dict[str, list[Any]]) -> TypeExpr:
+        """An enum mixing kinds of values: a union by kind of one enum (or literal) per kind."""
+        if "object" in groups or "array" in groups:
+            at.widen("an enum holding objects or arrays is generated as any JSON")
+            return AnyJSON()
+        if "integer" in groups and "number" in groups:
+            groups["number"] += groups.pop("integer")
+        variants = []
+        for kind, values in groups.items():
+            narrowed = _At(at.document, f"{at.pointer}#{kind}", {"enum": values}, at.base_uri)
+            expr = self._enum(narrowed, hint + pascal_case(kind))
+            variants.append(Variant(expr, kind))
+        return self._declare(UnionDecl(self._name(at, hint), _text(at.node.get("description")), tuple(variants),
+                                       None, _source(at)))
 
     def _const(self, at: _At) -> TypeExpr:
         value = at.node["const"]
@@ -350,7 +401,9 @@ class _Builder:
     def _union(self, at: _At, hint: str) -> TypeExpr:
         node = at.node
         if "oneOf" in node and "anyOf" in node:
-            raise at.error("oneOf and anyOf on the same schema cannot be mapped; nest one inside the other")
+            at.widen("oneOf beside anyOf: the type follows oneOf, the validator checks both")
+            node = {k: v for k, v in node.items() if k != "anyOf"}
+            at = _At(at.document, at.pointer, node, at.base_uri)
         keyword = "oneOf" if "oneOf" in node else "anyOf"
         branches = node[keyword]
         if not isinstance(branches, list) or not branches:
@@ -361,8 +414,12 @@ class _Builder:
             rest = {k: v for k, v in node.items() if k != keyword}
             return self.type_of(_At(at.document, at.pointer, rest, at.base_uri), hint)
         if others:
-            beside = ", ".join(sorted(others))
-            raise at.error(f"{keyword} beside {beside} cannot be mapped; move them into the branches")
+            # Keywords beside the branches apply to each of them: merge them into every branch.
+            rest = {k: v for k, v in node.items() if k not in (keyword, "description", "title")}
+            merged = [branch if _is_null_schema(branch) else {"allOf": [rest, branch]} for branch in branches]
+            node = {keyword: merged, **({"description": node["description"]} if "description" in node else {})}
+            at = _At(at.document, at.pointer, node, at.base_uri)
+            branches = merged
         if at.key in self.names:
             return Named(self.names[at.key])
         nullable = False
@@ -451,8 +508,14 @@ class _Builder:
             return AnyJSON()
         if len(flat) == 1:
             return self.type_of(flat[0], hint)
-        if not all(_is_object_schema(part.node) for part in flat):
-            raise at.error("allOf can be mapped only when its parts are objects (or only narrow one shape)")
+        objects = [part for part in flat if _is_object_schema(part.node)]
+        closed = True
+        if len(objects) < len(flat):
+            if not objects:
+                return self._all_of_values(at, hint, flat)
+            at.widen("allOf parts that are not plain objects are left to the validator; "
+                     "the merged object keeps the properties it does not name")
+            flat, closed = objects, False
         if at.key in self.names:
             return Named(self.names[at.key])
         name = self._name(at, hint)
@@ -469,15 +532,30 @@ class _Builder:
                 field_type = self.type_of(prop_at, name + pascal_case(prop))
                 previous = fields.get(prop)
                 if previous is not None and not _compatible(previous.type, field_type, self.declarations):
-                    raise prop_at.error(f"allOf parts give property {prop!r} types that do not agree")
-                if previous is None or not isinstance(field_type, AnyJSON):
+                    prop_at.widen(f"allOf parts give property {prop!r} types that do not agree: any JSON")
+                    fields[prop] = _field(prop, prop_at, AnyJSON(), False)
+                elif previous is None or not isinstance(field_type, AnyJSON):
                     fields[prop] = _field(prop, prop_at, field_type, False)
-            if part.node.get("additionalProperties") is False or part.node.get("unevaluatedProperties") is False:
+            closes = part.node.get("additionalProperties") is False or part.node.get("unevaluatedProperties") is False
+            if closes and closed:
                 extra = None
         merged = tuple(
             Field(f.json_name, f.type, f.json_name in required, f.description, f.default) for f in fields.values()
         )
         return self._declare(ObjectDecl(name, _text(node.get("description")), merged, extra, _source(at)))
+
+    def _all_of_values(self, at: _At, hint: str, parts: list[_At]) -> TypeExpr:
+        """``allOf`` of parts that are not objects: one schema of their keywords when they narrow one kind."""
+        kinds = {_declared_kind(part.node) for part in parts} - {None}
+        if len(kinds) <= 1 and len({(part.document.schema_id, part.base_uri) for part in parts}) == 1:
+            merged: dict[str, Any] = {}
+            for part in parts:
+                merged.update(part.node)
+            return self.type_of(_At(at.document, at.pointer, merged, at.base_uri), hint)
+        shaped = next((part for part in parts if _declared_kind(part.node) is not None), parts[0])
+        at.widen("allOf parts of different kinds (or from different documents): the type follows "
+                 f"{_source(shaped)}, the validator checks them all")
+        return self.type_of(shaped, hint)
 
     def _flatten(self, parts: list[_At]) -> list[_At]:
         """Follow pure ``$ref`` parts and nested ``allOf`` so merging sees the object schemas themselves."""
@@ -515,6 +593,15 @@ def _is_null_schema(node: Any) -> bool:
     return node.get("type") == "null" or ("const" in node and node["const"] is None) or node.get("enum") == [None]
 
 
+def _declared_kind(node: Any) -> str | None:
+    kind = node.get("type") if isinstance(node, dict) else None
+    if isinstance(kind, str):
+        return kind
+    if isinstance(kind, list):
+        return "/".join(sorted(kind))
+    return None
+
+
 def _is_object_schema(node: Any) -> bool:
     if not isinstance(node, dict):
         return False
@@ -524,25 +611,6 @@ def _is_object_schema(node: Any) -> bool:
 
 def _keys(node: Any) -> set[str]:
     return set(node) if isinstance(node, dict) else set()
-
-
-def _find_anchor(at: _At, anchor: str) -> _At | None:
-    node = at.node
-    if isinstance(node, dict):
-        if node.get("$anchor") == anchor:
-            return at
-        for key in node:
-            if key in ("enum", "const", "examples", "default"):
-                continue
-            found = _find_anchor(at.child(key), anchor)
-            if found is not None:
-                return found
-    elif isinstance(node, list):
-        for index in range(len(node)):
-            found = _find_anchor(at.child(index), anchor)
-            if found is not None:
-                return found
-    return None
 
 
 def _source(at: _At) -> str:

@@ -163,7 +163,7 @@ def test_codegen_go_never_deletes_hand_written_code(tmp_path: Path) -> None:
     assert (out / "mine.go").exists()
 
 
-def test_codegen_unmappable_schema_is_one_line_naming_the_schema_path(tmp_path: Path) -> None:
+def test_codegen_schema_without_a_static_type_warns_naming_the_schema_path(tmp_path: Path) -> None:
     import shutil
 
     contracts = tmp_path / "contracts"
@@ -173,7 +173,6 @@ def test_codegen_unmappable_schema_is_one_line_naming_the_schema_path(tmp_path: 
     schema["properties"]["ended_reason"] = {"type": "array", "prefixItems": [{"type": "string"}]}
     path.write_text(json.dumps(schema))
     for args in (("typescript",), ("go", "--module", GO_MODULE)):
-        result = run("codegen", *args, "--contracts", str(contracts), "--out", str(tmp_path / "out"))
-        assert result.returncode == 1
-        assert result.stderr.count("\n") == 1, result.stderr
-        assert f"{path.as_posix()}#/properties/ended_reason: tuples" in result.stderr
+        result = run("codegen", *args, "--contracts", str(contracts), "--out", str(tmp_path / args[0]))
+        assert result.returncode == 0, result.stderr
+        assert f"CodegenWarning: {path.as_posix()}#/properties/ended_reason: a tuple" in result.stderr

@@ -10,7 +10,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
-from eventbus_codegen import GenerationError, load_contracts
+from eventbus_codegen import CodegenWarning, load_contracts
 from eventbus_codegen._draft07 import DRAFT_07, to_draft07
 
 from .conftest import CONTRACTS
@@ -42,13 +42,36 @@ def test_defs_tuples_dependencies_anchors_and_ref_siblings_are_rewritten() -> No
     Draft7Validator.check_schema(out)
 
 
-@pytest.mark.parametrize("keyword", ["unevaluatedProperties", "$dynamicRef", "minContains"])
-def test_keywords_without_a_draft07_meaning_are_refused_at_their_path(keyword: str) -> None:
-    schema = {"properties": {"a": {"type": "object", keyword: False}}}
-    with pytest.raises(GenerationError) as caught:
-        to_draft07(schema, HERE)
-    assert caught.value.pointer == f"/properties/a/{keyword}"
-    assert "draft-07" in caught.value.message
+def test_dynamic_and_unevaluated_keywords_get_their_draft07_equivalent_where_one_exists() -> None:
+    schema = {
+        "$defs": {"Node": {"$dynamicAnchor": "node", "type": "object"}},
+        "properties": {
+            "closed": {"type": "object", "properties": {"x": {}}, "unevaluatedProperties": False},
+            "tail": {"type": "array", "unevaluatedItems": {"type": "string"}},
+            "node": {"$dynamicRef": "#node"},
+        },
+    }
+    out = to_draft07(schema, HERE)
+    assert out["definitions"]["Node"] == {"$id": "#node", "type": "object"}
+    assert out["properties"]["closed"] == {"type": "object", "properties": {"x": {}}, "additionalProperties": False}
+    assert out["properties"]["tail"] == {"type": "array", "items": {"type": "string"}}
+    assert out["properties"]["node"] == {"$ref": "#node"}
+    Draft7Validator.check_schema(out)
+
+
+@pytest.mark.parametrize(
+    ("schema", "keyword"),
+    [
+        ({"type": "object", "allOf": [{"properties": {"x": {}}}], "unevaluatedProperties": False},
+         "unevaluatedProperties"),
+        ({"type": "array", "contains": {"type": "string"}, "minContains": 2}, "minContains"),
+    ],
+)
+def test_what_draft07_cannot_say_is_left_out_of_the_go_copy_with_a_warning(schema: dict, keyword: str) -> None:
+    with pytest.warns(CodegenWarning) as caught:
+        out = to_draft07({"properties": {"a": schema}}, HERE)
+    assert keyword not in out["properties"]["a"]
+    assert any(str(w.message).startswith(f"x.schema.json#/properties/a/{keyword}: ") for w in caught)
 
 
 def _validators(draft: str) -> dict[str, Any]:

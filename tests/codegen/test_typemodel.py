@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 
 import pytest
 
-from eventbus_codegen import GenerationError, load_contracts
+from eventbus_codegen import CodegenWarning, GenerationError, load_contracts
 from eventbus_codegen._model import (
     AnyJSON,
     ArrayOf,
@@ -101,32 +103,56 @@ def test_untagged_object_unions_are_opaque(contracts_copy: Path, edit_schema: Ed
 @pytest.mark.parametrize(
     ("schema", "pointer", "message"),
     [
-        ({"type": "array", "prefixItems": [{"type": "string"}]}, "/properties/ended_reason", "tuples"),
-        ({"$dynamicRef": "#meta"}, "/properties/ended_reason", "$dynamicRef"),
-        ({"enum": ["a", 1]}, "/properties/ended_reason", "mixing kinds"),
+        ({"type": "array", "prefixItems": [{"type": "string"}]}, "/properties/ended_reason", "tuple"),
         ({"type": "object", "properties": {"a": {"type": "string"}},
           "oneOf": [{"type": "string"}, {"type": "integer"}]},
-         "/properties/ended_reason", "oneOf beside properties"),
+         "/properties/ended_reason/oneOf/0", "not plain objects"),
         ({"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}},
                     {"type": "object", "properties": {"a": {"type": "integer"}}}]},
          "/properties/ended_reason/allOf/1/properties/a", "do not agree"),
-        (False, "/properties/ended_reason", None),  # false: the property must be absent, so no field
+        ({"enum": [{"a": 1}, {"b": 2}]}, "/properties/ended_reason", "objects or arrays"),
     ],
 )
-def test_what_cannot_be_mapped_is_an_error_at_its_schema_path(
-    contracts_copy: Path, edit_schema: EditSchema, schema: object, pointer: str, message: str | None
+def test_what_has_no_static_type_is_widened_with_a_warning_at_its_schema_path(
+    contracts_copy: Path, edit_schema: EditSchema, schema: object, pointer: str, message: str
 ) -> None:
     path = edit_schema(ENDED, lambda s: s["properties"].__setitem__("ended_reason", schema))
-    if message is None:
+    with pytest.warns(CodegenWarning) as caught:
         model = build_type_model(load_contracts(contracts_copy))
-        assert "ended_reason" not in _fields(model, "ConversationEndedV1")
-        return
-    with pytest.raises(GenerationError) as caught:
-        build_type_model(load_contracts(contracts_copy))
-    assert caught.value.path == path
-    assert caught.value.pointer == pointer
-    assert message in caught.value.message
-    assert str(caught.value).startswith(f"{path.as_posix()}#{pointer}: ")
+    assert "ended_reason" in _fields(model, "ConversationEndedV1")
+    texts = [str(warning.message) for warning in caught]
+    assert any(text.startswith(f"{path.as_posix()}#{pointer}: ") and message in text for text in texts), texts
+    if message == "do not agree":
+        assert _fields(model, "ConversationEndedV1EndedReason")["a"].type == AnyJSON()
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (False, None),  # false: the property must be absent, so no field
+        ({"enum": ["a", 1]}, "union"),  # a union by kind of one enum per kind
+        ({"$dynamicRef": "#meta"}, Scalar("string")),  # a $dynamicRef with one fixed meaning
+    ],
+)
+def test_constructs_with_a_static_meaning_map_without_warnings(
+    contracts_copy: Path, edit_schema: EditSchema, schema: object, expected: object
+) -> None:
+    def change(contract: dict) -> None:
+        contract["properties"]["ended_reason"] = schema
+        contract["$defs"] = {"Meta": {"$dynamicAnchor": "meta", "type": "string"}}
+
+    edit_schema(ENDED, change)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CodegenWarning)
+        model = build_type_model(load_contracts(contracts_copy))
+    fields = _fields(model, "ConversationEndedV1")
+    if expected is None:
+        assert "ended_reason" not in fields
+    elif expected == "union":
+        union = model.declaration("ConversationEndedV1EndedReason")
+        assert isinstance(union, UnionDecl) and union.by_kind and len(union.variants) == 2
+    else:
+        assert fields["ended_reason"].type == expected
 
 
 def test_names_stay_apart_when_two_shapes_want_the_same_one(contracts_copy: Path, edit_schema: EditSchema) -> None:
@@ -138,3 +164,19 @@ def test_names_stay_apart_when_two_shapes_want_the_same_one(contracts_copy: Path
     edit_schema(ENDED, change)
     names = {d.name for d in build_type_model(load_contracts(contracts_copy)).declarations}
     assert {"ConversationEndedV1EndedReason", "ConversationEndedV1EndedReason2"} <= names
+
+
+def test_a_schema_nested_too_deeply_is_an_error_naming_it_not_a_crash(contracts_copy: Path) -> None:
+    deep: dict = {"type": "string"}
+    for _ in range(300):  # deeper than Python recursion allows a walk, not than JSON allows a file
+        deep = {"type": "object", "properties": {"x": deep}}
+    path = contracts_copy / ENDED
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema["properties"]["ended_reason"] = deep
+    path.write_text(json.dumps(schema), encoding="utf-8")
+
+    contracts = load_contracts(contracts_copy)  # the loader walks schemas without recursion
+    with pytest.raises(GenerationError) as caught:
+        build_type_model(contracts)
+    assert caught.value.path == path
+    assert "nests too deeply" in caught.value.message

@@ -29,6 +29,7 @@ from .._draft07 import to_draft07
 from .._errors import GenerationError
 from .._model import (
     NO_DEFAULT,
+    AliasDecl,
     AnyJSON,
     ArrayOf,
     Declaration,
@@ -222,6 +223,8 @@ class _GoSpeller:
         if decl.description:
             doc_lines.append(f"From {decl.source}.")
         doc = _comment(doc_lines).rstrip("\n")
+        if isinstance(decl, AliasDecl):
+            return {"kind": "alias", "name": decl.name, "doc": doc, "type": self.type(decl.type)}
         if isinstance(decl, ObjectDecl):
             names = _unique_names([pascal_case(f.json_name) for f in decl.fields], reserved={_EXTRA_FIELD})
             fields = [self.field(decl, f, n) for f, n in zip(decl.fields, names, strict=True)]

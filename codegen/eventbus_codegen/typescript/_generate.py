@@ -26,6 +26,7 @@ from typing import Any
 from .._contracts import load_contracts
 from .._model import (
     NO_DEFAULT,
+    AliasDecl,
     AnyJSON,
     ArrayOf,
     EnumDecl,
@@ -142,8 +143,10 @@ def _field_doc(field: Field) -> str:
     return _doc(lines, "  ")
 
 
-def _declaration_view(declaration: ObjectDecl | EnumDecl | UnionDecl) -> dict[str, Any]:
+def _declaration_view(declaration: ObjectDecl | EnumDecl | UnionDecl | AliasDecl) -> dict[str, Any]:
     doc = _doc([declaration.description or "", f"From {declaration.source}."])
+    if isinstance(declaration, AliasDecl):
+        return {"kind": "alias", "name": declaration.name, "doc": doc, "type": ts_type(declaration.type)}
     if isinstance(declaration, ObjectDecl):
         fields = [
             {"doc": _field_doc(field), "key": ts_key(field.json_name), "required": field.required,

@@ -73,14 +73,20 @@ _SCALARS = ("string", "integer", "number", "boolean")
 # Names a declaration must not take: TypeScript's global types, and what the TypeScript and Go
 # runtimes of a generated package declare. A schema's "Record" or "Bus" becomes "Record2", "Bus2".
 RESERVED_NAMES = frozenset({
+    # TypeScript's global types
     "Array", "BigInt", "Boolean", "Date", "Error", "Function", "Map", "Number", "Object", "Partial", "Promise",
     "Readonly", "ReadonlyArray", "Record", "RegExp", "Set", "String", "Symbol", "Uint8Array",
-    "AnyContract", "Attributes", "Bus", "BusOptions", "CloudEventAttributes", "Contract", "ContractError",
-    "ContractSpec", "EnvelopeError", "EventBus", "EventBusError", "EventContext", "EventContract",
-    "EventValidationError", "Handler", "IncomingEnvelope", "JsonValue", "Null", "Nullable", "Of", "Options",
+    # what the generated TypeScript package re-exports from @eventbus/runtime (two `export *` of one
+    # name would be ambiguous): checked against runtimes/typescript/src/index.ts by tests/codegen
+    "AnyContract", "Attributes", "Binding", "Bus", "BusOptions", "CloudEventAttributes", "ConfigurationError",
+    "ConnectionFailedError", "Contract", "ContractError", "ContractSpec", "DelayRoute", "DelayTopology",
+    "EnvelopeError", "ErrorMatcher", "EventBus", "EventBusError", "EventContext", "EventContract",
+    "EventValidationError", "ExchangeSpec", "Handler", "HandlerControl", "HandlerTimeoutError", "IncomingEnvelope",
+    "InputLimits", "JsonValue", "Logger", "Middleware", "MiddlewareContext", "Null", "Nullable", "Of", "Options",
     "ParkMessage", "ParkOrigin", "ParkReason", "PublishError", "PublishNackedError", "PublishOptions",
-    "PublishTimeoutError", "SchemaViolation", "SubscribeOptions", "Subscription", "UnroutableError",
-    "ValidationError",
+    "PublishTimeoutError", "QueueSpec", "QueueType", "Retry", "RetryLater", "RetryOptions", "RetryPolicy",
+    "SchemaViolation", "SubscribeOptions", "Subscription", "SubscriptionHandle", "TopologyError",
+    "TopologyMismatchError", "UnroutableError", "ValidationError",
 })
 
 

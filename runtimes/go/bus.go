@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -18,7 +19,8 @@ const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 // SDK's (BusSettings).
 type Options struct {
 	Service         string        // required: queues are <service>.<event type>
-	URL             string        // default DefaultURL
+	URL             string        // default DefaultURL; several comma-separated (a cluster's nodes) as in EVENTBUS_URL
+	URLs            []string      // the nodes of a cluster, tried in a fresh random order at each connect; with URL too
 	Source          string        // CloudEvents source, default /services/<service>
 	Prefetch        int           // unacknowledged deliveries, and so handlers running, per subscription; default 100
 	QueueType       string        // quorum (default) or classic
@@ -43,7 +45,7 @@ func (o Options) withDefaults() (Options, error) {
 		zero bool
 		set  func()
 	}{
-		{o.URL == "", func() { o.URL = DefaultURL }},
+		{o.URL == "" && len(o.URLs) == 0, func() { o.URL = DefaultURL }},
 		{o.Source == "", func() { o.Source = "/services/" + o.Service }},
 		{o.Prefetch <= 0, func() { o.Prefetch = 100 }},
 		{o.QueueType == "", func() { o.QueueType = "quorum" }},
@@ -60,6 +62,12 @@ func (o Options) withDefaults() (Options, error) {
 	for _, d := range defaults {
 		if d.zero {
 			d.set()
+		}
+	}
+	o.URLs = brokerURLs(o.URL, o.URLs)
+	for _, url := range o.URLs {
+		if !strings.HasPrefix(url, "amqp://") && !strings.HasPrefix(url, "amqps://") {
+			return o, &ConfigurationError{fmt.Sprintf("broker URL must start with amqp:// or amqps://, not %q", redact(url))}
 		}
 	}
 	if o.QueueType != "quorum" && o.QueueType != "classic" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -403,11 +404,32 @@ func (p *publisher) close() error {
 	return nil
 }
 
+// dial connects to any of the broker URLs that answers, trying them in a fresh random order so
+// that replicas spread over a cluster's nodes and a reconnect after a node was lost reaches
+// another one (as the Python SDK's BusSettings.connect_order and the Node runtime do).
 func dial(options *Options, role string) (*amqp.Connection, error) {
 	properties := amqp.Table{"connection_name": options.Service + ":" + role + " (go)"}
-	connection, err := amqp.DialConfig(options.URL, amqp.Config{Properties: properties, Heartbeat: options.Heartbeat})
-	if err != nil {
-		return nil, &ConnectionFailedError{URL: redact(options.URL), Err: err}
+	order := rand.Perm(len(options.URLs))
+	var failures []string
+	var last error
+	for _, index := range order {
+		url := options.URLs[index]
+		connection, err := amqp.DialConfig(url, amqp.Config{Properties: properties, Heartbeat: options.Heartbeat})
+		if err == nil {
+			return connection, nil
+		}
+		failures, last = append(failures, redact(url)), err
 	}
-	return connection, nil
+	return nil, &ConnectionFailedError{URL: strings.Join(failures, ", "), Err: last}
+}
+
+// brokerURLs is the list of broker URLs from Options.URL (comma-separated) and Options.URLs.
+func brokerURLs(url string, urls []string) []string {
+	var all []string
+	for _, candidate := range append(strings.Split(url, ","), urls...) {
+		if candidate = strings.TrimSpace(candidate); candidate != "" {
+			all = append(all, candidate)
+		}
+	}
+	return all
 }

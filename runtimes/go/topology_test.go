@@ -1,7 +1,9 @@
 package eventbus
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -32,5 +34,40 @@ func TestAMismatchNamesTheArgumentAndBothValues(t *testing.T) {
 	other := &amqp.Error{Code: amqp.NotFound, Reason: "NOT_FOUND"}
 	if describeMismatch(other) != other {
 		t.Error("other errors pass through")
+	}
+}
+
+func TestBrokerURLsTakeTheCommaSeparatedListAndTheSlice(t *testing.T) {
+	got := brokerURLs(" amqp://a:5672/%2F, amqp://b:5672/%2F ,", []string{"amqp://c:5672/%2F"})
+	want := []string{"amqp://a:5672/%2F", "amqp://b:5672/%2F", "amqp://c:5672/%2F"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	options, err := Options{Service: "svc"}.withDefaults()
+	if err != nil || len(options.URLs) != 1 || options.URLs[0] != DefaultURL {
+		t.Fatalf("default URL list: %v, %v", options.URLs, err)
+	}
+	if _, err := (Options{Service: "svc", URL: "http://nope"}).withDefaults(); err == nil {
+		t.Fatal("an http URL was accepted")
+	}
+}
+
+func TestDialSkipsABrokerThatDoesNotAnswer(t *testing.T) {
+	options, err := Options{Service: "svc", URLs: []string{"amqp://guest:guest@127.0.0.1:1/%2F", "amqp://guest:secret@127.0.0.1:2/%2F"}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = dial(&options, "publish")
+	var failed *ConnectionFailedError
+	if !errors.As(err, &failed) {
+		t.Fatalf("want ConnectionFailedError, got %v", err)
+	}
+	if !strings.Contains(failed.URL, "127.0.0.1:1") || !strings.Contains(failed.URL, "127.0.0.1:2") || strings.Contains(failed.URL, "secret") {
+		t.Fatalf("the error names every URL tried, without passwords: %q", failed.URL)
 	}
 }

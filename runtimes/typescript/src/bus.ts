@@ -142,7 +142,9 @@ export class EventBus {
     if (!SERVICE_NAME.test(options.service ?? "")) {
       throw new ConfigurationError(`service name '${options.service}' must be lowercase letters, digits, '.', '_' or '-' (it becomes part of queue names)`);
     }
-    const urls = options.url === undefined ? [DEFAULT_URL] : typeof options.url === "string" ? [options.url] : [...options.url];
+    // a string may list a cluster's nodes comma-separated, as EVENTBUS_URL does for every runtime
+    const given = options.url === undefined ? [DEFAULT_URL] : typeof options.url === "string" ? options.url.split(",") : [...options.url];
+    const urls = given.map((url) => url.trim()).filter((url) => url !== "");
     for (const url of urls) if (!/^amqps?:\/\//.test(url)) throw new ConfigurationError("broker URL must start with amqp:// or amqps://");
     const logger = options.logger ?? SILENT_LOGGER;
     const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;

@@ -27,6 +27,16 @@ const FIRST_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 5_000;
 
 /** The URL with its password replaced, for messages and logs. */
+/** A copy of ``items`` in a random order (Fisher-Yates). */
+export function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
+  }
+  return copy;
+}
+
 export function redactUrl(url: string): string {
   return url.replace(/^(amqps?:\/\/[^:@/]*):[^@/]*@/, "$1:***@");
 }
@@ -88,10 +98,12 @@ export class RobustConnection {
     }
   }
 
-  /** Connect once, trying every URL; setup steps included. Throws the last error. */
+  /** Connect once, trying every URL in a fresh random order (so replicas spread over a cluster's
+   * nodes and a reconnect after a node was lost reaches another one, as Python and Go do); setup
+   * steps included. Throws the last error. */
   async connectOnce(): Promise<amqp.ChannelModel> {
     let failure: unknown = new ConnectionFailedError("no broker URL given");
-    for (const url of this.options.urls) {
+    for (const url of shuffled(this.options.urls)) {
       let connection: amqp.ChannelModel | undefined;
       try {
         connection = await amqp.connect(withHeartbeat(url, this.options.heartbeatS), {

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eventbus import BusSettings, LeaderLock, Scheduler, SqlTickLedger, Tick, create_sql_engine
+from eventbus.transports._lean import LeanSession
 
 from ..conftest import RawBroker
 
@@ -104,10 +105,10 @@ async def test_a_replica_whose_ticks_connection_drops_consumes_again(
     try:
         await scheduler.start()
         await eventually(lambda: len(runs) >= 2)
-        first = scheduler._consumer
-        assert first is not None and first._transport is not None
-        first._transport.abort()  # the socket dies under the consumer, as in a network fault
-        await eventually(lambda: scheduler._consumer is not first and first.is_closed)
+        first = scheduler._session
+        assert isinstance(first, LeanSession) and first.connection._transport is not None
+        first.connection._transport.abort()  # the socket dies under the consumer, as in a network fault
+        await eventually(lambda: scheduler._session is not first and first.closed.done())
         seen = len(runs)
         await eventually(lambda: len(runs) >= seen + 2)
     finally:

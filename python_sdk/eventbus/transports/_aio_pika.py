@@ -31,6 +31,7 @@ from .._exceptions import (
 from .._retry import ReconnectWindow
 from .._settings import BusSettings
 from .._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
+from ._lock import LeanLock, take_lock
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
 from ._publishing import PublishingConnection
@@ -140,6 +141,11 @@ class AioPikaTransport(PublishingConnection[AbstractConnection, AbstractChannel]
 
     async def _connect(self) -> AbstractConnection:
         return await _connect(self._settings, "publish")
+
+    async def lock(self, name: str) -> LeanLock | None:
+        """The seam's ``Locking``: the exclusive-queue lock of the lean client (``_lock``); a lock
+        is one queue declaration and a few confirmed publishes, no protocol corner to escape."""
+        return await take_lock(self._settings, name)
 
     async def _confirm_channel(self, connection: AbstractConnection) -> AbstractChannel:
         return await connection.channel(publisher_confirms=True)

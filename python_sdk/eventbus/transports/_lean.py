@@ -49,6 +49,7 @@ from ._broker import (
     declaring_channel,
     is_blocked,
 )
+from ._lock import LeanLock, take_lock
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Topology
 from ._publishing import PublishingConnection
@@ -179,6 +180,10 @@ class LeanTransport(PublishingConnection[Connection, Channel]):
                 event_type=properties.message_type,
                 event_id=properties.message_id,
             )
+
+    async def lock(self, name: str) -> LeanLock | None:
+        """The seam's ``Locking``: an exclusive queue on a connection of its own (``_lock``)."""
+        return await take_lock(self._settings, name)
 
     async def consume(
         self, topologies: Sequence[Topology], queues: Mapping[str, DeliveryCallback], prefetch: int

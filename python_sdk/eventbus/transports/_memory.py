@@ -14,7 +14,10 @@ seam unchanged (retries, parking, delays, the outbox relay):
   RabbitMQ; ``clock.advance(seconds)`` makes them due;
 - quorum queues' ``x-delivery-limit`` (``x-delivery-count`` header, then dead-lettered) and
   ``x-single-active-consumer`` (the oldest consumer receives; the next when it goes);
-- a declaration with other arguments than the existing entity is a ``TopologyMismatchError``.
+- a declaration with other arguments than the existing entity is a ``TopologyMismatchError``;
+- named leader locks (the seam's ``Locking``, RabbitMQ's exclusive queue): one holder per name,
+  lost when its holder's connection is (``drop_connections``, ``lose_locks``); so the
+  scheduler runs here too, on the broker's clock (``MemoryClock.utcnow`` and ``sleep``).
 
 Deliveries are handed to consumers from the event loop (``call_soon``), never inside the
 publish that caused them, as a real broker would. ``await broker.settle()`` waits until
@@ -24,10 +27,12 @@ nothing is in flight: every deliverable message handled and settled.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -37,7 +42,15 @@ from .._topology import QueueSpec
 from ._outcomes import publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
 
-__all__ = ["MemoryBroker", "MemoryClock", "MemoryDelivery", "MemorySession", "MemoryTransport", "StoredMessage"]
+__all__ = [
+    "MemoryBroker",
+    "MemoryClock",
+    "MemoryDelivery",
+    "MemoryLock",
+    "MemorySession",
+    "MemoryTransport",
+    "StoredMessage",
+]
 
 
 _RETURNED = UnroutableError("NO_ROUTE")
@@ -59,16 +72,66 @@ def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
 
 
 class MemoryClock:
-    """The broker's time in seconds; it moves only when a test says so (``advance``)."""
+    """The broker's time in seconds; it moves only when a test says so (``advance``).
 
-    def __init__(self, broker: MemoryBroker) -> None:
+    ``now`` counts seconds from ``start`` (a UTC datetime, by default 2026-01-01 00:00); code
+    that reads wall-clock time and sleeps (the scheduler) uses ``utcnow()`` and ``sleep()``,
+    which wake when ``advance`` passes their deadline.
+    """
+
+    def __init__(self, broker: MemoryBroker, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
         self._broker = broker
         self.now = 0.0
+        self.start = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self.waking = 0
+        """Sleepers woken by ``advance`` that have not resumed yet (the broker counts as busy)."""
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, delivering whatever falls due on the way (delayed publishes,
-        retries), and let the handlers run after each step, as they would meanwhile."""
+        retries, sleepers), and let the handlers run after each step, as they would meanwhile."""
         await self._broker.advance(seconds)
+
+    def utcnow(self) -> datetime:
+        return self.start + timedelta(seconds=self.now)
+
+    async def sleep(self, seconds: float, interrupt: asyncio.Future[Any] | None = None) -> None:
+        """Return once the clock has moved ``seconds`` on, or ``interrupt`` is done."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (self.now + max(0.0, seconds), next(self._order), future)
+        heapq.heappush(self._sleepers, entry)
+
+        def interrupted(_: Any) -> None:
+            if not future.done():
+                self.waking += 1
+                future.set_result(None)
+
+        if interrupt is not None:
+            interrupt.add_done_callback(interrupted)
+        try:
+            await future
+        finally:
+            if future.done() and not future.cancelled():
+                self.waking -= 1
+            if interrupt is not None:
+                interrupt.remove_done_callback(interrupted)
+            if entry in self._sleepers:
+                self._sleepers.remove(entry)
+                heapq.heapify(self._sleepers)
+
+    def next_wake(self) -> float | None:
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def wake(self) -> None:
+        """Wake every sleeper whose time has come."""
+        while self._sleepers and self._sleepers[0][0] <= self.now + 1e-9:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                self.waking += 1
+                future.set_result(None)
 
 
 @dataclass(slots=True)
@@ -153,6 +216,7 @@ class MemoryBroker:
         self._queues: dict[str, _Queue] = {}
         self._sessions: set[MemorySession] = set()
         self._pumping: set[str] = set()
+        self._locks: dict[str, MemoryLock] = {}
 
     def transport(self) -> MemoryTransport:
         return MemoryTransport(self)
@@ -178,9 +242,26 @@ class MemoryBroker:
         return name
 
     def drop_connections(self) -> None:
-        """Every consuming session is lost at once (a network fault): unacked deliveries go back."""
+        """Every connection is lost at once (a network fault): unacked deliveries go back, locks
+        are released."""
         for session in list(self._sessions):
             session.lose()
+        self.lose_locks()
+
+    def locks(self) -> dict[str, MemoryLock]:
+        """The locks held now, by name."""
+        return dict(self._locks)
+
+    def lose_locks(self) -> None:
+        """Every lock holder's connection is lost (the leader is cut off): the locks are free."""
+        for lock in list(self._locks.values()):
+            lock.lose()
+
+    def take_lock(self, name: str) -> MemoryLock | None:
+        if name in self._locks:
+            return None
+        lock = self._locks[name] = MemoryLock(self, name)
+        return lock
 
     # -- declarations --------------------------------------------------------------------------
 
@@ -355,6 +436,9 @@ class MemoryBroker:
 
     def _next_expiry(self) -> float | None:
         due = [q.messages[0].expires_at for q in self._queues.values() if q.messages and q.messages[0].expires_at]
+        wake = self.clock.next_wake()
+        if wake is not None:
+            due.append(wake)
         return min(due) if due else None
 
     def _expire(self) -> None:
@@ -372,13 +456,15 @@ class MemoryBroker:
                 break
             self.clock.now = max(self.clock.now, due)
             self._expire()
+            self.clock.wake()
             await self.settle()
         self.clock.now = target
+        self.clock.wake()
         await self.settle()
 
     def busy(self) -> bool:
         """True while a delivery is unacked, or a queue with a consumer with room has messages."""
-        if self._pumping or any(s.unacked for s in self._sessions):
+        if self._pumping or self.clock.waking or any(s.unacked for s in self._sessions):
             return True
         return any(q.messages and self._has_room(q) for q in self._queues.values())
 
@@ -467,27 +553,58 @@ class MemorySession:
         self.lose()
 
 
+class MemoryLock:
+    """A held lock on the memory broker (the seam's ``Lock``)."""
+
+    def __init__(self, broker: MemoryBroker, name: str) -> None:
+        self.broker = broker
+        self.name = name
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        if self.lost.done():
+            raise ConnectionError(f"the lock {self.name!r} is lost: its connection is closed")
+        return _publish(self.broker, batch)
+
+    def lose(self) -> None:
+        if self.broker._locks.get(self.name) is self:
+            del self.broker._locks[self.name]
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    async def release(self) -> None:
+        self.lose()
+
+
+def _publish(broker: MemoryBroker, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+    outcomes: list[PublishError | None] = []
+    for exchange, routing_key, properties, body in batch:
+        try:
+            reached = broker.publish(exchange, routing_key, properties, body)
+        except PublishError as exc:
+            outcomes.append(exc)
+            continue
+        outcomes.append(None if reached else publish_failure(exchange, routing_key, properties, _RETURNED))
+    return outcomes
+
+
 class MemoryTransport:
-    """A bus's view of a ``MemoryBroker`` (the seam's ``Transport``)."""
+    """A bus's view of a ``MemoryBroker`` (the seam's ``Transport``, with ``Locking`` and a clock)."""
 
     name = "memory"
 
     def __init__(self, broker: MemoryBroker) -> None:
         self.broker = broker
+        self.clock = broker.clock
+
+    async def lock(self, name: str) -> MemoryLock | None:
+        return self.broker.take_lock(name)
 
     async def declare(self, topology: Topology) -> None:
         self.broker.declare(topology)
 
     async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
-        outcomes: list[PublishError | None] = []
-        for exchange, routing_key, properties, body in batch:
-            try:
-                reached = self.broker.publish(exchange, routing_key, properties, body)
-            except PublishError as exc:
-                outcomes.append(exc)
-                continue
-            outcomes.append(None if reached else publish_failure(exchange, routing_key, properties, _RETURNED))
-        return outcomes
+        return _publish(self.broker, batch)
 
     async def consume(
         self, topologies: Sequence[Topology], queues: Mapping[str, DeliveryCallback], prefetch: int

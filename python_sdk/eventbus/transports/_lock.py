@@ -1,0 +1,98 @@
+"""A leader lock on RabbitMQ itself: an exclusive queue, on a connection of its own.
+
+RabbitMQ lets exactly one connection declare an exclusive queue of a given name; any other gets
+``RESOURCE_LOCKED``. The broker deletes the queue when that connection closes or its heartbeats
+stop, so the lock is released when the holder exits, crashes or is cut off.
+
+The connection never reconnects by itself: a self-healing connection would quietly re-declare
+the queue after a reconnect, and a holder must instead notice that it lost the lock. What the
+holder publishes goes through that same connection, so once the lock is lost, so is the means to
+act on it. Used by the lean and the aio-pika transports (the seam's ``Locking``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from .._exceptions import PublishError, PublishTimeoutError
+from .._settings import BusSettings
+from ._amqp import ChannelClosedError, Connection
+from ._broker import CONNECTION_ERRORS, connect
+from ._outcomes import publish_failure
+from ._protocol import Outgoing
+
+__all__ = ["LeanLock", "take_lock"]
+
+_RESOURCE_LOCKED = 405
+
+
+class LeanLock:
+    """A held exclusive queue (the seam's ``Lock``)."""
+
+    def __init__(self, connection: Connection, settings: BusSettings) -> None:
+        self.connection = connection
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settings = settings
+        connection.closing.add_done_callback(lambda _: self._end())
+
+    def _end(self) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        if self.lost.done():
+            raise ConnectionError("the lock is lost: its connection is closed")
+        channel = await self.connection.channel(publisher_confirms=True)
+        try:
+            sent = channel.publish(list(batch), mandatory=True)
+            try:
+                async with asyncio.timeout(self._settings.confirm_timeout):
+                    await sent.done
+            except TimeoutError as exc:
+                raise PublishTimeoutError(f"no confirm within {self._settings.confirm_timeout:g}s") from exc
+            outcomes: list[PublishError | None] = []
+            for (exchange, routing_key, properties, _), result in zip(batch, sent.results, strict=True):
+                if result is None:
+                    outcomes.append(None)
+                elif isinstance(result, BaseException) and not isinstance(result, Exception):
+                    raise result
+                else:
+                    outcomes.append(publish_failure(exchange, routing_key, properties, result))
+            return outcomes
+        finally:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await channel.close()
+
+    async def release(self) -> None:
+        """Give up the lock (closing the connection deletes the queue)."""
+        if not self.connection.is_closed:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self.connection.close()
+        self._end()
+
+
+async def take_lock(settings: BusSettings, name: str) -> LeanLock | None:
+    """One attempt at the exclusive queue ``name``: a held ``LeanLock``, or None when another
+    connection holds it. Connection errors propagate (the caller tries again later)."""
+    connection = await connect(settings, "leader")
+    try:
+        channel = await connection.channel()
+        try:
+            await channel.queue_declare(
+                name, exclusive=True, durable=False, auto_delete=False, arguments={"x-queue-type": "classic"}
+            )
+        except ChannelClosedError as exc:
+            if exc.code == _RESOURCE_LOCKED:
+                await connection.close()
+                return None  # someone else holds it
+            raise
+        await channel.close()  # the lock is the connection's, not the channel's
+    except BaseException:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await connection.close()
+        raise
+    if connection.is_closed:
+        return None
+    return LeanLock(connection, settings)

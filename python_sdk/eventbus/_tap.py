@@ -4,19 +4,28 @@ The tap consumes from a queue of its own (server-named, exclusive, deleted with 
 bound with the caller's pattern, without acknowledgements: the services consuming the same
 events never notice it. ``eventbus tail`` is built on it; ``EventBus.tap`` and
 ``SyncEventBus.tap`` expose it.
+
+On the in-memory broker of ``eventbus.testing`` (a bus on ``MemoryTransport``) the tap is the
+same thing there: a private queue bound with the pattern, consumed and acked on arrival, deleted
+at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ._delay import Binding, ExchangeSpec
 from ._settings import BusSettings
+from ._topology import QueueSpec
+from .transports import Topology, Transport
 from .transports._amqp import Message
 from .transports._broker import CONNECTION_ERRORS, connect
+from .transports._memory import MemoryDelivery, MemoryTransport
 
 __all__ = ["TappedMessage", "tap"]
 
@@ -34,11 +43,35 @@ class TappedMessage:
     body: bytes
 
 
+_memory_taps = itertools.count(1)
+
+
+def _tapped(message: Message | MemoryDelivery) -> TappedMessage:
+    properties = message.properties
+    return TappedMessage(
+        exchange=message.exchange,
+        routing_key=message.routing_key,
+        headers=dict(properties.headers or {}),
+        content_type=properties.content_type,
+        body=message.body,
+    )
+
+
 async def tap(
-    settings: BusSettings, pattern: str, exchanges: Iterable[str], *, timeout: float | None = None
+    settings: BusSettings,
+    pattern: str,
+    exchanges: Iterable[str],
+    *,
+    timeout: float | None = None,
+    transport: Transport | None = None,
 ) -> AsyncIterator[TappedMessage]:
     """Yield a copy of every message routed to ``exchanges`` whose key matches ``pattern``, for
-    ``timeout`` seconds (forever when None); a lost connection ends it with the error."""
+    ``timeout`` seconds (forever when None); a lost connection ends it with the error.
+    ``transport`` is the bus's: on a ``MemoryTransport`` the tap watches that broker."""
+    if isinstance(transport, MemoryTransport):
+        async for message in _tap_memory(transport, pattern, list(exchanges), timeout):
+            yield message
+        return
     loop = asyncio.get_running_loop()
     connection = await connect(settings, "tap")
     try:
@@ -60,14 +93,43 @@ async def tap(
                 if channel.is_closed:
                     raise channel.close_reason or connection.close_reason or ConnectionError("tap closed") from None
                 continue
-            properties = message.properties
-            yield TappedMessage(
-                exchange=message.exchange,
-                routing_key=message.routing_key,
-                headers=dict(properties.headers or {}),
-                content_type=properties.content_type,
-                body=message.body,
-            )
+            yield _tapped(message)
     finally:
         with contextlib.suppress(*CONNECTION_ERRORS):
             await connection.close()
+
+
+async def _tap_memory(
+    transport: MemoryTransport, pattern: str, exchanges: list[str], timeout: float | None
+) -> AsyncIterator[TappedMessage]:
+    loop = asyncio.get_running_loop()
+    queue = f"eventbus.tap.{next(_memory_taps)}"
+    topology = Topology(
+        queue,
+        tuple(ExchangeSpec(exchange) for exchange in exchanges),
+        (QueueSpec(queue, {"x-queue-type": "classic"}),),
+        tuple(Binding(exchange, queue, pattern) for exchange in exchanges),
+    )
+    inbox: asyncio.Queue[MemoryDelivery] = asyncio.Queue()
+
+    def received(delivery: MemoryDelivery) -> None:
+        delivery.session.ack(delivery)  # no_ack: a copy, taken from nobody
+        inbox.put_nowait(delivery)
+
+    session = await transport.consume([topology], {queue: received}, prefetch=1 << 30)
+    deadline = None if timeout is None else loop.time() + timeout
+    try:
+        while True:
+            left = _POLL if deadline is None else min(_POLL, deadline - loop.time())
+            if left <= 0:
+                return
+            try:
+                delivery = await asyncio.wait_for(inbox.get(), left)
+            except TimeoutError:
+                if session.closed.done():
+                    raise ConnectionError("tap closed: the memory broker dropped its connection") from None
+                continue
+            yield _tapped(delivery)
+    finally:
+        await session.close()
+        transport.broker.delete_queue(queue)

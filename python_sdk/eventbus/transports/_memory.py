@@ -217,6 +217,9 @@ class MemoryBroker:
         self._sessions: set[MemorySession] = set()
         self._pumping: set[str] = set()
         self._locks: dict[str, MemoryLock] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the broker runs on (set when a client first uses it): the blocking
+        ``DeadLetters`` reaches it from another thread through this."""
 
     def transport(self) -> MemoryTransport:
         return MemoryTransport(self)
@@ -229,6 +232,27 @@ class MemoryBroker:
 
     def queues(self) -> list[str]:
         return sorted(self._queues)
+
+    def depth(self, queue: str) -> int | None:
+        """Messages waiting on ``queue``, or None when it does not exist."""
+        return len(self._queues[queue].messages) if queue in self._queues else None
+
+    def remove(self, queue: str, message: StoredMessage) -> None:
+        """Take one waiting message off ``queue`` (a DLQ replay whose copy was routed)."""
+        self._queues[queue].messages.remove(message)
+
+    def purge(self, queue: str) -> int:
+        """Delete every waiting message of ``queue``; how many there were (``queue.purge``)."""
+        messages = self._queues[queue].messages
+        count = len(messages)
+        messages.clear()
+        return count
+
+    def delete_queue(self, queue: str) -> None:
+        """Delete ``queue`` with its bindings and messages; its consumers stop receiving."""
+        self._queues.pop(queue, None)
+        for exchange in self._exchanges.values():
+            exchange.bindings = [b for b in exchange.bindings if b.to_exchange or b.destination != queue]
 
     def unacked(self) -> int:
         return sum(len(s.unacked) for s in self._sessions)
@@ -597,18 +621,25 @@ class MemoryTransport:
         self.broker = broker
         self.clock = broker.clock
 
+    def _on_loop(self) -> None:
+        self.broker.loop = asyncio.get_running_loop()
+
     async def lock(self, name: str) -> MemoryLock | None:
+        self._on_loop()
         return self.broker.take_lock(name)
 
     async def declare(self, topology: Topology) -> None:
+        self._on_loop()
         self.broker.declare(topology)
 
     async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        self._on_loop()
         return _publish(self.broker, batch)
 
     async def consume(
         self, topologies: Sequence[Topology], queues: Mapping[str, DeliveryCallback], prefetch: int
     ) -> MemorySession:
+        self._on_loop()
         for topology in topologies:
             self.broker.declare(topology)
         session = MemorySession(self.broker, prefetch)

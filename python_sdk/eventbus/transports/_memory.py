@@ -208,8 +208,9 @@ class _Exchange:
 class MemoryBroker:
     """One in-memory broker (think: one vhost). Give each bus ``broker.transport()``."""
 
-    def __init__(self) -> None:
-        self.clock = MemoryClock(self)
+    def __init__(self, *, start: datetime | None = None) -> None:
+        """``start``: the UTC time the clock starts at (``MemoryClock.utcnow``; 2026-01-01 when None)."""
+        self.clock = MemoryClock(self) if start is None else MemoryClock(self, start)
         self.published: list[StoredMessage] = []
         """Every message a client published and the broker accepted, in order (for assertions)."""
         self._exchanges: dict[str, _Exchange] = {"": _Exchange("", "direct", {})}

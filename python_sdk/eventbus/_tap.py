@@ -69,8 +69,8 @@ async def tap(
     ``timeout`` seconds (forever when None); a lost connection ends it with the error.
     ``transport`` is the bus's: on a ``MemoryTransport`` the tap watches that broker."""
     if isinstance(transport, MemoryTransport):
-        async for message in _tap_memory(transport, pattern, list(exchanges), timeout):
-            yield message
+        async for seen in _tap_memory(transport, pattern, list(exchanges), timeout):
+            yield seen
         return
     loop = asyncio.get_running_loop()
     connection = await connect(settings, "tap")

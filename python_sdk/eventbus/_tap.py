@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,29 @@ def _tapped(message: Message | MemoryDelivery) -> TappedMessage:
     )
 
 
+async def _copies(
+    inbox: asyncio.Queue[Any],
+    timeout: float | None,
+    lost: Callable[[], BaseException | None],
+) -> AsyncIterator[TappedMessage]:
+    """What arrives in ``inbox`` until ``timeout``; ``lost()`` (the error, or None) is asked
+    whenever the tap is quiet for a moment."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        left = _POLL if deadline is None else min(_POLL, deadline - loop.time())
+        if left <= 0:
+            return
+        try:
+            message = await asyncio.wait_for(inbox.get(), left)
+        except TimeoutError:
+            error = lost()
+            if error is not None:
+                raise error from None
+            continue
+        yield _tapped(message)
+
+
 async def tap(
     settings: BusSettings,
     pattern: str,
@@ -72,7 +95,6 @@ async def tap(
         async for seen in _tap_memory(transport, pattern, list(exchanges), timeout):
             yield seen
         return
-    loop = asyncio.get_running_loop()
     connection = await connect(settings, "tap")
     try:
         channel = await connection.channel()
@@ -82,18 +104,14 @@ async def tap(
             await channel.queue_bind(queue, exchange, pattern)
         inbox: asyncio.Queue[Message] = asyncio.Queue()
         await channel.basic_consume(queue, inbox.put_nowait, no_ack=True, exclusive=True)
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            left = _POLL if deadline is None else min(_POLL, deadline - loop.time())
-            if left <= 0:
-                return
-            try:
-                message = await asyncio.wait_for(inbox.get(), left)
-            except TimeoutError:
-                if channel.is_closed:
-                    raise channel.close_reason or connection.close_reason or ConnectionError("tap closed") from None
-                continue
-            yield _tapped(message)
+
+        def lost() -> BaseException | None:
+            if not channel.is_closed:
+                return None
+            return channel.close_reason or connection.close_reason or ConnectionError("tap closed")
+
+        async for message in _copies(inbox, timeout, lost):
+            yield message
     finally:
         with contextlib.suppress(*CONNECTION_ERRORS):
             await connection.close()
@@ -102,7 +120,6 @@ async def tap(
 async def _tap_memory(
     transport: MemoryTransport, pattern: str, exchanges: list[str], timeout: float | None
 ) -> AsyncIterator[TappedMessage]:
-    loop = asyncio.get_running_loop()
     queue = f"eventbus.tap.{next(_memory_taps)}"
     topology = Topology(
         queue,
@@ -117,19 +134,15 @@ async def _tap_memory(
         inbox.put_nowait(delivery)
 
     session = await transport.consume([topology], {queue: received}, prefetch=1 << 30)
-    deadline = None if timeout is None else loop.time() + timeout
+
+    def lost() -> BaseException | None:
+        if not session.closed.done():
+            return None
+        return ConnectionError("tap closed: the memory broker dropped its connection")
+
     try:
-        while True:
-            left = _POLL if deadline is None else min(_POLL, deadline - loop.time())
-            if left <= 0:
-                return
-            try:
-                delivery = await asyncio.wait_for(inbox.get(), left)
-            except TimeoutError:
-                if session.closed.done():
-                    raise ConnectionError("tap closed: the memory broker dropped its connection") from None
-                continue
-            yield _tapped(delivery)
+        async for message in _copies(inbox, timeout, lost):
+            yield message
     finally:
         await session.close()
         transport.broker.delete_queue(queue)

@@ -9,7 +9,13 @@ from eventbus import BusSettings, LeaderLock, MemoryTickLedger, Scheduler, Tick
 from eventbus.testing import MemoryBroker, in_memory
 
 
-def replicas(broker: MemoryBroker, runs: list[tuple[str, str]], count: int = 2) -> list[Scheduler]:
+def minutes(count: int) -> list[str]:
+    """The tick ids of the job's first ``count`` minutes on the memory clock (from 2026-01-01 00:00)."""
+    return [f"job:every-minute:2026-01-01T00:{m:02d}:00Z" for m in range(count)]
+
+
+async def replicas(broker: MemoryBroker, runs: list[tuple[str, str]], count: int = 2) -> list[Scheduler]:
+    """``count`` started replicas of one service sharing a tick ledger, each running every minute."""
     ledger = MemoryTickLedger()
     made = []
     for n in range(count):
@@ -20,16 +26,15 @@ def replicas(broker: MemoryBroker, runs: list[tuple[str, str]], count: int = 2) 
             runs.append((tick.id, name))
 
         made.append(scheduler)
+        await scheduler.start()
     return made
 
 
 async def test_two_replicas_run_each_tick_once_on_the_memory_clock() -> None:
     broker = MemoryBroker()
     runs: list[tuple[str, str]] = []
-    a, b = replicas(broker, runs)
+    a, b = await replicas(broker, runs)
     try:
-        await a.start()
-        await b.start()
         await broker.settle()
         for _ in range(5):
             await broker.clock.advance(60)
@@ -41,17 +46,14 @@ async def test_two_replicas_run_each_tick_once_on_the_memory_clock() -> None:
     finally:
         await a.stop()
         await b.stop()
-    ids = [tick for tick, _ in runs]
-    assert ids == [f"job:every-minute:2026-01-01T00:0{m}:00Z" for m in range(6)]
+    assert [tick for tick, _ in runs] == minutes(6)
     assert broker.messages("svc.scheduler.ticks") == [] and broker.unacked() == 0
 
 
 async def test_when_the_leader_goes_the_other_replica_takes_over() -> None:
     broker = MemoryBroker()
     runs: list[tuple[str, str]] = []
-    a, b = replicas(broker, runs)
-    await a.start()
-    await b.start()
+    a, b = await replicas(broker, runs)
     try:
         await broker.clock.advance(120)
         leader, follower = (a, b) if a.is_leader else (b, a)
@@ -63,8 +65,7 @@ async def test_when_the_leader_goes_the_other_replica_takes_over() -> None:
     finally:
         await a.stop()
         await b.stop()
-    ids = [tick for tick, _ in runs]
-    assert ids == [f"job:every-minute:2026-01-01T00:0{m}:00Z" for m in range(6)]
+    assert [tick for tick, _ in runs] == minutes(6)
     assert follower.stats.fired >= 3
     # the new leader re-fires the latest tick (it cannot know whether the old one did): run once
     assert follower.stats.duplicates + leader.stats.duplicates == follower.stats.fired + leader.stats.fired - 6
@@ -73,9 +74,7 @@ async def test_when_the_leader_goes_the_other_replica_takes_over() -> None:
 async def test_a_leader_cut_off_loses_the_lock_and_one_replica_leads_again() -> None:
     broker = MemoryBroker()
     runs: list[tuple[str, str]] = []
-    a, b = replicas(broker, runs)
-    await a.start()
-    await b.start()
+    a, b = await replicas(broker, runs)
     try:
         await broker.clock.advance(60)
         broker.drop_connections()  # every connection at once: the lock and the ticks sessions
@@ -85,8 +84,7 @@ async def test_a_leader_cut_off_loses_the_lock_and_one_replica_leads_again() -> 
     finally:
         await a.stop()
         await b.stop()
-    ids = [tick for tick, _ in runs]
-    assert ids == [f"job:every-minute:2026-01-01T00:0{m}:00Z" for m in range(4)]
+    assert [tick for tick, _ in runs] == minutes(4)
 
 
 async def test_the_leader_lock_has_one_holder_per_name() -> None:

@@ -12,9 +12,17 @@ from typing import Any
 
 import pytest
 
-from eventbus import EventContext, ExponentialBackoff, ParkMessage, RetryPolicy, UnroutableError
+from eventbus import (
+    EventContext,
+    ExponentialBackoff,
+    MemoryTickLedger,
+    ParkMessage,
+    RetryPolicy,
+    Scheduler,
+    UnroutableError,
+)
 from eventbus._topology import QueueSpec  # the spec the bus itself declares
-from eventbus.transports import Properties, Topology
+from eventbus.transports import Locking, Properties, Topology
 from eventbus_contracts import REGISTRY, ConversationEndedV1, FriendshipStatusChangedV1
 
 from .conftest import Harness
@@ -281,3 +289,46 @@ async def test_a_lost_connection_during_consume_redelivers_what_handlers_held(ha
 def _unsettled(harness: Harness) -> bool:
     broker = getattr(harness, "broker", None)
     return bool(broker is not None and broker.unacked())
+
+
+async def test_a_named_lock_has_one_holder_and_is_freed_with_its_connection(harness: Harness) -> None:
+    """The scheduler's leader lock (the seam's ``Locking``): an exclusive queue on RabbitMQ."""
+    async with harness.bus() as bus:
+        transport = bus.transport
+        assert isinstance(transport, Locking)
+        first = await transport.lock("behaviour.lock")
+        assert first is not None and not first.lost.done()
+        assert await transport.lock("behaviour.lock") is None  # held: nobody else gets it
+        (outcome,) = await first.publish([("", "behaviour.nowhere", Properties(message_id="m-1"), b"{}")])
+        assert isinstance(outcome, UnroutableError)  # the holder publishes, mandatory and confirmed
+        assert await harness.drop_connections() >= 1
+        assert await harness.until(lambda: first.lost.done())
+        with pytest.raises(ConnectionError):
+            await first.publish([("", "behaviour.nowhere", Properties(message_id="m-2"), b"{}")])
+        second = await transport.lock("behaviour.lock")  # freed with the holder's connection
+        assert second is not None
+        await second.release()
+        assert second.lost.done()
+        third = await transport.lock("behaviour.lock")
+        assert third is not None
+        await third.release()
+
+
+async def test_two_scheduler_replicas_run_each_tick_once(harness: Harness) -> None:
+    runs: list[str] = []
+    async with harness.bus() as bus:
+        ledger = MemoryTickLedger()
+        replicas = [Scheduler(bus.settings, ledger=ledger, lock_retry=0.2, transport=bus.transport) for _ in range(2)]
+        for scheduler in replicas:
+            scheduler.job("* * * * * *", name="every-second")(lambda tick: runs.append(tick.id))
+        try:
+            for scheduler in replicas:
+                await scheduler.start()
+            await harness.advance(3)
+            assert await harness.until(lambda: len(runs) >= 3)
+        finally:
+            for scheduler in replicas:
+                await scheduler.stop()
+    assert len(runs) == len(set(runs)), "a tick ran twice"
+    assert [s.stats.fired > 0 for s in replicas].count(True) == 1, "one replica fires the ticks"
+    assert sum(s.stats.ran for s in replicas) == len(runs)

@@ -15,14 +15,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._exceptions import ConfigurationError as _ConfigurationError
-from ._protocol import Incoming, Outgoing, Properties, Session, Topology, Transport
+from ._protocol import Incoming, Lock, Locking, Outgoing, Properties, Session, Topology, Transport
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._settings import BusSettings
 
-__all__ = ["Incoming", "Outgoing", "Properties", "Session", "TRANSPORTS", "Topology", "Transport", "open_transport"]
+__all__ = [
+    "Incoming",
+    "Lock",
+    "Locking",
+    "Outgoing",
+    "Properties",
+    "Session",
+    "TRANSPORTS",
+    "Topology",
+    "Transport",
+    "open_transport",
+]
 
 TRANSPORTS = ("lean", "aio-pika")
 

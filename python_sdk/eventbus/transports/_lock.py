@@ -7,7 +7,8 @@ stop, so the lock is released when the holder exits, crashes or is cut off.
 The connection never reconnects by itself: a self-healing connection would quietly re-declare
 the queue after a reconnect, and a holder must instead notice that it lost the lock. What the
 holder publishes goes through that same connection, so once the lock is lost, so is the means to
-act on it. Used by the lean and the aio-pika transports (the seam's ``Locking``).
+act on it. The lean transport's ``lock`` (the seam's ``Locking``); ``_aio_pika.AioPikaLock`` is
+the same on aio-pika.
 """
 
 from __future__ import annotations

@@ -326,9 +326,10 @@ async def test_two_scheduler_replicas_run_each_tick_once(harness: Harness) -> No
                 await scheduler.start()
             await harness.advance(3)
             assert await harness.until(lambda: len(runs) >= 3)
+            firing = [s.stats.fired > 0 for s in replicas]  # before stopping: no failover yet
+            assert [s.is_leader for s in replicas] == firing
         finally:
-            for scheduler in replicas:
-                await scheduler.stop()
+            await asyncio.gather(*(scheduler.stop() for scheduler in replicas))
+    assert firing.count(True) == 1, "one replica fires the ticks"
     assert len(runs) == len(set(runs)), "a tick ran twice"
-    assert [s.stats.fired > 0 for s in replicas].count(True) == 1, "one replica fires the ticks"
     assert sum(s.stats.ran for s in replicas) == len(runs)

@@ -31,7 +31,7 @@ from ._exceptions import ConfigurationError, TopologyError
 from ._loop_thread import LoopThread
 from ._parked import ParkedMessage, describe_parked, replay_headers
 from ._settings import BusSettings
-from .transports import open_transport
+from .transports import _substituted
 from .transports._amqp import Channel, ChannelClosedError, Connection, MessageNacked, MessageReturned, Properties
 from .transports._broker import CONNECTION_ERRORS
 from .transports._connect import connect_first
@@ -113,7 +113,7 @@ class DeadLetters:
         self._settings = settings
         self._runner = LoopThread(f"eventbus-dlq-{settings.service}")
         self._connection: Connection | None = None
-        transport = open_transport(None, settings)
+        transport = _substituted()
         self._memory = _InMemory(transport.broker) if isinstance(transport, MemoryTransport) else None
 
     def __enter__(self) -> DeadLetters:

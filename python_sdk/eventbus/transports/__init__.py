@@ -48,6 +48,11 @@ def _substitute_with(factory: Callable[[], Transport] | None) -> Callable[[], Tr
     return previous
 
 
+def _substituted() -> Transport | None:
+    """The transport ``eventbus.testing.in_memory`` puts in place now, or None (no client opened)."""
+    return _substitute() if _substitute is not None else None
+
+
 def open_transport(choice: Transport | str | None, settings: BusSettings) -> Transport:
     """The transport ``choice`` names (default: ``settings.transport``), or ``choice`` itself."""
     if choice is not None and not isinstance(choice, str):

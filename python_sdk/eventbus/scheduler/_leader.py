@@ -53,6 +53,7 @@ class LeaderLock:
         self.settings = settings
         self.name = name
         self.lost = asyncio.Event()
+        self._owns_transport = transport is None or isinstance(transport, str)
         self._transport = open_transport(transport, settings)
         if not isinstance(self._transport, Locking):
             raise ConfigurationError(f"the {self._transport.name!r} transport holds no locks (it has no lock())")
@@ -114,4 +115,7 @@ class LeaderLock:
         if lock is not None:
             with contextlib.suppress(Exception):
                 await lock.release()
+        if self._owns_transport:  # a follower's spare connection, when this lock made its transport
+            with contextlib.suppress(Exception):
+                await self._transport.close()
         self.lost.set()

@@ -115,22 +115,24 @@ class AioPikaLock:
         self._end()
 
 
-async def _take_lock(settings: BusSettings, name: str) -> AioPikaLock | None:
-    connection = await _connect(settings, "leader")
+async def _take_lock(
+    settings: BusSettings, name: str, spare: AbstractConnection | None
+) -> tuple[AioPikaLock | None, AbstractConnection | None]:
+    """As ``_lock.take_lock``: (the lock, None), or (None, the connection to try again on)."""
+    connection = spare if spare is not None and not spare.is_closed else await _connect(settings, "leader")
     try:
         channel = await connection.channel()
         try:
             await channel.declare_queue(name, exclusive=True, durable=False, auto_delete=False,
                                         arguments={"x-queue-type": "classic"})
         except aiormq.exceptions.ChannelLockedResource:
-            await connection.close()
-            return None  # someone else holds it
+            return None, connection  # someone else holds it; the broker closed only the channel
         await channel.close()  # the lock is the connection's, not the channel's
     except BaseException:
         with contextlib.suppress(*_ERRORS):
             await connection.close()
         raise
-    return AioPikaLock(connection, settings)
+    return AioPikaLock(connection, settings), None
 
 
 def _message(properties: Properties, body: bytes) -> aio_pika.Message:
@@ -208,12 +210,34 @@ class AioPikaTransport(PublishingConnection[AbstractConnection, AbstractChannel]
 
     name = "aio-pika"
 
+    def __init__(self, settings: BusSettings) -> None:
+        super().__init__(settings)
+        self._lock_spares: dict[str, AbstractConnection] = {}
+        """A follower's connection per lock name, kept for its next attempt."""
+
     async def _connect(self) -> AbstractConnection:
         return await _connect(self._settings, "publish")
 
     async def lock(self, name: str) -> AioPikaLock | None:
         """The seam's ``Locking``: an exclusive queue on an aio-pika connection of its own."""
-        return await _take_lock(self._settings, name)
+        kept = self._lock_spares.pop(name, None)
+        try:
+            lock, spare = await _take_lock(self._settings, name, kept)
+        except _ERRORS:
+            if kept is None:
+                raise
+            lock, spare = await _take_lock(self._settings, name, None)  # the kept one died meanwhile
+        if spare is not None:
+            self._lock_spares[name] = spare
+        return lock
+
+    async def close(self) -> None:
+        """Close the publishing connection, and a follower's spare lock connections."""
+        spares, self._lock_spares = self._lock_spares, {}
+        for connection in spares.values():
+            with contextlib.suppress(*_ERRORS):
+                await connection.close()
+        await super().close()
 
     async def _confirm_channel(self, connection: AbstractConnection) -> AbstractChannel:
         return await connection.channel(publisher_confirms=True)

@@ -74,10 +74,14 @@ class LeanLock:
         self._end()
 
 
-async def take_lock(settings: BusSettings, name: str) -> LeanLock | None:
-    """One attempt at the exclusive queue ``name``: a held ``LeanLock``, or None when another
-    connection holds it. Connection errors propagate (the caller tries again later)."""
-    connection = await connect(settings, "leader")
+async def take_lock(
+    settings: BusSettings, name: str, spare: Connection | None = None
+) -> tuple[LeanLock | None, Connection | None]:
+    """One attempt at the exclusive queue ``name``: (a held ``LeanLock``, None), or (None, the
+    connection to try again on) when another connection holds it; a follower keeps one
+    connection for its attempts rather than opening one each time. Connection errors propagate
+    (the caller tries again later)."""
+    connection = spare if spare is not None and not spare.is_closed else await connect(settings, "leader")
     try:
         channel = await connection.channel()
         try:
@@ -86,8 +90,7 @@ async def take_lock(settings: BusSettings, name: str) -> LeanLock | None:
             )
         except ChannelClosedError as exc:
             if exc.code == _RESOURCE_LOCKED:
-                await connection.close()
-                return None  # someone else holds it
+                return None, connection  # someone else holds it; the broker closed only the channel
             raise
         await channel.close()  # the lock is the connection's, not the channel's
     except BaseException:
@@ -95,5 +98,5 @@ async def take_lock(settings: BusSettings, name: str) -> LeanLock | None:
             await connection.close()
         raise
     if connection.is_closed:
-        return None
-    return LeanLock(connection, settings)
+        return None, None
+    return LeanLock(connection, settings), None

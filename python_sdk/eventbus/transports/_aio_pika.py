@@ -31,6 +31,7 @@ from .._exceptions import (
 from .._retry import ReconnectWindow
 from .._settings import BusSettings
 from .._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
+from ._lock import HeldLock
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
 from ._publishing import PublishingConnection
@@ -84,23 +85,17 @@ async def _publish_one(raw: Any, item: Outgoing, confirm_timeout: float) -> Publ
     return None
 
 
-class AioPikaLock:
+class AioPikaLock(HeldLock):
     """The exclusive-queue leader lock (as ``_lock.LeanLock``) on an aio-pika connection of its own
     that never reconnects: ``lost`` completes when it closes, and publishing goes through it."""
 
     def __init__(self, connection: AbstractConnection, settings: BusSettings) -> None:
+        super().__init__(settings)
         self.connection = connection
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._settings = settings
         connection.close_callbacks.add(self._end)
 
-    def _end(self, *_: Any) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
-
     async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
-        if self.lost.done():
-            raise ConnectionError("the lock is lost: its connection is closed")
+        self._check_held()
         channel = await self.connection.channel(publisher_confirms=True)
         try:
             raw = await channel.get_underlay_channel()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 from .._exceptions import PublishError, PublishTimeoutError
 from .._settings import BusSettings
@@ -24,27 +25,38 @@ from ._broker import CONNECTION_ERRORS, connect
 from ._outcomes import publish_failure
 from ._protocol import Outgoing
 
-__all__ = ["LeanLock", "take_lock"]
+__all__ = ["HeldLock", "LeanLock", "take_lock"]
 
 _RESOURCE_LOCKED = 405
 
 
-class LeanLock:
-    """A held exclusive queue (the seam's ``Lock``)."""
+class HeldLock:
+    """What a held lock of either AMQP transport shares: ``lost`` completes once, when the
+    connection holding it ends, and from then on nothing is published through it."""
 
-    def __init__(self, connection: Connection, settings: BusSettings) -> None:
-        self.connection = connection
+    def __init__(self, settings: BusSettings) -> None:
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._settings = settings
-        connection.closing.add_done_callback(lambda _: self._end())
 
-    def _end(self) -> None:
+    def _end(self, *_: Any) -> None:
         if not self.lost.done():
             self.lost.set_result(None)
 
-    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+    def _check_held(self) -> None:
         if self.lost.done():
             raise ConnectionError("the lock is lost: its connection is closed")
+
+
+class LeanLock(HeldLock):
+    """A held exclusive queue (the seam's ``Lock``)."""
+
+    def __init__(self, connection: Connection, settings: BusSettings) -> None:
+        super().__init__(settings)
+        self.connection = connection
+        connection.closing.add_done_callback(self._end)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        self._check_held()
         channel = await self.connection.channel(publisher_confirms=True)
         try:
             sent = channel.publish(list(batch), mandatory=True)

@@ -190,7 +190,7 @@ class EventBus:
         The tap has its own exclusive, auto-deleted queue, so it never takes messages from the
         services consuming them; it stops after ``timeout`` seconds (forever when None).
         """
-        return tap(self.settings, pattern, exchanges, timeout=timeout)
+        return tap(self.settings, pattern, exchanges, timeout=timeout, transport=self.transport)
 
     # -- consuming ----------------------------------------------------------------------------
 

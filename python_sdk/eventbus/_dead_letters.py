@@ -12,6 +12,10 @@ confirm. A failed publish leaves the message in the DLQ.
 
 A blocking API (the CLI's ``eventbus dlq``) over the SDK's own AMQP client, which runs on a
 private event-loop thread (``_loop_thread``); progress callbacks run in the caller's thread.
+
+Made inside ``eventbus.testing.in_memory(broker)``, it works on that in-memory broker instead
+(``_InMemory``): same selection, same replay copies, so "this handler parks, and a replay
+succeeds" is testable without RabbitMQ.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from ._exceptions import ConfigurationError, TopologyError
 from ._loop_thread import LoopThread
 from ._parked import ParkedMessage, describe_parked, replay_headers
 from ._settings import BusSettings
+from .transports import _substituted
 from .transports._amqp import Channel, ChannelClosedError, Connection, MessageNacked, MessageReturned, Properties
 from .transports._broker import CONNECTION_ERRORS
 from .transports._connect import connect_first
+from .transports._memory import MemoryBroker, MemoryTransport, StoredMessage
 
 __all__ = ["DeadLetters", "ReplayResult", "is_dead_letter_queue"]
 
@@ -55,6 +61,51 @@ async def _ack(channel: Channel, tag: int) -> None:
     channel.basic_ack(tag)  # on the loop thread: the client is not thread-safe
 
 
+class _InMemory:
+    """The dead-letter operations on a ``MemoryBroker``, run on the broker's event loop."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self.broker = broker
+
+    def call(self, work: Callable[[], T]) -> T:
+        """Run ``work`` on the broker's loop: here when this thread runs it, else from this
+        worker thread through ``run_coroutine_threadsafe``."""
+        loop = self.broker.loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is None or here is loop or not loop.is_running():
+            return work()
+
+        async def run() -> T:
+            return work()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result()
+
+    def parked(self, queue: str) -> list[tuple[StoredMessage, ParkedMessage]]:
+        return [
+            (stored, describe_parked(
+                stored.headers, queue=queue, position=position, message_id=stored.message_id,
+                event_type=stored.event_type, content_type=stored.properties.content_type, body=stored.body,
+            ))
+            for position, stored in enumerate(self.broker.messages(queue))
+        ]
+
+    def send_back(self, queue: str, stored: StoredMessage, parked: ParkedMessage) -> str | None:
+        target = parked.original_queue
+        if not target:
+            return "no original queue recorded"
+        properties = Properties(
+            content_type=parked.content_type, delivery_mode=2, message_id=parked.event_id,
+            message_type=parked.event_type, headers=replay_headers(parked),
+        )
+        if not self.broker.publish("", target, properties, parked.body):
+            return f"queue {target!r} does not exist"
+        self.broker.remove(queue, stored)
+        return None
+
+
 class DeadLetters:
     """Inspect, replay and purge dead-letter queues. ``with DeadLetters(settings) as dlq: …``"""
 
@@ -62,6 +113,8 @@ class DeadLetters:
         self._settings = settings
         self._runner = LoopThread(f"eventbus-dlq-{settings.service}")
         self._connection: Connection | None = None
+        transport = _substituted()
+        self._memory = _InMemory(transport.broker) if isinstance(transport, MemoryTransport) else None
 
     def __enter__(self) -> DeadLetters:
         return self
@@ -99,6 +152,9 @@ class DeadLetters:
 
     def depth(self, queue: str) -> int | None:
         """Messages in ``queue``, or None when it does not exist."""
+        if self._memory is not None:
+            broker = self._memory.broker
+            return self._memory.call(lambda: broker.depth(queue))
         return self._run(self._depth(queue))
 
     def depths(self, queues: Iterable[str]) -> dict[str, int]:
@@ -147,6 +203,13 @@ class DeadLetters:
              progress: Progress | None = None) -> tuple[int, list[ParkedMessage]]:
         """(depth, messages ``skip`` … ``skip + limit``) of ``queue``, leaving every message in place."""
         total = self._require(queue)
+        if self._memory is not None:
+            memory = self._memory
+            messages = memory.call(lambda: memory.parked(queue))
+            if progress is not None:
+                for position in range(len(messages)):
+                    progress(position + 1, total)
+            return total, [parked for _, parked in messages][skip: skip + limit]
         channel = self._run(self._channel())
         shown: list[ParkedMessage] = []
         try:
@@ -169,6 +232,8 @@ class DeadLetters:
     ) -> ReplayResult:
         """Send the selected messages of ``queue`` back to their consumer queues (confirmed), up to ``limit``."""
         total = self._require(queue)
+        if self._memory is not None:
+            return self._replay_in_memory(self._memory, queue, select, limit, progress, total)
         reader = self._run(self._channel())
         writer = self._run(self._channel(confirms=True))
         result = ReplayResult()
@@ -189,6 +254,22 @@ class DeadLetters:
         finally:
             self._hand_back(reader)
             self._run(writer.close())
+        return result
+
+    @staticmethod
+    def _replay_in_memory(memory: _InMemory, queue: str, select: Callable[[ParkedMessage], bool],
+                          limit: int | None, progress: Progress | None, total: int) -> ReplayResult:
+        result = ReplayResult()
+        for stored, parked in memory.call(lambda: memory.parked(queue)):
+            result.scanned += 1
+            if (limit is None or len(result.replayed) < limit) and select(parked):
+                problem = memory.call(lambda s=stored, p=parked: memory.send_back(queue, s, p))  # type: ignore[misc]
+                if problem is None:
+                    result.replayed.append(parked.event_id or f"#{parked.position}")
+                else:
+                    result.failed.append((parked.event_id or f"#{parked.position}", problem))
+            if progress is not None:
+                progress(result.scanned, total)
         return result
 
     async def _send_back(self, channel: Channel, parked: ParkedMessage) -> str | None:
@@ -223,6 +304,9 @@ class DeadLetters:
         if not is_dead_letter_queue(queue):
             raise ConfigurationError(f"{queue!r} is not a dead-letter queue (<queue>.dlq or {UNROUTABLE_QUEUE})")
         self._require(queue)
+        if self._memory is not None:
+            broker = self._memory.broker
+            return self._memory.call(lambda: broker.purge(queue))
 
         async def purge() -> int:
             channel = await self._channel()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eventbus import BusSettings, LeaderLock, Scheduler, SqlTickLedger, Tick, create_sql_engine
+from eventbus.transports._lean import LeanSession, LeanTransport
 
 from ..conftest import RawBroker
 
@@ -45,6 +46,27 @@ async def test_only_one_lock_holder_until_it_lets_go(settings: BusSettings) -> N
     finally:
         await first.release()
         await second.release()
+
+
+async def test_a_follower_keeps_one_connection_for_its_attempts(settings: BusSettings) -> None:
+    """No connection churn: a follower trying every few seconds reuses the connection it has."""
+    name = f"{settings.service}.lock"
+    leader, follower = LeaderLock(settings, name), LeaderLock(settings, name)
+    try:
+        assert await leader.try_acquire() is True
+        assert await follower.try_acquire() is False
+        transport = follower._transport
+        assert isinstance(transport, LeanTransport)
+        (kept,) = transport._lock_spares.values()
+        assert await follower.try_acquire() is False
+        assert list(transport._lock_spares.values()) == [kept] and not kept.is_closed
+        await leader.release()
+        assert await follower.try_acquire() is True  # on the kept connection: it holds the lock now
+        assert transport._lock_spares == {} and not kept.is_closed
+    finally:
+        await leader.release()
+        await follower.release()
+    assert kept.is_closed
 
 
 async def test_two_replicas_run_each_tick_once_and_fail_over(
@@ -104,10 +126,10 @@ async def test_a_replica_whose_ticks_connection_drops_consumes_again(
     try:
         await scheduler.start()
         await eventually(lambda: len(runs) >= 2)
-        first = scheduler._consumer
-        assert first is not None and first._transport is not None
-        first._transport.abort()  # the socket dies under the consumer, as in a network fault
-        await eventually(lambda: scheduler._consumer is not first and first.is_closed)
+        first = scheduler._session
+        assert isinstance(first, LeanSession) and first.connection._transport is not None
+        first.connection._transport.abort()  # the socket dies under the consumer, as in a network fault
+        await eventually(lambda: scheduler._session is not first and first.closed.done())
         seen = len(runs)
         await eventually(lambda: len(runs) >= seen + 2)
     finally:

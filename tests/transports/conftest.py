@@ -8,8 +8,11 @@ real waiting where the memory harness moves its clock.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import pytest
@@ -38,6 +41,10 @@ class Harness:
         raise NotImplementedError
 
     async def depth(self, queue: str) -> int:
+        raise NotImplementedError
+
+    async def drop_connections(self) -> int:
+        """Cut every client connection of this test (a network fault); how many were cut."""
         raise NotImplementedError
 
 
@@ -78,6 +85,11 @@ class MemoryHarness(Harness):
 
     async def depth(self, queue: str) -> int:
         return len(self.broker.messages(queue))
+
+    async def drop_connections(self) -> int:
+        count = len(self.broker._sessions) + len(self.broker.locks())
+        self.broker.drop_connections()
+        return count
 
 
 class BrokerHarness(Harness):
@@ -135,6 +147,28 @@ class BrokerHarness(Harness):
             return declared.declaration_result.message_count or 0
         finally:
             await channel.close()
+
+    async def drop_connections(self) -> int:
+        """``rabbitmqctl close_connection`` for every connection of this test's private vhost
+        except the harness's own reader."""
+        vhost = unquote(urlsplit(self.url).path[1:])
+        command = shutil.which("rabbitmqctl") or "rabbitmqctl"
+
+        def close_all() -> int:
+            listing = subprocess.run(
+                [command, "list_connections", "pid", "vhost", "client_properties", "--no-table-headers", "-q"],
+                capture_output=True, text=True, timeout=60, check=True,
+            ).stdout
+            closed = 0
+            for line in listing.splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 3 and parts[1] == vhost and "behaviour:" in parts[2]:
+                    done = subprocess.run([command, "close_connection", parts[0], "behaviour fault"],
+                                          capture_output=True, timeout=60)
+                    closed += done.returncode == 0
+            return closed
+
+        return await asyncio.to_thread(close_all)
 
     async def close(self) -> None:
         if self._reader is not None:

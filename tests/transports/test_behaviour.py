@@ -12,8 +12,17 @@ from typing import Any
 
 import pytest
 
-from eventbus import EventContext, ExponentialBackoff, ParkMessage, RetryPolicy, UnroutableError
-from eventbus.transports import Properties
+from eventbus import (
+    EventContext,
+    ExponentialBackoff,
+    MemoryTickLedger,
+    ParkMessage,
+    RetryPolicy,
+    Scheduler,
+    UnroutableError,
+)
+from eventbus._topology import QueueSpec  # the spec the bus itself declares
+from eventbus.transports import Locking, Properties, Topology
 from eventbus_contracts import REGISTRY, ConversationEndedV1, FriendshipStatusChangedV1
 
 from .conftest import Harness
@@ -215,3 +224,112 @@ async def test_stop_lets_the_running_handler_finish_and_leaves_the_rest_queued(h
     rest = await harness.take(queue, 5, timeout=2)
     assert sorted(ENDED.decode(m.body).conversation_id for m in rest) == ["c-1", "c-2"]
 
+
+
+async def test_a_quorum_queue_dead_letters_a_message_requeued_past_its_delivery_limit(harness: Harness) -> None:
+    """The safety net under every consumer queue: a message no consumer can settle (nacked with
+    requeue, or its consumer crashing) is dead-lettered after ``x-delivery-limit`` redeliveries."""
+    queue, dlq = "behaviour.limited", "behaviour.limited.dlq"
+    arguments = {"x-queue-type": "quorum", "x-delivery-limit": 2, "x-dead-letter-exchange": "",
+                 "x-dead-letter-routing-key": dlq}
+    topology = Topology("limited", queues=(QueueSpec(queue, arguments), QueueSpec(dlq, {"x-queue-type": "quorum"})))
+    counts: list[object] = []
+    async with harness.bus() as bus:
+        transport = bus.transport
+
+        def refuse(delivery: Any) -> None:
+            counts.append((delivery.properties.headers or {}).get("x-delivery-count"))
+            session.nack(delivery, requeue=True)
+
+        session = await transport.consume([topology], {queue: refuse}, 1)
+        try:
+            (outcome,) = await transport.publish([("", queue, Properties(message_id="m-1", delivery_mode=2,
+                                                                          headers={"k": "v"}), b"{}")])
+            assert outcome is None
+            assert await harness.until(lambda: len(counts) >= 3)
+            (dead,) = await harness.take(dlq, 1)
+            await harness.until(lambda: len(counts) > 3, timeout=0.3)
+        finally:
+            await session.close()
+    assert counts == [None, 1, 2]  # the first delivery and two redeliveries, then no more
+    assert dead.message_id == "m-1" and dead.body == b"{}" and dead.headers["k"] == "v"
+    assert dead.headers["x-first-death-reason"] == "delivery_limit"
+    assert dead.headers["x-death"][0]["queue"] == queue
+    assert await harness.depth(queue) == 0
+
+
+async def test_a_lost_connection_during_consume_redelivers_what_handlers_held(harness: Harness) -> None:
+    """The consuming connection dies while handlers hold deliveries: their acks go nowhere, the
+    broker redelivers, the bus reconnects and every event is handled; nothing is lost."""
+    gate = asyncio.Event()
+    holding: set[str] = set()
+    completed: dict[str, bool] = {}
+
+    async def handler(event: ConversationEndedV1, context: EventContext) -> None:
+        holding.add(event.conversation_id)
+        await gate.wait()
+        completed[event.conversation_id] = completed.get(event.conversation_id, False) or context.redelivered
+
+    names = [f"c-{i}" for i in range(4)]
+    queue = "behaviour." + ENDED.type
+    async with harness.bus(prefetch=4) as bus:
+        bus.subscribe(ConversationEndedV1)(handler)
+        await bus.start()
+        await bus.publish_many([_ended(name) for name in names])
+        assert await harness.until(lambda: len(holding) == 4)
+        assert await harness.drop_connections() >= 1
+        gate.set()
+        assert await harness.until(lambda: all(completed.get(name) for name in names), timeout=30)
+        assert bus.reconnects >= 1
+        assert await harness.until(lambda: bus.reconnects >= 1 and not _unsettled(harness), timeout=10)
+        assert await harness.depth(queue) == 0
+    assert sorted(completed) == names and all(completed.values())  # each one handled again, redelivered
+
+
+def _unsettled(harness: Harness) -> bool:
+    broker = getattr(harness, "broker", None)
+    return bool(broker is not None and broker.unacked())
+
+
+async def test_a_named_lock_has_one_holder_and_is_freed_with_its_connection(harness: Harness) -> None:
+    """The scheduler's leader lock (the seam's ``Locking``): an exclusive queue on RabbitMQ."""
+    async with harness.bus() as bus:
+        transport = bus.transport
+        assert isinstance(transport, Locking)
+        first = await transport.lock("behaviour.lock")
+        assert first is not None and not first.lost.done()
+        assert await transport.lock("behaviour.lock") is None  # held: nobody else gets it
+        (outcome,) = await first.publish([("", "behaviour.nowhere", Properties(message_id="m-1"), b"{}")])
+        assert isinstance(outcome, UnroutableError)  # the holder publishes, mandatory and confirmed
+        assert await harness.drop_connections() >= 1
+        assert await harness.until(lambda: first.lost.done())
+        with pytest.raises(ConnectionError):
+            await first.publish([("", "behaviour.nowhere", Properties(message_id="m-2"), b"{}")])
+        second = await transport.lock("behaviour.lock")  # freed with the holder's connection
+        assert second is not None
+        await second.release()
+        assert second.lost.done()
+        third = await transport.lock("behaviour.lock")
+        assert third is not None
+        await third.release()
+
+
+async def test_two_scheduler_replicas_run_each_tick_once(harness: Harness) -> None:
+    runs: list[str] = []
+    async with harness.bus() as bus:
+        ledger = MemoryTickLedger()
+        replicas = [Scheduler(bus.settings, ledger=ledger, lock_retry=0.2, transport=bus.transport) for _ in range(2)]
+        for scheduler in replicas:
+            scheduler.job("* * * * * *", name="every-second")(lambda tick: runs.append(tick.id))
+        try:
+            for scheduler in replicas:
+                await scheduler.start()
+            await harness.advance(3)
+            assert await harness.until(lambda: len(runs) >= 3)
+            firing = [s.stats.fired > 0 for s in replicas]  # before stopping: no failover yet
+            assert [s.is_leader for s in replicas] == firing
+        finally:
+            await asyncio.gather(*(scheduler.stop() for scheduler in replicas))
+    assert firing.count(True) == 1, "one replica fires the ticks"
+    assert len(runs) == len(set(runs)), "a tick ran twice"
+    assert sum(s.stats.ran for s in replicas) == len(runs)

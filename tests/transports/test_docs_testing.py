@@ -11,9 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_handler_example_passes_with_the_installed_plugin(tmp_path: Path) -> None:
+def _run_example(tmp_path: Path, heading: str) -> None:
     text = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
-    section = text.split("## Unit-testing a handler", 1)[1]
+    section = text.split(heading, 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
     (tmp_path / "test_example.py").write_text(code.group(1), encoding="utf-8")
@@ -23,3 +23,11 @@ def test_the_handler_example_passes_with_the_installed_plugin(tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_the_handler_example_passes_with_the_installed_plugin(tmp_path: Path) -> None:
+    _run_example(tmp_path, "## Unit-testing a handler")
+
+
+def test_the_periodic_jobs_example_passes(tmp_path: Path) -> None:
+    _run_example(tmp_path, "## Testing periodic jobs")

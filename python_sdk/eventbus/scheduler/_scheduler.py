@@ -1,6 +1,6 @@
 """Periodic jobs for a service with N replicas: each tick runs once, on RabbitMQ alone.
 
-    every replica ──try──► exclusive queue <service>.scheduler.leader   (one holds it: the leader)
+    every replica ──try──► lock <service>.scheduler.leader   (an exclusive queue; one holds it: the leader)
     leader: at each cron time ──publish tick (id job:<name>:<time>, confirmed)──►
             quorum queue <service>.scheduler.ticks ──► one replica (competing consumers)
             ──► claim the tick id in the ledger ──► done before? ack, skip : run, mark done, ack
@@ -17,6 +17,11 @@ done. A replica that dies mid-job leaves the tick unacknowledged and its claim l
 ``lease``; the broker redelivers the tick and another replica runs it again from the start, so
 jobs must be idempotent. A job that raises is logged, counted and acknowledged: the next tick is
 the retry, not a hot loop.
+
+Everything goes through the bus's transport seam (``transports/_protocol.py``): the lock is the
+transport's ``lock``, ticks are published through it and consumed with ``consume``. On the
+in-memory broker of ``eventbus.testing`` (``memory_bus``, ``in_memory``) the scheduler therefore
+runs as it does on RabbitMQ, paced by the broker's ``MemoryClock`` (``_clock``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -39,8 +44,11 @@ from .._envelope import format_time
 from .._exceptions import ConfigurationError, ConnectionFailedError
 from .._retry import ExponentialBackoff
 from .._settings import BusSettings
-from ..transports._amqp import AMQPError, Channel, Connection, Message, Properties
-from ..transports._connect import connect_first
+from .._topology import QueueSpec
+from ..transports import Transport, open_transport
+from ..transports._broker import CONNECTION_ERRORS
+from ..transports._protocol import Incoming, Properties, Session, Topology
+from ._clock import Clock, clock_for
 from ._cron import CronSchedule, due_tick, tick_id
 from ._leader import LeaderLock
 from ._tick_ledger import MemoryTickLedger, TickLedger
@@ -100,6 +108,9 @@ class Scheduler:
     ``@scheduler.job("0 */6 * * *")`` registers ``async def job(tick)`` (or a plain function,
     run in a thread). ``timezone`` is how cron expressions are read. ``lock_retry`` is how often
     a follower tries to become leader, which bounds how long ticks wait after a leader dies.
+    ``transport`` is the bus's choice (default ``settings.transport``, or the memory broker
+    inside ``eventbus.testing.in_memory``); ``clock`` defaults to the transport's own time (the
+    memory broker's ``MemoryClock``) or the wall clock.
     """
 
     def __init__(
@@ -110,7 +121,8 @@ class Scheduler:
         ledger: TickLedger | None = None,
         lock_retry: float = 5.0,
         lease: timedelta = timedelta(seconds=30),
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | Callable[[], datetime] | None = None,
+        transport: Transport | str | None = None,
     ) -> None:
         self.settings = settings
         self.timezone = timezone
@@ -120,12 +132,18 @@ class Scheduler:
         self.owner = f"{settings.service}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stats = SchedulerStats()
         self.ticks_queue = f"{settings.service}.scheduler.ticks"
-        self._lock = LeaderLock(settings, f"{settings.service}.scheduler.leader")
+        self._ticks = Topology(
+            f"scheduler-ticks:{self.ticks_queue}", queues=(QueueSpec(self.ticks_queue, dict(_TICKS_QUEUE_ARGUMENTS)),)
+        )
+        self._owns_transport = transport is None or isinstance(transport, str)
+        self._transport = open_transport(transport, settings)
+        self._clock = clock_for(clock, self._transport)
+        self._lock = LeaderLock(
+            settings, f"{settings.service}.scheduler.leader", transport=self._transport, clock=self._clock
+        )
         self._jobs: dict[str, ScheduledJob] = {}
-        self._clock = clock or (lambda: datetime.now(UTC))
         self._tasks: list[asyncio.Task[None]] = []
-        self._consumer: Connection | None = None
-        self._consuming: tuple[Channel, str] | None = None
+        self._session: Session | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
 
@@ -169,25 +187,27 @@ class Scheduler:
         job = self._jobs.get(name)
         if job is None:
             raise ConfigurationError(f"no job named {name!r} (jobs: {', '.join(sorted(self._jobs)) or 'none'})")
-        moment = scheduled_at or self._clock()
+        moment = scheduled_at or self._clock.utcnow()
         tick = Tick(id=f"job:{name}:manual:{format_time(moment)}", job=name, scheduled_at=moment, trigger="manual")
         await self._call(job, tick)
         return tick
 
-    def _on_delivery(self, message: Message) -> None:
-        """Called by the client inside the socket read: run the tick in a task of its own."""
+    def _on_delivery(self, message: Incoming) -> None:
+        """Called by the transport for each tick, in order: run it in a task of its own."""
         task = asyncio.get_running_loop().create_task(self._handle_tick(message))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    @staticmethod
-    async def _ack(message: Message) -> None:
+    async def _ack(self, message: Incoming) -> None:
+        session = self._session
+        if session is None or not session.owns(message):
+            return  # its session is gone: the broker redelivers the tick
         try:
-            message.channel.basic_ack(message.delivery_tag)
-        except (AMQPError, ConnectionError) as exc:  # its channel is gone: the broker redelivers the tick
-            log.debug("could not ack tick delivery %s: %s", message.delivery_tag, exc)
+            session.ack(message)
+        except CONNECTION_ERRORS as exc:
+            log.debug("could not ack a tick delivery: %s", exc)
 
-    async def _handle_tick(self, message: Message) -> None:
+    async def _handle_tick(self, message: Incoming) -> None:
         try:
             tick = _parse_tick(message.body)
         except (ValueError, KeyError, TypeError) as exc:
@@ -234,10 +254,7 @@ class Scheduler:
 
     # -- leading ---------------------------------------------------------------------------------
 
-    async def _declare_ticks_queue(self, channel: Channel) -> None:
-        await channel.queue_declare(self.ticks_queue, durable=True, arguments=_TICKS_QUEUE_ARGUMENTS)
-
-    async def _fire(self, channel: Channel, job: ScheduledJob, scheduled_at: datetime) -> None:
+    async def _fire(self, job: ScheduledJob, scheduled_at: datetime) -> None:
         identifier = tick_id(job.name, scheduled_at)
         body = orjson.dumps(
             {"id": identifier, "job": job.name, "scheduled_at": scheduled_at.isoformat(), "trigger": "schedule"}
@@ -249,22 +266,18 @@ class Scheduler:
             headers={"eventbus-tick": identifier},
             app_id=self.settings.source,
         )
-        batch = channel.publish([("", self.ticks_queue, properties, body)], mandatory=True)
-        async with asyncio.timeout(self.settings.confirm_timeout):  # lost in time: _lead competes again
-            await batch.done
-        (error,) = batch.results
+        # through the lock: a leader that lost it cannot fire; unconfirmed in time, _lead competes again
+        (error,) = await self._lock.publish([("", self.ticks_queue, properties, body)])
         if error is not None:
             raise error
         self.stats.fired += 1
         log.info("fired %s", identifier)
 
     async def _lead_once(self) -> None:
-        """Be leader until the lock is lost or the scheduler stops."""
-        channel = await self._lock.channel()
-        await self._declare_ticks_queue(channel)
+        """Be leader until the lock is lost or the scheduler stops (``start`` declared the ticks queue)."""
         last_fired: dict[str, datetime] = {}
         while self._lock.held and not self._stopped.is_set():
-            now = self._clock()
+            now = self._clock.utcnow()
             for job in self._jobs.values():
                 latest = job.schedule.latest_at_or_before(now)
                 previous = last_fired.get(job.name)
@@ -275,11 +288,10 @@ class Scheduler:
                     self.stats.missed += 1
                     log.info("tick %s is older than its misfire grace; skipped", tick_id(job.name, latest))
                     continue
-                await self._fire(channel, job, latest)
+                await self._fire(job, latest)
             following = min(job.schedule.next_after(now) for job in self._jobs.values())
-            delay = max(0.0, min(60.0, (following - self._clock()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lock.lost.wait(), timeout=delay)
+            delay = max(0.0, min(60.0, (following - self._clock.utcnow()).total_seconds()))
+            await self._lock.wait_lost(delay)
 
     async def _lead(self) -> None:
         while not self._stopped.is_set():
@@ -296,7 +308,7 @@ class Scheduler:
             finally:
                 await self._lock.release()
             if failed:
-                await asyncio.sleep(self.lock_retry)
+                await self._clock.sleep(self.lock_retry)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -310,31 +322,21 @@ class Scheduler:
         self._tasks.append(asyncio.create_task(self._lead(), name=f"{self.settings.service}:scheduler-leader"))
 
     async def _consume(self) -> None:
-        """Open the ticks connection, declare the queue and take ticks one at a time."""
-        connection = await connect_first(self.settings, "scheduler")
-        try:
-            channel = await connection.channel()
-            await channel.basic_qos(prefetch_count=1)
-            await self._declare_ticks_queue(channel)
-            tag = await channel.basic_consume(self.ticks_queue, self._on_delivery)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await connection.close()
-            raise
-        self._consumer, self._consuming = connection, (channel, tag)
+        """Open a ticks session: declare the queue and take ticks one at a time."""
+        self._session = await self._transport.consume([self._ticks], {self.ticks_queue: self._on_delivery}, 1)
 
     async def _keep_consuming(self) -> None:
-        """When the ticks connection drops, open a new one (with backoff) and consume again."""
+        """When the ticks session is lost, open a new one (with backoff) and consume again."""
         failures = 0
         while not self._stopped.is_set():
-            if self._consumer is not None and not self._consumer.is_closed:
-                await asyncio.shield(self._consumer.closing)
+            if self._session is not None and not self._session.closed.done():
+                await asyncio.shield(self._session.closed)
                 if self._stopped.is_set():
                     return
-                log.warning("lost the scheduler's ticks connection; reconnecting")
+                log.warning("lost the scheduler's ticks session; reconnecting")
             try:
                 await self._consume()
-            except (ConnectionFailedError, AMQPError, ConnectionError, OSError, TimeoutError) as exc:
+            except (ConnectionFailedError, *CONNECTION_ERRORS) as exc:
                 failures += 1
                 delay = _RECONNECT.delay(failures)
                 log.warning("scheduler reconnect attempt %d failed (%s); next in %.1fs", failures, exc, delay)
@@ -356,19 +358,21 @@ class Scheduler:
                 await task
         self._tasks.clear()
         await self._lock.release()
-        if self._consuming is not None:
-            channel, tag = self._consuming
-            self._consuming = None
+        session = self._session
+        if session is not None:
             with contextlib.suppress(Exception):
-                await channel.basic_cancel(tag)
+                await session.cancel()
         if self._in_flight:
             _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
             for task in pending:
                 task.cancel()
-        if self._consumer is not None:
+        if session is not None:
             with contextlib.suppress(Exception):
-                await self._consumer.close()
-            self._consumer = None
+                await session.close()
+            self._session = None
+        if self._owns_transport:
+            with contextlib.suppress(Exception):
+                await self._transport.close()
 
     async def run(self) -> None:
         await self.start()
@@ -376,7 +380,7 @@ class Scheduler:
 
     def describe(self) -> list[dict[str, Any]]:
         """Each job's name, cron, time zone and next scheduled time (for CLIs and health pages)."""
-        now = self._clock()
+        now = self._clock.utcnow()
         return [
             {
                 "name": job.name,

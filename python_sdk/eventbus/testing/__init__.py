@@ -7,7 +7,7 @@
     await bus.publish(ConversationEnded(...))
     await broker.settle()                       # handlers ran, acks and retries settled
     PublishedEvents(broker).one(FriendshipStatusChanged, status="friend")
-    await broker.clock.advance(30)              # delayed publishes and retries fall due
+    await broker.clock.advance(30)              # delayed publishes, retries and cron ticks fall due
 
 The bus above the seam is the real one: retries, parking, delays and the outbox relay run the
 same code, and the copies they publish carry the same headers as on RabbitMQ. The pytest
@@ -52,8 +52,8 @@ def in_memory(broker: MemoryBroker) -> _Iterator[MemoryBroker]:
     """Every ``EventBus`` made inside the block (and not given a transport object) runs on ``broker``.
 
     For testing code that builds its own bus from settings, e.g. a whole service:
-    ``with in_memory(broker): service = create_service(settings)``. Components that open their own
-    AMQP connections (the scheduler's leader lock, ``DeadLetters``) still need a real broker.
+    ``with in_memory(broker): service = create_service(settings)``. So do a ``Scheduler`` (its
+    leader lock and ticks, on the broker's clock) and ``DeadLetters`` made in the block.
     """
     previous = _substitute_with(broker.transport)
     try:

@@ -15,7 +15,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._exceptions import ConfigurationError as _ConfigurationError
-from ._protocol import DIRECT_REPLY_TO, DirectReplies, Incoming, Outgoing, Properties, Session, Topology, Transport
+from ._protocol import (
+    DIRECT_REPLY_TO,
+    DirectReplies,
+    Incoming,
+    Lock,
+    Locking,
+    Outgoing,
+    Properties,
+    Session,
+    Topology,
+    Transport,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,8 +34,18 @@ if TYPE_CHECKING:
     from .._settings import BusSettings
 
 __all__ = [
-    "DIRECT_REPLY_TO", "DirectReplies", "Incoming", "Outgoing", "Properties", "Session", "TRANSPORTS", "Topology",
-    "Transport", "open_transport",
+    "DIRECT_REPLY_TO",
+    "DirectReplies",
+    "Incoming",
+    "Lock",
+    "Locking",
+    "Outgoing",
+    "Properties",
+    "Session",
+    "TRANSPORTS",
+    "Topology",
+    "Transport",
+    "open_transport",
 ]
 
 TRANSPORTS = ("lean", "aio-pika")
@@ -38,6 +59,11 @@ def _substitute_with(factory: Callable[[], Transport] | None) -> Callable[[], Tr
     global _substitute
     previous, _substitute = _substitute, factory
     return previous
+
+
+def _substituted() -> Transport | None:
+    """The transport ``eventbus.testing.in_memory`` puts in place now, or None (no client opened)."""
+    return _substitute() if _substitute is not None else None
 
 
 def open_transport(choice: Transport | str | None, settings: BusSettings) -> Transport:

@@ -31,6 +31,7 @@ from .._exceptions import (
 from .._retry import ReconnectWindow
 from .._settings import BusSettings
 from .._topology import LEGACY_QUEUE_WARNING, QueueSpec, describe_mismatch, without_safety_net
+from ._lock import HeldLock
 from ._outcomes import describe, publish_failure
 from ._protocol import DeliveryCallback, Outgoing, Properties, Topology
 from ._publishing import PublishingConnection
@@ -42,7 +43,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError('the aio-pika transport needs aio-pika: pip install "eventbus[aio-pika]"') from exc
 
-__all__ = ["AioPikaSession", "AioPikaTransport"]
+__all__ = ["AioPikaLock", "AioPikaSession", "AioPikaTransport"]
 
 log = logging.getLogger("eventbus")
 
@@ -61,6 +62,72 @@ async def _connect(settings: BusSettings, role: str) -> AbstractConnection:
         except (*_ERRORS, ValueError) as exc:
             errors.append((url, exc))
     raise connection_failed(errors)
+
+
+async def _publish_one(raw: Any, item: Outgoing, confirm_timeout: float) -> PublishError | None:
+    """One mandatory, confirmed publish on the aiormq channel ``raw``; its outcome."""
+    exchange, routing_key, properties, body = item
+    try:
+        result = await raw.basic_publish(
+            body, exchange=exchange, routing_key=routing_key, properties=_message(properties, body).properties,
+            mandatory=True, timeout=confirm_timeout,
+        )
+    except aiormq.exceptions.DeliveryError as exc:
+        return PublishNackedError(f"broker refused {describe(properties)}: {exc}",
+                                  event_type=properties.message_type, event_id=properties.message_id)
+    except TimeoutError:
+        return PublishTimeoutError(
+            f"no confirm for {describe(properties)} within {confirm_timeout:g}s; "
+            "it may or may not be stored", event_type=properties.message_type, event_id=properties.message_id,
+        )
+    if isinstance(result, aiormq.abc.DeliveredMessage):  # returned: mandatory and no queue bound
+        return publish_failure(exchange, routing_key, properties, UnroutableError("returned"))
+    return None
+
+
+class AioPikaLock(HeldLock):
+    """The exclusive-queue leader lock (as ``_lock.LeanLock``) on an aio-pika connection of its own
+    that never reconnects: ``lost`` completes when it closes, and publishing goes through it."""
+
+    def __init__(self, connection: AbstractConnection, settings: BusSettings) -> None:
+        super().__init__(settings)
+        self.connection = connection
+        connection.close_callbacks.add(self._end)
+
+    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        self._check_held()
+        channel = await self.connection.channel(publisher_confirms=True)
+        try:
+            raw = await channel.get_underlay_channel()
+            return [await _publish_one(raw, item, self._settings.confirm_timeout) for item in batch]
+        finally:
+            with contextlib.suppress(*_ERRORS):
+                await channel.close()
+
+    async def release(self) -> None:
+        with contextlib.suppress(*_ERRORS):
+            await self.connection.close()
+        self._end()
+
+
+async def _take_lock(
+    settings: BusSettings, name: str, spare: AbstractConnection | None
+) -> tuple[AioPikaLock | None, AbstractConnection | None]:
+    """As ``_lock.take_lock``: (the lock, None), or (None, the connection to try again on)."""
+    connection = spare if spare is not None and not spare.is_closed else await _connect(settings, "leader")
+    try:
+        channel = await connection.channel()
+        try:
+            await channel.declare_queue(name, exclusive=True, durable=False, auto_delete=False,
+                                        arguments={"x-queue-type": "classic"})
+        except aiormq.exceptions.ChannelLockedResource:
+            return None, connection  # someone else holds it; the broker closed only the channel
+        await channel.close()  # the lock is the connection's, not the channel's
+    except BaseException:
+        with contextlib.suppress(*_ERRORS):
+            await connection.close()
+        raise
+    return AioPikaLock(connection, settings), None
 
 
 def _message(properties: Properties, body: bytes) -> aio_pika.Message:
@@ -139,8 +206,34 @@ class AioPikaTransport(PublishingConnection[AbstractConnection, AbstractChannel]
 
     name = "aio-pika"
 
+    def __init__(self, settings: BusSettings) -> None:
+        super().__init__(settings)
+        self._lock_spares: dict[str, AbstractConnection] = {}
+        """A follower's connection per lock name, kept for its next attempt."""
+
     async def _connect(self) -> AbstractConnection:
         return await _connect(self._settings, "publish")
+
+    async def lock(self, name: str) -> AioPikaLock | None:
+        """The seam's ``Locking``: an exclusive queue on an aio-pika connection of its own."""
+        kept = self._lock_spares.pop(name, None)
+        try:
+            lock, spare = await _take_lock(self._settings, name, kept)
+        except _ERRORS:
+            if kept is None:
+                raise
+            lock, spare = await _take_lock(self._settings, name, None)  # the kept one died meanwhile
+        if spare is not None:
+            self._lock_spares[name] = spare
+        return lock
+
+    async def close(self) -> None:
+        """Close the publishing connection, and a follower's spare lock connections."""
+        spares, self._lock_spares = self._lock_spares, {}
+        for connection in spares.values():
+            with contextlib.suppress(*_ERRORS):
+                await connection.close()
+        await super().close()
 
     async def _confirm_channel(self, connection: AbstractConnection) -> AbstractChannel:
         return await connection.channel(publisher_confirms=True)
@@ -149,23 +242,7 @@ class AioPikaTransport(PublishingConnection[AbstractConnection, AbstractChannel]
         await _declare(connection, topology)
 
     async def _publish_one(self, raw: Any, item: Outgoing) -> PublishError | None:
-        exchange, routing_key, properties, body = item
-        try:
-            result = await raw.basic_publish(
-                body, exchange=exchange, routing_key=routing_key, properties=_message(properties, body).properties,
-                mandatory=True, timeout=self._settings.confirm_timeout,
-            )
-        except aiormq.exceptions.DeliveryError as exc:
-            return PublishNackedError(f"broker refused {describe(properties)}: {exc}",
-                                      event_type=properties.message_type, event_id=properties.message_id)
-        except TimeoutError:
-            return PublishTimeoutError(
-                f"no confirm for {describe(properties)} within {self._settings.confirm_timeout:g}s; "
-                "it may or may not be stored", event_type=properties.message_type, event_id=properties.message_id,
-            )
-        if isinstance(result, aiormq.abc.DeliveredMessage):  # returned: mandatory and no queue bound
-            return publish_failure(exchange, routing_key, properties, UnroutableError("returned"))
-        return None
+        return await _publish_one(raw, item, self._settings.confirm_timeout)
 
     async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
         """Publish every item (mandatory, confirmed) concurrently; lost ones again on a new connection

@@ -14,7 +14,10 @@ seam unchanged (retries, parking, delays, the outbox relay):
   RabbitMQ; ``clock.advance(seconds)`` makes them due;
 - quorum queues' ``x-delivery-limit`` (``x-delivery-count`` header, then dead-lettered) and
   ``x-single-active-consumer`` (the oldest consumer receives; the next when it goes);
-- a declaration with other arguments than the existing entity is a ``TopologyMismatchError``.
+- a declaration with other arguments than the existing entity is a ``TopologyMismatchError``;
+- named leader locks (the seam's ``Locking``, RabbitMQ's exclusive queue): one holder per name,
+  lost when its holder's connection is (``drop_connections``, ``lose_locks``); so the
+  scheduler runs here too, on the broker's clock (``MemoryClock.utcnow`` and ``sleep``).
 
 Deliveries are handed to consumers from the event loop (``call_soon``), never inside the
 publish that caused them, as a real broker would. ``await broker.settle()`` waits until
@@ -25,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import heapq
 import itertools
 import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -39,7 +44,15 @@ from .._topology import QueueSpec
 from ._outcomes import publish_failure
 from ._protocol import DIRECT_REPLY_TO, DeliveryCallback, Outgoing, Properties, Topology
 
-__all__ = ["MemoryBroker", "MemoryClock", "MemoryDelivery", "MemorySession", "MemoryTransport", "StoredMessage"]
+__all__ = [
+    "MemoryBroker",
+    "MemoryClock",
+    "MemoryDelivery",
+    "MemoryLock",
+    "MemorySession",
+    "MemoryTransport",
+    "StoredMessage",
+]
 
 
 _RETURNED = UnroutableError("NO_ROUTE")
@@ -61,16 +74,66 @@ def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
 
 
 class MemoryClock:
-    """The broker's time in seconds; it moves only when a test says so (``advance``)."""
+    """The broker's time in seconds; it moves only when a test says so (``advance``).
 
-    def __init__(self, broker: MemoryBroker) -> None:
+    ``now`` counts seconds from ``start`` (a UTC datetime, by default 2026-01-01 00:00); code
+    that reads wall-clock time and sleeps (the scheduler) uses ``utcnow()`` and ``sleep()``,
+    which wake when ``advance`` passes their deadline.
+    """
+
+    def __init__(self, broker: MemoryBroker, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
         self._broker = broker
         self.now = 0.0
+        self.start = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self.waking = 0
+        """Sleepers woken by ``advance`` that have not resumed yet (the broker counts as busy)."""
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, delivering whatever falls due on the way (delayed publishes,
-        retries), and let the handlers run after each step, as they would meanwhile."""
+        retries, sleepers), and let the handlers run after each step, as they would meanwhile."""
         await self._broker.advance(seconds)
+
+    def utcnow(self) -> datetime:
+        return self.start + timedelta(seconds=self.now)
+
+    async def sleep(self, seconds: float, interrupt: asyncio.Future[Any] | None = None) -> None:
+        """Return once the clock has moved ``seconds`` on, or ``interrupt`` is done."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (self.now + max(0.0, seconds), next(self._order), future)
+        heapq.heappush(self._sleepers, entry)
+
+        def interrupted(_: Any) -> None:
+            if not future.done():
+                self.waking += 1
+                future.set_result(None)
+
+        if interrupt is not None:
+            interrupt.add_done_callback(interrupted)
+        try:
+            await future
+        finally:
+            if future.done() and not future.cancelled():
+                self.waking -= 1
+            if interrupt is not None:
+                interrupt.remove_done_callback(interrupted)
+            if entry in self._sleepers:
+                self._sleepers.remove(entry)
+                heapq.heapify(self._sleepers)
+
+    def next_wake(self) -> float | None:
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    def wake(self) -> None:
+        """Wake every sleeper whose time has come."""
+        while self._sleepers and self._sleepers[0][0] <= self.now + 1e-9:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                self.waking += 1
+                future.set_result(None)
 
 
 @dataclass(slots=True)
@@ -147,14 +210,19 @@ class _Exchange:
 class MemoryBroker:
     """One in-memory broker (think: one vhost). Give each bus ``broker.transport()``."""
 
-    def __init__(self) -> None:
-        self.clock = MemoryClock(self)
+    def __init__(self, *, start: datetime | None = None) -> None:
+        """``start``: the UTC time the clock starts at (``MemoryClock.utcnow``; 2026-01-01 when None)."""
+        self.clock = MemoryClock(self) if start is None else MemoryClock(self, start)
         self.published: list[StoredMessage] = []
         """Every message a client published and the broker accepted, in order (for assertions)."""
         self._exchanges: dict[str, _Exchange] = {"": _Exchange("", "direct", {})}
         self._queues: dict[str, _Queue] = {}
         self._sessions: set[MemorySession] = set()
         self._pumping: set[str] = set()
+        self._locks: dict[str, MemoryLock] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the broker runs on (set when a client first uses it): the blocking
+        ``DeadLetters`` reaches it from another thread through this."""
 
     def transport(self) -> MemoryTransport:
         return MemoryTransport(self)
@@ -168,6 +236,27 @@ class MemoryBroker:
     def queues(self) -> list[str]:
         return sorted(self._queues)
 
+    def depth(self, queue: str) -> int | None:
+        """Messages waiting on ``queue``, or None when it does not exist."""
+        return len(self._queues[queue].messages) if queue in self._queues else None
+
+    def remove(self, queue: str, message: StoredMessage) -> None:
+        """Take one waiting message off ``queue`` (a DLQ replay whose copy was routed)."""
+        self._queues[queue].messages.remove(message)
+
+    def purge(self, queue: str) -> int:
+        """Delete every waiting message of ``queue``; how many there were (``queue.purge``)."""
+        messages = self._queues[queue].messages
+        count = len(messages)
+        messages.clear()
+        return count
+
+    def delete_queue(self, queue: str) -> None:
+        """Delete ``queue`` with its bindings and messages; its consumers stop receiving."""
+        self._queues.pop(queue, None)
+        for exchange in self._exchanges.values():
+            exchange.bindings = [b for b in exchange.bindings if b.to_exchange or b.destination != queue]
+
     def unacked(self) -> int:
         return sum(len(s.unacked) for s in self._sessions)
 
@@ -180,9 +269,26 @@ class MemoryBroker:
         return name
 
     def drop_connections(self) -> None:
-        """Every consuming session is lost at once (a network fault): unacked deliveries go back."""
+        """Every connection is lost at once (a network fault): unacked deliveries go back, locks
+        are released."""
         for session in list(self._sessions):
             session.lose()
+        self.lose_locks()
+
+    def locks(self) -> dict[str, MemoryLock]:
+        """The locks held now, by name."""
+        return dict(self._locks)
+
+    def lose_locks(self) -> None:
+        """Every lock holder's connection is lost (the leader is cut off): the locks are free."""
+        for lock in list(self._locks.values()):
+            lock.lose()
+
+    def take_lock(self, name: str) -> MemoryLock | None:
+        if name in self._locks:
+            return None
+        lock = self._locks[name] = MemoryLock(self, name)
+        return lock
 
     # -- declarations --------------------------------------------------------------------------
 
@@ -357,6 +463,9 @@ class MemoryBroker:
 
     def _next_expiry(self) -> float | None:
         due = [q.messages[0].expires_at for q in self._queues.values() if q.messages and q.messages[0].expires_at]
+        wake = self.clock.next_wake()
+        if wake is not None:
+            due.append(wake)
         return min(due) if due else None
 
     def _expire(self) -> None:
@@ -374,13 +483,15 @@ class MemoryBroker:
                 break
             self.clock.now = max(self.clock.now, due)
             self._expire()
+            self.clock.wake()
             await self.settle()
         self.clock.now = target
+        self.clock.wake()
         await self.settle()
 
     def busy(self) -> bool:
         """True while a delivery is unacked, or a queue with a consumer with room has messages."""
-        if self._pumping or any(s.unacked for s in self._sessions):
+        if self._pumping or self.clock.waking or any(s.unacked for s in self._sessions):
             return True
         return any(q.messages and self._has_room(q) for q in self._queues.values())
 
@@ -485,16 +596,52 @@ _REPLIERS: weakref.WeakKeyDictionary[MemoryBroker, dict[str, DeliveryCallback]] 
 _REPLY_NAMES = itertools.count(1)
 
 
+class MemoryLock:
+    """A held lock on the memory broker (the seam's ``Lock``)."""
+
+    def __init__(self, broker: MemoryBroker, name: str) -> None:
+        self.broker = broker
+        self.name = name
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        if self.lost.done():
+            raise ConnectionError(f"the lock {self.name!r} is lost: its connection is closed")
+        return _publish(self.broker, batch)
+
+    def lose(self) -> None:
+        if self.broker._locks.get(self.name) is self:
+            del self.broker._locks[self.name]
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    async def release(self) -> None:
+        self.lose()
+
+
+def _publish(broker: MemoryBroker, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+    outcomes: list[PublishError | None] = []
+    for exchange, routing_key, properties, body in batch:
+        try:
+            reached = broker.publish(exchange, routing_key, properties, body)
+        except PublishError as exc:
+            outcomes.append(exc)
+            continue
+        outcomes.append(None if reached else publish_failure(exchange, routing_key, properties, _RETURNED))
+    return outcomes
+
+
 class MemoryTransport:
-    """A bus's view of a ``MemoryBroker`` (the seam's ``Transport``), with direct reply-to
-    (``DirectReplies``): a request's ``reply_to`` becomes a name of this transport, and a publish
-    to that name on the default exchange goes straight to its callback, or nowhere."""
+    """A bus's view of a ``MemoryBroker`` (the seam's ``Transport``, with ``Locking``, a clock and
+    direct reply-to (``DirectReplies``): a request's ``reply_to`` becomes a name of this transport,
+    and a publish to that name on the default exchange goes straight to its callback, or nowhere)."""
 
     name = "memory"
 
     def __init__(self, broker: MemoryBroker) -> None:
         self.broker = broker
         self._reply_name = ""
+        self.clock = broker.clock
 
     def on_reply(self, callback: DeliveryCallback) -> None:
         self._reply_name = f"{DIRECT_REPLY_TO}.memory-{next(_REPLY_NAMES)}"
@@ -508,10 +655,19 @@ class MemoryTransport:
             callback(_Reply(body, properties, routing_key))
         return True
 
+    def _on_loop(self) -> None:
+        self.broker.loop = asyncio.get_running_loop()
+
+    async def lock(self, name: str) -> MemoryLock | None:
+        self._on_loop()
+        return self.broker.take_lock(name)
+
     async def declare(self, topology: Topology) -> None:
+        self._on_loop()
         self.broker.declare(topology)
 
     async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        self._on_loop()
         outcomes: list[PublishError | None] = []
         for exchange, routing_key, properties, body in batch:
             if self._direct_reply(exchange, routing_key, properties, body):
@@ -520,17 +676,13 @@ class MemoryTransport:
             if properties.reply_to == DIRECT_REPLY_TO and self._reply_name:
                 properties = copy.copy(properties)
                 properties.reply_to = self._reply_name
-            try:
-                reached = self.broker.publish(exchange, routing_key, properties, body)
-            except PublishError as exc:
-                outcomes.append(exc)
-                continue
-            outcomes.append(None if reached else publish_failure(exchange, routing_key, properties, _RETURNED))
+            outcomes.extend(_publish(self.broker, [(exchange, routing_key, properties, body)]))
         return outcomes
 
     async def consume(
         self, topologies: Sequence[Topology], queues: Mapping[str, DeliveryCallback], prefetch: int
     ) -> MemorySession:
+        self._on_loop()
         for topology in topologies:
             self.broker.declare(topology)
         session = MemorySession(self.broker, prefetch)

@@ -12,6 +12,10 @@ it; every transport (the SDK's lean AMQP client, aio-pika, the in-memory broker 
     close()
     on_reply(callback)                optional (``DirectReplies``): RabbitMQ direct reply-to
 
+Optional, for the scheduler (``Locking``): ``lock(name)`` takes a named leader lock (an exclusive
+queue on RabbitMQ) and gives a ``Lock`` that publishes through the connection holding it; and
+``clock``, when a transport brings its own time (the memory broker's ``MemoryClock``).
+
 Everything above the seam (batching, delays, retries, parking, workers, time limits, drain)
 is shared, so a transport is only the part that moves bytes.
 """
@@ -30,7 +34,10 @@ from ._amqp import Properties
 if TYPE_CHECKING:
     from .._exceptions import PublishError
 
-__all__ = ["DIRECT_REPLY_TO", "DirectReplies", "Incoming", "Outgoing", "Properties", "Session", "Topology", "Transport"]
+__all__ = [
+    "DIRECT_REPLY_TO", "DirectReplies", "Incoming", "Lock", "Locking", "Outgoing", "Properties", "Session", "Topology",
+    "Transport",
+]
 
 Outgoing = tuple[str, str, Properties, bytes]
 """One message to publish: ``(exchange, routing_key, properties, body)``."""
@@ -135,3 +142,26 @@ class DirectReplies(Protocol):
     """
 
     def on_reply(self, callback: DeliveryCallback) -> None: ...
+
+
+@runtime_checkable
+class Lock(Protocol):
+    """A held leader lock. ``lost`` completes when the hold ends (released, or the connection
+    holding it is gone); after that, ``publish`` fails: a leader that lost the lock cannot act."""
+
+    lost: asyncio.Future[None]
+
+    async def publish(self, batch: Sequence[Outgoing]) -> list[PublishError | None]:
+        """Publish mandatory and confirmed through the lock's own connection."""
+        ...
+
+    async def release(self) -> None: ...
+
+
+@runtime_checkable
+class Locking(Protocol):
+    """A transport that can hold named locks: at most one holder per name per broker (vhost)."""
+
+    async def lock(self, name: str) -> Lock | None:
+        """Take the lock ``name`` now: a ``Lock``, or None when another holder has it."""
+        ...

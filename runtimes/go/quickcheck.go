@@ -57,6 +57,7 @@ type quickNode struct {
 	minLength    int64
 	maxLength    int64
 	pattern      *regexp.Regexp
+	charset      *charset // the pattern when it is ^[class]+$ or ^[class]*$
 	format       string
 	strings      map[string]bool // enum / const: the allowed strings (non-nil when present)
 	minimum      *int64
@@ -210,7 +211,7 @@ func (c *quickCompiler) compile(base string, schema interface{}, root bool) *qui
 			if err != nil {
 				node.unknown = true
 			}
-			node.pattern = expression
+			node.pattern, node.charset = expression, charsetOf(text)
 		case "format":
 			node.format, _ = value.(string)
 		case "enum", "const":
@@ -365,7 +366,7 @@ func (n *quickNode) validString(v string) bool {
 			return false
 		}
 	}
-	if n.pattern != nil && !n.pattern.MatchString(v) {
+	if n.pattern != nil && !n.charset.matches(v) && !n.pattern.MatchString(v) {
 		return false
 	}
 	return n.format == "" || gojsonschema.FormatCheckers.IsFormat(n.format, v)

@@ -1,6 +1,7 @@
 package eventbus
 
 import (
+	"regexp"
 	"testing"
 )
 
@@ -110,4 +111,37 @@ func TestSchemasTheQuickCheckCannotFollowLeaveItToGojsonschema(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestCharsetsAgreeWithTheirRegexp(t *testing.T) {
+	texts := []string{"", "a", "u_1842", "user-77", "A:b.c", "a b", "a\n", "\na", "é", "a\xff", "-", "_", "ABCxyz019", "a$", "[", "^a"}
+	for _, pattern := range []string{`^[A-Za-z0-9_-]+$`, `^[A-Za-z0-9_:.-]+$`, `^[a-z]*$`, `^[^a]+$`, `(?i)^[a-c]+$`, `^[\w]+$`, `^\d+$`} {
+		set := charsetOf(pattern)
+		if set == nil {
+			t.Fatalf("%s is not a charset", pattern)
+		}
+		expression := regexp.MustCompile(pattern)
+		for _, text := range texts {
+			if set.matches(text) && !expression.MatchString(text) {
+				t.Errorf("%s: the charset matches %q, the regexp does not", pattern, text)
+			}
+			if !set.matches(text) && expression.MatchString(text) && isASCII(text) {
+				t.Errorf("%s: the regexp matches the ASCII %q, the charset does not", pattern, text)
+			}
+		}
+	}
+	for _, pattern := range []string{`^[a-z]+`, `[a-z]+$`, `^[a-z]+$|^1$`, `^a[a-z]+$`, `(?m)^[a-z]+$`, `^[a-z]{2}$`, `^([a-z])+$`} {
+		if set := charsetOf(pattern); set != nil {
+			t.Errorf("%s taken for a charset", pattern)
+		}
+	}
+}
+
+func isASCII(text string) bool {
+	for i := 0; i < len(text); i++ {
+		if text[i] >= 128 {
+			return false
+		}
+	}
+	return true
 }

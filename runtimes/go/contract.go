@@ -78,24 +78,21 @@ func (c *Contract[T]) OnExchange(exchange string) *Contract[T] {
 }
 
 // Violations lists every reason the JSON document data breaks the schema (none when it is valid).
+//
+// The quick check (quickcheck.go) walks data first; gojsonschema, the validator that decides,
+// checks every document the quick check does not certainly pass, with every reason.
 func (c *Contract[T]) Violations(data []byte) ([]SchemaViolation, error) {
-	document, err := decodeUsingNumber(data)
-	if err != nil {
-		return nil, err
-	}
-	return c.violations(document)
-}
-
-// violations checks a document decoded as gojsonschema decodes it (numbers as json.Number):
-// the quick check first, gojsonschema whenever that does not know (see quickcheck.go).
-func (c *Contract[T]) violations(document interface{}) ([]SchemaViolation, error) {
 	schema, err := c.compiled()
 	if err != nil {
 		return nil, err
 	}
-	quick := c.quick.valid(document)
+	quick := c.quick.validJSON(data)
 	if quick && !crossCheck {
 		return nil, nil
+	}
+	document, err := decodeUsingNumber(data)
+	if err != nil {
+		return nil, err
 	}
 	result, err := schema.Validate(decoded{document})
 	if err != nil {

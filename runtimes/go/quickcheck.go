@@ -308,10 +308,14 @@ func plainInteger(number json.Number) (int64, bool) {
 	return n, err == nil
 }
 
-// valid is true when value certainly satisfies the node, false when gojsonschema must decide.
+// valid is true when the scalar value (a property name, say) certainly satisfies the node,
+// false when gojsonschema must decide.
 func (n *quickNode) valid(value interface{}) bool {
-	if n.ref != nil {
-		return n.ref.valid(value)
+	for hops := 0; n.ref != nil; hops++ {
+		if hops > 32 {
+			return false
+		}
+		n = n.ref
 	}
 	if n.unknown {
 		return false
@@ -345,12 +349,8 @@ func (n *quickNode) valid(value interface{}) bool {
 		return n.validString(v)
 	case json.Number:
 		return n.validNumber(v)
-	case []interface{}:
-		return n.validArray(v)
-	case map[string]interface{}:
-		return n.validObject(v)
 	}
-	return false
+	return false // arrays and objects are walked in their JSON text (quickwalk.go)
 }
 
 func (n *quickNode) validString(v string) bool {
@@ -387,61 +387,6 @@ func (n *quickNode) validNumber(v json.Number) bool {
 		(n.exclMin == nil || integral > *n.exclMin) && (n.exclMax == nil || integral < *n.exclMax)
 }
 
-func (n *quickNode) validArray(v []interface{}) bool {
-	if n.types != 0 && n.types&kindArray == 0 || n.strings != nil {
-		return false
-	}
-	size := int64(len(v))
-	if size < n.minItems || (n.maxItems >= 0 && size > n.maxItems) {
-		return false
-	}
-	var seen map[string]bool
-	if n.unique {
-		seen = make(map[string]bool, len(v))
-	}
-	for _, item := range v {
-		if n.items != nil && !n.items.valid(item) {
-			return false
-		}
-		if n.unique {
-			text, isText := item.(string) // distinct strings are distinct JSON texts
-			if !isText || seen[text] {
-				return false
-			}
-			seen[text] = true
-		}
-	}
-	return true
-}
-
-func (n *quickNode) validObject(v map[string]interface{}) bool {
-	if n.types != 0 && n.types&kindObject == 0 || n.strings != nil {
-		return false
-	}
-	size := int64(len(v))
-	if size < n.minProps || (n.maxProps >= 0 && size > n.maxProps) {
-		return false
-	}
-	for _, name := range n.required {
-		if _, ok := v[name]; !ok {
-			return false
-		}
-	}
-	for name, item := range v {
-		if n.names != nil && !n.names.valid(name) {
-			return false
-		}
-		if property, declared := n.props[name]; declared {
-			if !property.valid(item) {
-				return false
-			}
-		} else if n.noAdditional || (n.additional != nil && !n.additional.valid(item)) {
-			return false
-		}
-	}
-	return true
-}
-
 // crossCheck: run gojsonschema after the quick check too, and panic when they disagree.
 var crossCheck = os.Getenv("EVENTBUS_GO_VALIDATION_CROSSCHECK") == "1"
 
@@ -456,8 +401,8 @@ func decodeUsingNumber(data []byte) (interface{}, error) {
 	return document, nil
 }
 
-// decoded hands gojsonschema a document already decoded by decodeUsingNumber, so a body is
-// parsed once for both checks (gojsonschema's NewGoLoader would encode and decode it again).
+// decoded hands gojsonschema a document already decoded by decodeUsingNumber (its NewGoLoader
+// would encode and decode it again).
 type decoded struct{ document interface{} }
 
 func (d decoded) JsonSource() interface{}        { return d.document }

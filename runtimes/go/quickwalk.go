@@ -17,11 +17,13 @@ type jsonWalk struct {
 	at   int
 }
 
-// validJSON is true when data, one JSON text, certainly satisfies the node.
+// validJSON is true when data certainly is one JSON text that satisfies the node.
 func (n *quickNode) validJSON(data []byte) bool {
-	if !json.Valid(data) {
-		return false
-	}
+	return json.Valid(data) && n.walk(data)
+}
+
+// walk is validJSON for data known to be one valid JSON text.
+func (n *quickNode) walk(data []byte) bool {
 	w := &jsonWalk{data: data}
 	w.space()
 	return w.value(n)
@@ -204,7 +206,8 @@ func (w *jsonWalk) object(n *quickNode) bool {
 	if n.types != 0 && n.types&kindObject == 0 || n.strings != nil || len(n.required) > 64 {
 		return false
 	}
-	var keys []string
+	var buffer [16]string
+	keys := buffer[:0]
 	var seen map[string]bool
 	var found uint64
 	w.at++

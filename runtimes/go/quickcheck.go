@@ -308,15 +308,21 @@ func plainInteger(number json.Number) (int64, bool) {
 	return n, err == nil
 }
 
-// valid is true when the scalar value (a property name, say) certainly satisfies the node,
-// false when gojsonschema must decide.
-func (n *quickNode) valid(value interface{}) bool {
+// target follows $refs to the node that checks; a cycle of refs alone checks nothing.
+func (n *quickNode) target() *quickNode {
 	for hops := 0; n.ref != nil; hops++ {
 		if hops > 32 {
-			return false
+			return &quickNode{unknown: true}
 		}
 		n = n.ref
 	}
+	return n
+}
+
+// valid is true when the scalar value (a property name, say) certainly satisfies the node,
+// false when gojsonschema must decide.
+func (n *quickNode) valid(value interface{}) bool {
+	n = n.target()
 	if n.unknown {
 		return false
 	}

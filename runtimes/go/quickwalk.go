@@ -29,16 +29,7 @@ func (n *quickNode) walk(data []byte) bool {
 	return w.value(n)
 }
 
-func (w *jsonWalk) space() {
-	for w.at < len(w.data) {
-		switch w.data[w.at] {
-		case ' ', '\t', '\n', '\r':
-			w.at++
-		default:
-			return
-		}
-	}
-}
+func (w *jsonWalk) space() { w.at = skipSpace(w.data, w.at) }
 
 // str reads the string at w.at and returns its decoded text.
 func (w *jsonWalk) str() (string, bool) {
@@ -111,13 +102,12 @@ func (w *jsonWalk) skip() {
 }
 
 func (w *jsonWalk) value(n *quickNode) bool {
-	for hops := 0; n != nil && n.ref != nil; hops++ {
-		if hops > 32 {
-			return false
-		}
-		n = n.ref
+	if n == nil {
+		w.skip()
+		return true
 	}
-	if n == nil || n.pass {
+	n = n.target()
+	if n.pass {
 		w.skip()
 		return true
 	}

@@ -172,15 +172,12 @@ func (w *jsonWalk) array(n *quickNode) bool {
 			if w.data[w.at] != '"' {
 				return false // distinct strings are distinct JSON texts; other items: gojsonschema
 			}
-			start := w.at
 			text, ok := w.str()
-			if !ok || seen[text] {
+			if !ok || seen[text] || (n.items != nil && !n.items.valid(text)) {
 				return false
 			}
 			seen[text] = true
-			w.at = start
-		}
-		if !w.value(n.items) {
+		} else if !w.value(n.items) {
 			return false
 		}
 		size++

@@ -74,6 +74,7 @@ type Subscription struct {
 	stopping    atomic.Bool
 	mu          sync.Mutex
 	channel     *amqp.Channel
+	acks        *ackBatcher // of channel
 	tag         string
 	pumps       sync.WaitGroup
 	workers     sync.WaitGroup
@@ -279,15 +280,18 @@ func (s *Subscription) attach(connection *amqp.Connection) error {
 	if err != nil {
 		return err
 	}
+	acks := newAckBatcher(channel)
 	s.mu.Lock()
-	s.channel, s.tag = channel, tag
+	s.channel, s.tag, s.acks = channel, tag, acks
 	s.mu.Unlock()
 	s.pumps.Add(1)
 	go func() {
 		defer s.pumps.Done()
 		for delivery := range deliveries {
+			acks.delivered(delivery.DeliveryTag)
 			s.feed <- delivery
 		}
+		acks.close() // what handlers ack from now on goes out at once
 		if !s.stopping.Load() && !connection.IsClosed() {
 			// The broker cancelled the consumer (its queue was deleted): start over.
 			options.Logger.Warn("the broker cancelled the consumer; reconnecting", "queue", s.Queue)

@@ -42,6 +42,7 @@ type Contract[T any] struct {
 	resources  []string
 	once       sync.Once
 	schema     *gojsonschema.Schema
+	quick      *quickNode
 	compileErr error
 }
 
@@ -63,6 +64,9 @@ func (c *Contract[T]) compiled() (*gojsonschema.Schema, error) {
 			}
 		}
 		c.schema, c.compileErr = loader.Compile(gojsonschema.NewStringLoader(c.schemas[c.SchemaID]))
+		if c.compileErr == nil {
+			c.quick = compileQuick(c.schemas, c.SchemaID)
+		}
 	})
 	return c.schema, c.compileErr
 }
@@ -74,12 +78,29 @@ func (c *Contract[T]) OnExchange(exchange string) *Contract[T] {
 }
 
 // Violations lists every reason the JSON document data breaks the schema (none when it is valid).
+//
+// The quick check (quickcheck.go) walks data first; gojsonschema, the validator that decides,
+// checks every document the quick check does not certainly pass, with every reason.
 func (c *Contract[T]) Violations(data []byte) ([]SchemaViolation, error) {
+	return c.violations(data, json.Valid(data))
+}
+
+// violations is Violations for data that may be known to be one valid JSON text already (the
+// input limits checked it, or encoding/json wrote it), so the quick check need not ask again.
+func (c *Contract[T]) violations(data []byte, valid bool) ([]SchemaViolation, error) {
 	schema, err := c.compiled()
 	if err != nil {
 		return nil, err
 	}
-	result, err := schema.Validate(gojsonschema.NewBytesLoader(data))
+	quick := valid && c.quick.walk(data)
+	if quick && !crossCheck {
+		return nil, nil
+	}
+	document, err := decodeUsingNumber(data)
+	if err != nil {
+		return nil, err
+	}
+	result, err := schema.Validate(decoded{document})
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +112,9 @@ func (c *Contract[T]) Violations(data []byte) ([]SchemaViolation, error) {
 		}
 		problems = append(problems, SchemaViolation{InstancePath: path, SchemaPath: "#" + problem.Type(), Message: problem.Description()})
 	}
+	if quick && len(problems) > 0 {
+		panic(fmt.Sprintf("eventbus: the quick check passed a %s event gojsonschema refuses: %v", c.Type, problems))
+	}
 	return problems, nil
 }
 
@@ -101,7 +125,7 @@ func (c *Contract[T]) Decode(body []byte, limits InputLimits) (T, error) {
 	if refused := CheckBody(body, limits); refused != nil {
 		return event, refused
 	}
-	if err := c.validate(body); err != nil {
+	if err := c.validate(body); err != nil { // CheckBody found it valid JSON
 		return event, err
 	}
 	if err := json.Unmarshal(body, &event); err != nil {
@@ -125,7 +149,7 @@ func (c *Contract[T]) Encode(event T) ([]byte, error) {
 
 // validate is nil when data satisfies the schema, else a *ValidationError with every reason.
 func (c *Contract[T]) validate(data []byte) error {
-	problems, err := c.Violations(data)
+	problems, err := c.violations(data, true) // from CheckBody or json.Marshal: one valid JSON text
 	if err == nil && len(problems) > 0 {
 		err = &ValidationError{EventType: c.Type, Violations: problems}
 	}

@@ -29,23 +29,27 @@ func (s *Subscription) process(d *amqp.Delivery) {
 	if channel, ok := d.Acknowledger.(*amqp.Channel); ok && channel.IsClosed() {
 		return // its channel is gone: the broker redelivers it; handling it now would do the work twice
 	}
+	acks := s.ackBatcher()
 	if s.stopping.Load() {
 		_ = d.Nack(false, true)
+		acks.settled(d)
 		return
 	}
 	message, reason := s.prepare(d)
 	if reason != nil {
 		s.bus.options.Logger.Warn("parking a delivery", "queue", s.Queue, "reason", reason.Code, "error", reason.Error)
 		s.park(d, *reason, 1)
+		acks.settled(d)
 		return
 	}
 	err := s.call(message)
 	if err == nil {
-		_ = d.Ack(false)
+		acks.ack(d) // with the acks of its neighbours when they finish together (acks.go)
 		return
 	}
 	if errors.Is(err, errCutOff) {
 		_ = d.Nack(false, true)
+		acks.settled(d)
 		return
 	}
 	meta := &message.Context
@@ -53,11 +57,19 @@ func (s *Subscription) process(d *amqp.Delivery) {
 	if decision.Park != nil {
 		s.bus.options.Logger.Warn("handler failed; parking", "type", meta.Type, "id", meta.ID, "attempt", meta.Attempt, "error", err.Error())
 		s.park(d, *decision.Park, meta.Attempt)
+		acks.settled(d)
 		return
 	}
 	s.bus.options.Logger.Warn("handler failed; retrying", "type", meta.Type, "id", meta.ID, "attempt", meta.Attempt,
 		"error", err.Error(), "delay", decision.Delay.String())
 	s.retryLater(d, FailureReason(err), decision)
+	acks.settled(d)
+}
+
+func (s *Subscription) ackBatcher() *ackBatcher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acks
 }
 
 // prepare checks the delivery the way Python's QueueDispatcher.prepare does, in the same order.

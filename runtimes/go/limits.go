@@ -87,15 +87,19 @@ type scanner struct {
 	duplicates bool
 }
 
-func (s *scanner) space() {
-	for s.at < len(s.body) {
-		switch s.body[s.at] {
+func (s *scanner) space() { s.at = skipSpace(s.body, s.at) }
+
+// skipSpace is the index of the first byte at or after at that is not JSON whitespace.
+func skipSpace(data []byte, at int) int {
+	for at < len(data) {
+		switch data[at] {
 		case ' ', '\t', '\n', '\r':
-			s.at++
+			at++
 		default:
-			return
+			return at
 		}
 	}
+	return at
 }
 
 func (s *scanner) value() *EnvelopeError {

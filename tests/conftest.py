@@ -22,6 +22,10 @@ from eventbus import DEFAULT_URL, BusSettings
 pytest_plugins = ["tests._databases"]
 
 BROKER_URL = os.environ.get("EVENTBUS_TEST_URL", DEFAULT_URL)
+# Every Go process the tests start (go test, the harnesses, the corpus) checks each event the Go
+# runtime's quick check calls valid against gojsonschema as well, and panics on a disagreement:
+# the proof that the fast path never accepts what the full validator refuses (docs/runtime-go.md).
+os.environ.setdefault("EVENTBUS_GO_VALIDATION_CROSSCHECK", "1")
 
 
 @dataclass

@@ -206,34 +206,16 @@ class AioPikaTransport(PublishingConnection[AbstractConnection, AbstractChannel]
 
     name = "aio-pika"
 
-    def __init__(self, settings: BusSettings) -> None:
-        super().__init__(settings)
-        self._lock_spares: dict[str, AbstractConnection] = {}
-        """A follower's connection per lock name, kept for its next attempt."""
+    _connection_errors = _ERRORS
 
     async def _connect(self) -> AbstractConnection:
         return await _connect(self._settings, "publish")
 
-    async def lock(self, name: str) -> AioPikaLock | None:
-        """The seam's ``Locking``: an exclusive queue on an aio-pika connection of its own."""
-        kept = self._lock_spares.pop(name, None)
-        try:
-            lock, spare = await _take_lock(self._settings, name, kept)
-        except _ERRORS:
-            if kept is None:
-                raise
-            lock, spare = await _take_lock(self._settings, name, None)  # the kept one died meanwhile
-        if spare is not None:
-            self._lock_spares[name] = spare
-        return lock
-
-    async def close(self) -> None:
-        """Close the publishing connection, and a follower's spare lock connections."""
-        spares, self._lock_spares = self._lock_spares, {}
-        for connection in spares.values():
-            with contextlib.suppress(*_ERRORS):
-                await connection.close()
-        await super().close()
+    async def _take_lock(
+        self, name: str, kept: AbstractConnection | None
+    ) -> tuple[AioPikaLock | None, AbstractConnection | None]:
+        """An exclusive queue on an aio-pika connection of its own."""
+        return await _take_lock(self._settings, name, kept)
 
     async def _confirm_channel(self, connection: AbstractConnection) -> AbstractChannel:
         return await connection.channel(publisher_confirms=True)

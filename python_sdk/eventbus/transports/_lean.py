@@ -38,7 +38,6 @@ from .._exceptions import (
     TopologyError,
 )
 from .._retry import ReconnectWindow
-from .._settings import BusSettings
 from ._acks import AckWindow
 from ._amqp import Channel, Connection, Message, MessageNacked, MessageReturned, PublishBlocked
 from ._broker import (
@@ -110,10 +109,7 @@ class LeanTransport(PublishingConnection[Connection, Channel]):
                 channel.basic_consume(DIRECT_REPLY_TO, self._on_reply, no_ack=True))
         await asyncio.shield(self._reply_consumer)
 
-    def __init__(self, settings: BusSettings) -> None:
-        super().__init__(settings)
-        self._lock_spares: dict[str, Connection] = {}
-        """A follower's connection per lock name, kept for its next attempt."""
+    _connection_errors = CONNECTION_ERRORS
 
     async def _connect(self) -> Connection:
         return await connect(self._settings, "publish")
@@ -211,26 +207,9 @@ class LeanTransport(PublishingConnection[Connection, Channel]):
                 event_id=properties.message_id,
             )
 
-    async def lock(self, name: str) -> LeanLock | None:
-        """The seam's ``Locking``: an exclusive queue on a connection of its own (``_lock``)."""
-        kept = self._lock_spares.pop(name, None)
-        try:
-            lock, spare = await take_lock(self._settings, name, kept)
-        except CONNECTION_ERRORS:
-            if kept is None:
-                raise
-            lock, spare = await take_lock(self._settings, name, None)  # the kept one died meanwhile
-        if spare is not None:
-            self._lock_spares[name] = spare
-        return lock
-
-    async def close(self) -> None:
-        """Close the publishing connection, and a follower's spare lock connections."""
-        spares, self._lock_spares = self._lock_spares, {}
-        for connection in spares.values():
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await connection.close()
-        await super().close()
+    async def _take_lock(self, name: str, kept: Connection | None) -> tuple[LeanLock | None, Connection | None]:
+        """An exclusive queue on a connection of its own (``_lock``)."""
+        return await take_lock(self._settings, name, kept)
 
     async def consume(
         self, topologies: Sequence[Topology], queues: Mapping[str, DeliveryCallback], prefetch: int

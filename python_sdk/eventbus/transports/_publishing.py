@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from .._retry import ReconnectWindow
 from .._settings import BusSettings
 from ._declared import Declarations
-from ._protocol import Topology
+from ._protocol import Lock, Topology
 
 __all__ = ["PublishingConnection"]
 
@@ -34,6 +34,8 @@ class PublishingConnection(Generic[ConnectionT, ChannelT]):
         self._declared = Declarations()
         self._lock = asyncio.Lock()
         self._ever_connected = False
+        self._lock_spares: dict[str, ConnectionT] = {}
+        """A follower's connection per lock name, kept for its next attempt."""
 
     # -- what a transport supplies ------------------------------------------------------------------
 
@@ -44,6 +46,14 @@ class PublishingConnection(Generic[ConnectionT, ChannelT]):
         raise NotImplementedError
 
     async def _declare_on(self, connection: ConnectionT, topology: Topology) -> None:
+        raise NotImplementedError
+
+    _connection_errors: tuple[type[BaseException], ...] = (ConnectionError, OSError, TimeoutError)
+    """What a lost connection raises with this client."""
+
+    async def _take_lock(self, name: str, kept: ConnectionT | None) -> tuple[Lock | None, ConnectionT | None]:
+        """(the lock, None), or (None, the connection to try again on): an exclusive queue on a
+        connection of its own (``kept``, a follower's connection from its last attempt, if any)."""
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------------
@@ -100,7 +110,25 @@ class PublishingConnection(Generic[ConnectionT, ChannelT]):
         await asyncio.sleep(wait)
         return window
 
+    async def lock(self, name: str) -> Lock | None:
+        """The seam's ``Locking``: a follower keeps one connection per lock name for its next try."""
+        kept = self._lock_spares.pop(name, None)
+        try:
+            lock, spare = await self._take_lock(name, kept)
+        except self._connection_errors:
+            if kept is None:
+                raise
+            lock, spare = await self._take_lock(name, None)  # the kept one died meanwhile
+        if spare is not None:
+            self._lock_spares[name] = spare
+        return lock
+
     async def close(self) -> None:
+        """Close the publishing connection, and a follower's spare lock connections."""
+        spares, self._lock_spares = self._lock_spares, {}
+        for spare in spares.values():
+            with contextlib.suppress(*self._connection_errors):
+                await spare.close()  # type: ignore[attr-defined]
         connection, self._connection, self._channel = self._connection, None, None
         self._declared.clear()
         if connection is not None and not connection.is_closed:

@@ -2,7 +2,7 @@
 
 Each test gets its own PostgreSQL schema (reached through ``search_path`` in the URL, so every
 connection of every process lands in it) and its own Redis key prefix; both are dropped after.
-``database_url`` runs a test once on SQLite and once on PostgreSQL.
+``database_url`` runs a test once on SQLite and once on PostgreSQL; ``engine`` is the SDK's engine on it.
 """
 
 from __future__ import annotations
@@ -46,6 +46,16 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """An SDK engine on ``database_url`` (SQLite and PostgreSQL), disposed after the test."""
+    from eventbus import create_sql_engine
+
+    engine = create_sql_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

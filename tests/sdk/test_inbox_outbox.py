@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,13 +22,6 @@ def conversation(n: int) -> ConversationEndedV1:
         message_count=2,
         messages_by_participant={"u_1": 1, "u_2": 1},
     )
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = create_sql_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,13 +30,6 @@ def change(n: int, pair: str = "a/b") -> FriendshipStatusChangedV1:
 
 def entry(name: str, key: str | None) -> OutboxEntry:
     return OutboxEntry(change(0), event_id=name, partition_key=key)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = create_sql_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -215,17 +215,11 @@ async def test_retries_and_delays_waiting_on_the_killed_node_still_arrive(
 RETRY_IN = DELAY = 26
 
 
-def _port_of(connection: Connection) -> int:
-    transport = connection._transport
-    assert transport is not None
-    return int(transport.get_extra_info("peername")[1])
-
-
 async def _helper_connection_to(node: Node, settings: BusSettings) -> Connection:
     """A helper-role connection (as the scheduler keeps) that happens to be on ``node``."""
     for _ in range(50):
         connection = await connect_first(settings, "scheduler")
-        if _port_of(connection) == node.port:
+        if connection.peer is not None and connection.peer[1] == node.port:
             return connection
         await connection.close()
     raise AssertionError(f"no connection landed on {node.name} in 50 shuffles")

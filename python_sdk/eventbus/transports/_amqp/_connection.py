@@ -108,6 +108,14 @@ class Connection(asyncio.Protocol):
     def is_closed(self) -> bool:
         return self.closing.done()
 
+    @property
+    def peer(self) -> tuple[str, int] | None:
+        """The broker address this connection reached (host, port): which node of a cluster it is on."""
+        if self._transport is None:
+            return None
+        host, port = self._transport.get_extra_info("peername")[:2]
+        return str(host), int(port)
+
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

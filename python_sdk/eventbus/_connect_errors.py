@@ -1,7 +1,7 @@
 """One readable sentence for "the broker did not answer", whichever client failed to connect.
 
-pika and aiormq wrap the root cause in several layers; users need the URL (without password)
-and the cause in a few words, not the layers.
+Clients (the lean one, aio-pika behind its transport) wrap the root cause in layers; users need
+the URL (without password) and the cause in a few words, not the layers.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ AMQP_CLIENTS = {"transports._amqp", "transports._broker", "transports._connect",
 # Each capability has its room (docs/architecture.md): the core (the flat modules) knows none of
 # the optional rooms; the exactly-once SQL machinery and the scheduler do not know each other's
 # insides beyond what is named here.
-ROOMS = ("sql", "scheduler", "tasks", "testing", "transports")
+ROOMS = ("sql", "scheduler", "tasks", "testing", "transports", "workflows")
 
 
 def _sdk_imports(path: Path) -> set[str]:

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 __all__ = [
     "MAX_DEPTH",
@@ -91,7 +91,7 @@ class JoinFrame:
     size: int
 
 
-Frame = Union[StepFrame, GroupFrame, JoinFrame]
+Frame = StepFrame | GroupFrame | JoinFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +223,7 @@ def frame_from_json(value: Any, where: str = "frame", depth: int = 0) -> Frame:
         v = _fields(value, where, {"join", "index", "size"})
         index, size = _int(v["index"], f"{where}.index"), _int(v["size"], f"{where}.size")
         if size < 1 or not 0 <= index < size:
-            raise SlipError(f"{where}: index {index} is not in 0…size−1 (size {size})")
+            raise SlipError(f"{where}: index {index} is not in 0..size-1 (size {size})")
         return JoinFrame(_ident(v["join"], f"{where}.join"), index, size)
     raise SlipError(f"{where}: not a step, group or join frame")
 

@@ -69,15 +69,17 @@ class WorkflowEngine:
     """Runs on ``bus``'s worker: chord joins and tracking in the Redis at ``redis_url``.
 
     ``ttl`` (seconds, default 7 days) is the expiry of every key, renewed on every write; ``prefix``
-    the key prefix (the revocation keys of ``cancel`` are ``<prefix>revoked:<id>``); ``lease``
+    the key prefix (``revoked_prefix``, default ``<prefix>revoked:``, must be the revocation store's,
+    ``eventbus:revoked:`` on the wire, so that a cancelled workflow's joins never fire); ``lease``
     (seconds) how long a firing engine holds a join before another may fire it; ``contracts`` the
     contracts of callback steps that are not among the bus's own subscriptions and tasks.
     """
 
     def __init__(self, bus: EventBus, redis_url: str, *, ttl: int = DEFAULT_TTL, prefix: str = "eventbus:",
-                 lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (), client: Any = None) -> None:
+                 lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (), client: Any = None,
+                 revoked_prefix: str | None = None) -> None:
         self.bus = bus
-        self.store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client)
+        self.store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client, revoked_prefix=revoked_prefix)
         self.lease_ms = max(1, int(lease * 1000))
         self._extra = {c.type: c for c in contracts}
         self.fired = 0  # joins this process fired (for tests and metrics)

@@ -15,7 +15,7 @@ Keys (``prefix`` defaults to ``eventbus:``; ``<id>`` is the workflow id)::
     <p>wf:<id>:join:<g>:lease  string who is firing the join right now (SET NX PX)
     <p>wf:<id>:joins           hash   group -> JSON {size, counted, fired_at} once fired
     <p>workflows, <p>workflows:failed   sorted sets (score: time) for listing
-    <p>revoked:<id>            string set by ``cancel`` (wf-revoke); a join of such a workflow never fires
+    <p>revoked:<id>            string set by ``bus.cancel``; a join of such a workflow never fires
 """
 
 from __future__ import annotations
@@ -169,10 +169,11 @@ class RedisStore:
     """The engine's keys and scripts on one Redis (``redis.asyncio``); see the module docstring."""
 
     def __init__(self, redis_url: str, *, prefix: str = "eventbus:", ttl: int = DEFAULT_TTL,
-                 client: Any = None) -> None:
+                 client: Any = None, revoked_prefix: str | None = None) -> None:
         import redis.asyncio as aioredis
 
         self.prefix = prefix
+        self.revoked_prefix = revoked_prefix if revoked_prefix is not None else f"{prefix}revoked:"
         self.ttl = int(ttl)
         self.redis = client if client is not None else aioredis.Redis.from_url(redis_url)
         self._join = self.redis.register_script(_JOIN)
@@ -200,7 +201,7 @@ class RedisStore:
         return f"{self.prefix}workflows:failed"
 
     def revoked(self, workflow_id: str) -> str:
-        return f"{self.prefix}revoked:{workflow_id}"
+        return f"{self.revoked_prefix}{workflow_id}"
 
     # -- joins --------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._contract import EventContract
+from .._contract import EventContract, known_contract
 from .._outgoing import OutgoingMessage, build_outgoing
 from ._forward import STEP_RESULT_ERRORS, step_messages
 from ._reports import (
@@ -94,7 +94,8 @@ class WorkflowEngine:
         await self.store.close()
 
     def contract(self, event_type: str) -> EventContract[Any] | None:
-        """The contract of a step type known to this process (the bus's subscriptions and tasks)."""
+        """The contract of a step type: ``contracts=``, the bus's subscriptions and tasks, then any
+        contract made in this process."""
         if event_type in self._extra:
             return self._extra[event_type]
         for subscription in self.bus.subscriptions:
@@ -103,7 +104,7 @@ class WorkflowEngine:
         for task in self.bus.tasks:
             if task.contract.type == event_type:
                 return task.contract
-        return None
+        return known_contract(event_type)  # any contract made in this process (generated, a task's)
 
     # -- the four reports -----------------------------------------------------------------------------
 

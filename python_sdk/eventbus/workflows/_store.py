@@ -169,13 +169,18 @@ class RedisStore:
     """The engine's keys and scripts on one Redis (``redis.asyncio``); see the module docstring."""
 
     def __init__(self, redis_url: str, *, prefix: str = "eventbus:", ttl: int = DEFAULT_TTL,
-                 client: Any = None, revoked_prefix: str | None = None) -> None:
+                 client: Any = None, revoked_prefix: str | None = None, max_connections: int = 16) -> None:
         import redis.asyncio as aioredis
 
         self.prefix = prefix
         self.revoked_prefix = revoked_prefix if revoked_prefix is not None else f"{prefix}revoked:"
         self.ttl = int(ttl)
-        self.redis = client if client is not None else aioredis.Redis.from_url(redis_url)
+        if client is None:
+            # A bounded pool that waits for a free connection: a worker runs up to ``prefetch`` reports
+            # at once, and one connection per report would swamp a Redis shared with everything else.
+            pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=max_connections, timeout=30)
+            client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+        self.redis = client
         self._join = self.redis.register_script(_JOIN)
         self._fired = self.redis.register_script(_FIRED)
         self._started = self.redis.register_script(_STARTED)

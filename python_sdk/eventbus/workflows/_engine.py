@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._contract import EventContract, known_contract
+from .._exceptions import ConfigurationError
 from .._outgoing import OutgoingMessage, build_outgoing
 from ._forward import STEP_RESULT_ERRORS, step_messages
 from ._reports import (
@@ -37,7 +38,7 @@ from ._reports import (
     WorkflowStarted,
 )
 from ._slip import STEP_HEADER, Join, advance, frame_from_json, report_id, step_event_id
-from ._store import DEFAULT_TTL, RedisStore
+from ._store import DEFAULT_TTL, RedisStore, WorkflowStore
 
 if TYPE_CHECKING:
     from .._async_bus import EventBus
@@ -72,14 +73,19 @@ class WorkflowEngine:
     the key prefix (``revoked_prefix``, default ``<prefix>revoked:``, must be the revocation store's,
     ``eventbus:revoked:`` on the wire, so that a cancelled workflow's joins never fire); ``lease``
     (seconds) how long a firing engine holds a join before another may fire it; ``contracts`` the
-    contracts of callback steps that are not among the bus's own subscriptions and tasks.
+    contracts of callback steps that are not among the bus's own subscriptions and tasks; ``store``
+    another store than Redis (``eventbus.testing.memory_workflows(broker)``).
     """
 
-    def __init__(self, bus: EventBus, redis_url: str, *, ttl: int = DEFAULT_TTL, prefix: str = "eventbus:",
-                 lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (), client: Any = None,
-                 revoked_prefix: str | None = None) -> None:
+    def __init__(self, bus: EventBus, redis_url: str | None = None, *, ttl: int = DEFAULT_TTL,
+                 prefix: str = "eventbus:", lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (),
+                 client: Any = None, revoked_prefix: str | None = None, store: WorkflowStore | None = None) -> None:
         self.bus = bus
-        self.store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client, revoked_prefix=revoked_prefix)
+        if store is None:
+            if redis_url is None:
+                raise ConfigurationError("WorkflowEngine needs redis_url (or store=, e.g. eventbus.testing's)")
+            store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client, revoked_prefix=revoked_prefix)
+        self.store = store
         self.lease_ms = max(1, int(lease * 1000))
         self._extra = {c.type: c for c in contracts}
         self.fired = 0  # joins this process fired (for tests and metrics)

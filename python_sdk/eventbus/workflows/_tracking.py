@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,8 +19,9 @@ from typing import Any
 from .._dead_letters import DeadLetters
 from .._exceptions import ConfigurationError
 from .._settings import BusSettings
+from ..transports._memory import MemoryTransport
 from ._engine import step_ids
-from ._store import DEFAULT_TTL, RedisStore
+from ._store import DEFAULT_TTL, RedisStore, WorkflowStore
 
 __all__ = ["JoinView", "StepView", "WorkflowSummary", "WorkflowView", "Workflows"]
 
@@ -109,10 +111,16 @@ class Workflows:
     Async: ``await Workflows(url).list()``. ``prefix`` must be the engine's.
     """
 
-    def __init__(self, redis_url: str, bus: Any = None, *, settings: BusSettings | None = None,
-                 prefix: str = "eventbus:", ttl: int = DEFAULT_TTL, client: Any = None) -> None:
-        self.store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client)
+    def __init__(self, redis_url: str | None = None, bus: Any = None, *, settings: BusSettings | None = None,
+                 prefix: str = "eventbus:", ttl: int = DEFAULT_TTL, client: Any = None,
+                 store: WorkflowStore | None = None) -> None:
+        if store is None:
+            if redis_url is None:
+                raise ConfigurationError("Workflows needs redis_url (or store=, e.g. eventbus.testing's)")
+            store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client)
+        self.store = store
         self._settings = settings if settings is not None else getattr(bus, "settings", None)
+        self._bus = bus
 
     async def close(self) -> None:
         await self.store.close()
@@ -184,6 +192,15 @@ class Workflows:
 
     def _replay(self, queue: str, message_id: str) -> bool:
         assert self._settings is not None
-        with DeadLetters(self._settings) as tool:
+        with self._broker_scope(), DeadLetters(self._settings) as tool:
             result = tool.replay(queue, lambda parked: parked.event_id == message_id, limit=1)
         return bool(result.replayed)
+
+    def _broker_scope(self) -> contextlib.AbstractContextManager[Any]:
+        """On a memory bus (``eventbus.testing``) the replay goes to its broker, not to RabbitMQ."""
+        transport = getattr(self._bus, "transport", None)
+        if isinstance(transport, MemoryTransport):
+            from ..testing import in_memory
+
+            return in_memory(transport.broker)
+        return contextlib.nullcontext()

@@ -1,0 +1,101 @@
+"""The engine on the in-memory broker (``eventbus.testing.memory_workflows``): chords, cancel, tracking
+and retry without Redis or RabbitMQ, through the same engine code as on Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from eventbus import ExponentialBackoff, RetryPolicy
+from eventbus.testing import MemoryBroker, memory_bus, memory_workflows
+from eventbus.workflows import WorkflowEngine, WorkflowFailed, Workflows, chain, chord, group
+
+from ._models import Profile, Summary
+
+FAST = RetryPolicy(max_attempts=2, backoff=ExponentialBackoff(first=0.1, factor=1, maximum=0.1, jitter=0))
+
+
+async def test_a_chord_fires_once_with_results_in_order_and_a_cancelled_one_never() -> None:
+    broker = MemoryBroker()
+    bus = memory_bus(broker, "wf-mem")
+    totals: list[list[str]] = []
+
+    @bus.task
+    async def fetch(user_id: str) -> Profile:
+        return Profile(user_id=user_id, score=len(user_id))
+
+    @bus.task
+    async def total(profiles: list[Profile]) -> Summary:
+        totals.append([p.user_id for p in profiles])
+        return Summary(total=sum(p.score for p in profiles))
+
+    store = memory_workflows(broker)
+    engine = WorkflowEngine(bus, store=store)
+    await bus.start()
+    try:
+        users = [f"u{i}" for i in range(30)]
+        workflow_id = await bus.start(chord(group(fetch.si(u) for u in users), total.s()))
+        await broker.settle()
+        assert totals == [users] and engine.fired == 1
+        workflows = Workflows(store=store)
+        view = await workflows.show(workflow_id)
+        assert view is not None and view.state == "completed"
+        assert view.joins["0"].counted == 30 and len(view.steps) == 31
+
+        await bus.cancel(cancelled := "wf-cancelled")
+        await bus.start(chord(group(fetch.si(u) for u in users[:3]), total.s()), workflow_id=cancelled)
+        await broker.settle()
+        assert len(totals) == 1 and engine.fired == 1
+        cancelled_view = await workflows.show(cancelled)
+        assert cancelled_view is not None and cancelled_view.state == "cancelled"
+    finally:
+        await bus.close(grace=0)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+async def test_a_failed_step_is_tracked_and_retry_resumes_it(nested: bool) -> None:
+    broker = MemoryBroker()
+    bus = memory_bus(broker, "wf-mem")
+    broken = True
+    done: list[int] = []
+    failures: list[WorkflowFailed] = []
+
+    @bus.task
+    async def fetch(user_id: str) -> Profile:
+        return Profile(user_id=user_id, score=1)
+
+    @bus.task(retry=FAST)
+    async def enrich(profile: Profile) -> Profile:
+        if broken:
+            raise RuntimeError("enrichment is down")
+        return Profile(user_id=profile.user_id, score=7)
+
+    @bus.task
+    async def total(profiles: list[Profile]) -> Summary:
+        done.append(sum(p.score for p in profiles))
+        return Summary(total=done[-1])
+
+    @bus.task
+    async def on_failure(failure: WorkflowFailed) -> None:
+        failures.append(failure)
+
+    store = memory_workflows(broker)
+    WorkflowEngine(bus, store=store)
+    await bus.start()
+    try:
+        first = chain(fetch.si("a"), enrich.s()) if nested else enrich.si(Profile(user_id="a", score=1))
+        members = [first, fetch.si("b")]
+        workflow_id = await bus.start(chord(group(*members), total.s()), on_error=on_failure.s())
+        await broker.settle()
+        await broker.clock.advance(1)
+        await broker.settle()
+        workflows = Workflows(store=store, bus=bus)
+        view = await workflows.show(workflow_id)
+        assert view is not None and view.state == "failed" and done == [] and len(failures) == 1
+        assert [w.id for w in await workflows.list(failed=True)] == [workflow_id]
+        broken = False
+        assert await workflows.retry(workflow_id) == [failures[0].step]
+        await broker.settle()
+        view = await workflows.show(workflow_id)
+        assert view is not None and view.state == "completed" and done == [8]
+    finally:
+        await bus.close(grace=0)

@@ -12,6 +12,7 @@ import asyncio
 import builtins
 import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -184,11 +185,24 @@ class Workflows:
                 raise ConfigurationError(f"step {step.step} failed without a parked message ({step.reason}): "
                                          "there is nothing to replay")
             await self.store.retrying(workflow_id, step.step)
-            result = await asyncio.to_thread(self._replay, step.queue, step.message_id)
-            if not result:
-                raise ConfigurationError(f"step {step.step}: message {step.message_id} is not in {step.queue}")
+            try:
+                found = await asyncio.to_thread(self._replay, step.queue, step.message_id)
+            except BaseException:
+                await self._still_failed(workflow_id, step)
+                raise
+            if not found:
+                await self._still_failed(workflow_id, step)
+                raise ConfigurationError(f"step {step.step}: message {step.message_id} is not in {step.queue} "
+                                         "(replayed already, or purged)")
             replayed.append(step.step)
         return replayed
+
+    async def _still_failed(self, workflow_id: str, step: StepView) -> None:
+        """The replay did not happen: the workflow is failed again, as before ``retry``."""
+        record = {"state": "failed", "type": step.type, "attempt": step.attempt, "message_id": step.message_id,
+                  "reason": step.reason, "error_type": step.error_type, "error": step.error, "queue": step.queue,
+                  "failed_at": step.finished_at.timestamp() if step.finished_at else None}
+        await self.store.failed(workflow_id, step.step, record, time.time())
 
     def _replay(self, queue: str, message_id: str) -> bool:
         assert self._settings is not None

@@ -32,7 +32,7 @@ DEFAULT_TTL = 7 * 24 * 3600
 Outcome = Literal["wait", "fire", "busy", "done", "revoked"]
 Arg = bytes | str | int | float
 
-# KEYS: results, joins, lease, revoked, meta   ARGV: group, index, result, size, ttl, token, lease_ms
+# KEYS: results, joins, lease, revoked   ARGV: group, index, result, size, ttl, token, lease_ms
 _JOIN = """
 local ttl = tonumber(ARGV[5])
 if redis.call('EXISTS', KEYS[4]) == 1 then return {'revoked', 0, 0, 0} end
@@ -45,7 +45,7 @@ if redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', tonumber(ARGV[7])) then retur
 return {'busy', added, count, redis.call('PTTL', KEYS[3])}
 """
 
-# KEYS: results, joins, lease, meta   ARGV: group, record JSON, token, ttl
+# KEYS: results, joins, lease   ARGV: group, record JSON, token, ttl
 _FIRED = """
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
@@ -105,6 +105,7 @@ redis.call('HSET', KEYS[5], ARGV[4], ARGV[5])
 redis.call('SADD', KEYS[4], ARGV[4])
 redis.call('EXPIRE', KEYS[5], ttl)
 redis.call('EXPIRE', KEYS[4], ttl)
+redis.call('EXPIRE', KEYS[3], ttl)
 return complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1])
 """
 
@@ -237,7 +238,7 @@ class RedisStore:
                     token: str, lease_ms: int) -> JoinOutcome:
         """Store member ``index``'s result unless it has one, and say what to do (one script)."""
         keys = [self.key(workflow_id, "join", group), self.key(workflow_id, "joins"),
-                self.key(workflow_id, "join", group, "lease"), self.revoked(workflow_id), self.key(workflow_id)]
+                self.key(workflow_id, "join", group, "lease"), self.revoked(workflow_id)]
         reply = await self._join(keys=keys, args=[group, index, result_json, size, self.ttl, token, lease_ms])
         return JoinOutcome(_text(reply[0]), bool(reply[1]), int(reply[2]), int(reply[3]))  # type: ignore[arg-type]
 
@@ -251,7 +252,7 @@ class RedisStore:
                          callbacks: Iterable[str]) -> None:
         record = json.dumps({"size": size, "counted": counted, "fired_at": time.time(), "callbacks": list(callbacks)})
         keys = [self.key(workflow_id, "join", group), self.key(workflow_id, "joins"),
-                self.key(workflow_id, "join", group, "lease"), self.key(workflow_id)]
+                self.key(workflow_id, "join", group, "lease")]
         await self._fired(keys=keys, args=[group, record, token, self.ttl])
 
     async def release(self, workflow_id: str, group: str, token: str) -> None:

@@ -21,7 +21,7 @@ from eventbus import BusSettings, EventBus, SyncEventBus
 from eventbus._revocations import RedisRevocations, Revocations
 from eventbus.workflows._forward import step_messages
 from eventbus.workflows._reports import CANCELLED, REPORTS_EXCHANGE
-from eventbus.workflows._slip import StepFrame, advance
+from eventbus.workflows._slip import NAMESPACE, StepFrame, advance
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
@@ -158,6 +158,7 @@ async def test_a_cancelled_workflows_step_is_acked_and_dropped(vhost_url: str, r
         assert method is not None and method.routing_key == CANCELLED.type
         assert CANCELLED.decode(body).workflow_id == cancelled
         assert properties.headers["cloudEvents_type"] == CANCELLED.type
+        assert properties.message_id == str(uuid.uuid5(NAMESPACE, f"{cancelled}/cancelled"))  # deterministic
         assert channel.basic_get(tap, auto_ack=True)[0] is None  # one report, nothing else
     finally:
         connection.close()

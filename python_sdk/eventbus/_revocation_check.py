@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._parking import DELIVER_AT_HEADER
-from ._revocations import Revocations, RevocationStoreError
+from ._revocations import Revocations
 
 __all__ = ["WORKFLOW_ID_HEADER", "RevocationCheck", "Verdict", "event_type_of", "revocation_ids"]
 
@@ -75,7 +75,7 @@ class RevocationCheck:
         """``DROP`` when any of ``ids`` is revoked; ``UNKNOWN`` (logged) when the store did not answer."""
         try:
             revoked = await self.store.revoked(*ids)
-        except RevocationStoreError as exc:
+        except Exception as exc:  # RevocationStoreError, or whatever a store of the user's own raised
             self.unknown += 1
             log.error("cannot tell whether %s %s on %s was revoked (%s); handing it back to the queue",
                       event_type, ids[-1], queue, exc)

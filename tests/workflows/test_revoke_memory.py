@@ -3,7 +3,9 @@ broker's revocation store with the same consumer code as on RabbitMQ; settings a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -133,3 +135,47 @@ def test_the_store_url_comes_from_the_environment_and_must_be_redis() -> None:
     assert BusSettings.from_env("svc", env={}).revocations_url is None
     with pytest.raises(ConfigurationError, match="revocations_url"):
         BusSettings(service="svc", revocations_url="http://cache")
+
+
+class _FailsOnce:
+    """A store of the user's own that fails its first look-up with an error of its own kind."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    async def revoked(self, *ids: str) -> bool:
+        self.lookups += 1
+        if self.lookups == 1:
+            raise TimeoutError("store busy")
+        return False
+
+    async def revoke(self, id: str, ttl: float | timedelta = timedelta(days=7)) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_store_that_fails_hands_the_delivery_back_and_it_runs_on_the_next_try() -> None:
+    broker = MemoryBroker()
+    store = _FailsOnce()
+    bus = EventBus(BusSettings(service="flaky"), transport=broker.transport(), revocations=store)
+    runs: list[str] = []
+
+    @bus.task
+    async def charge(invoice: str) -> None:
+        runs.append(invoice)
+
+    await bus.start()
+    try:
+        await charge.apply_async(kwargs={"invoice": "a"}, countdown=1)
+        await broker.clock.advance(2)
+        for _ in range(300):
+            await broker.settle()
+            if runs:
+                break
+            await asyncio.sleep(0.01)
+        assert runs == ["a"] and store.lookups == 2
+        assert broker.depth(f"flaky.{charge.type}") == 0 and broker.depth(f"flaky.{charge.type}.dlq") == 0
+    finally:
+        await bus.close(grace=0)

@@ -8,6 +8,8 @@ Settling a delivery (after ``QueueDispatcher.prepare`` and the handler ran):
   is nacked back to the queue: nothing is acked unsettled.
 - a request (``reply_to`` set) is answered before the ack (``_replies``): the handler's result,
   or its error once the delivery is parked; a retry answers nothing (its last attempt does).
+- a workflow step or delayed message that was revoked (``_revocation_check``, before anything
+  else) → ack, nothing runs; the store unreachable → nack back to the queue after a pause.
 
 Deliveries reach ``_on_message`` straight from the transport (for the lean client, inside the
 socket read), in order, and wait in a deque for a worker task. Workers are long-lived and made
@@ -40,6 +42,7 @@ from ._exceptions import EventBusError, HandlerTimeoutError, TopologyError, Unro
 from ._parking import ParkReason
 from ._replies import error_reply, ok_reply
 from ._retry import ExponentialBackoff, Retry
+from ._revocation_check import RevocationCheck, Verdict, event_type_of, revocation_ids
 from ._settings import BusSettings
 from ._settlement import after_republish, plan_failure
 from ._time_limits import TimeLimits
@@ -69,8 +72,10 @@ def consumer_topology(settings: BusSettings, dispatcher: QueueDispatcher) -> Top
 class AsyncConsumer:
     """Consumes every queue of one bus on one session, and keeps doing so across broker faults."""
 
-    def __init__(self, settings: BusSettings, publisher: AsyncPublisher, dispatchers: Sequence[QueueDispatcher]):
+    def __init__(self, settings: BusSettings, publisher: AsyncPublisher, dispatchers: Sequence[QueueDispatcher],
+                 revocations: RevocationCheck | None = None):
         self._settings = settings
+        self._revocations = revocations
         self._publisher = publisher
         self._transport = publisher.transport
         self._dispatchers = list(dispatchers)
@@ -194,7 +199,28 @@ class AsyncConsumer:
             finally:
                 in_flight.discard(task)
 
+    async def _revoked(self, message: Any, queue: str) -> bool:
+        """True when the revocation check settled the delivery, before anything else runs: revoked →
+        ack (no handler, no step forwarded, nothing parked); store unreachable → hand it back after a
+        pause. Deliveries without a workflow id or a deliver-at header cost no look-up."""
+        properties = message.properties
+        ids = revocation_ids(properties.headers, properties.message_id)
+        if not ids or self._revocations is None:
+            return False
+        event_type = event_type_of(properties.headers, properties.message_type)
+        verdict = await self._revocations.verdict(ids, event_type=event_type, queue=queue)
+        if verdict is Verdict.RUN:
+            return False
+        if verdict is Verdict.UNKNOWN:
+            await asyncio.sleep(_SETTLE_PAUSE)
+            self._settle(message, requeue=True)
+        else:
+            self._settle(message)
+        return True
+
     async def _handle(self, dispatcher: QueueDispatcher, message: Any) -> None:
+        if self._revocations is not None and await self._revoked(message, dispatcher.queue):
+            return
         properties = message.properties
         delivery = Delivery(
             body=message.body,

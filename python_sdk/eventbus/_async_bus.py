@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -222,11 +223,11 @@ class EventBus:
         is published (confirmed) to the ``eventbus.workflow`` exchange for the engine and tracking."""
         await self._store("cancel").revoke(workflow_id, ttl)
         from .workflows._reports import CANCELLED, WorkflowCancelled
-        from .workflows._slip import report_id
+        from .workflows._slip import NAMESPACE
 
         report = WorkflowCancelled(workflow_id=workflow_id, cancelled_at=datetime.now(UTC))
-        message = build_outgoing(report, source=self.settings.source, contract=CANCELLED,
-                                 event_id=report_id(workflow_id, "", "cancelled"))
+        message = build_outgoing(report, source=self.settings.source, contract=CANCELLED,  # id: as "started"'s
+                                 event_id=str(uuid.uuid5(NAMESPACE, f"{workflow_id}/cancelled")))
         (outcome,) = await self._publisher.publish_outcomes([message], ticks=None, window=1)
         if outcome is not None and not isinstance(outcome, UnroutableError):  # no engine is no error
             raise outcome

@@ -65,7 +65,7 @@ def test_cancel_sets_the_revocation_key_and_retry_refuses_an_unknown_workflow(re
     try:
         with private_vhost("wf-cli") as vhost:
             env["EVENTBUS_URL"] = amqp_url(vhost)
-            cancelled = eventbus("workflow", "cancel", workflow_id, cwd=tmp_path, env=env)
+            cancelled = eventbus("workflow", "cancel", workflow_id, "--store", REDIS_URL, cwd=tmp_path, env=env)
             assert cancelled.returncode == 0, cancelled.stderr
             assert client.exists(f"eventbus:revoked:{workflow_id}") == 1  # the revocation store's key (wire format)
             retried = eventbus("workflow", "retry", workflow_id, "--prefix", redis_prefix, cwd=tmp_path, env=env)

@@ -4,6 +4,7 @@ The engine (``WorkflowEngine``, Redis) joins chords exactly once and tracks ever
 ``Workflows`` reads what it tracked and retries failed steps.
 """
 
+from .._revocations import MemoryRevocations, RedisRevocations, Revocations, RevocationStoreError
 from ._canvas import Canvas, Chain, Chord, Group, Signature, chain, chord, group, step
 from ._compile import compile_canvas, plan_steps, start_messages
 from ._engine import WorkflowEngine
@@ -24,6 +25,10 @@ __all__ = [
     "Chord",
     "Group",
     "JoinView",
+    "MemoryRevocations",
+    "RedisRevocations",
+    "RevocationStoreError",
+    "Revocations",
     "Signature",
     "Slip",
     "SlipError",

@@ -19,7 +19,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from eventbus import BusSettings, ConfigurationError
-from eventbus.workflows import StepView, Workflows, WorkflowView
+from eventbus.workflow_engine import StepView, Workflows, WorkflowView
 
 from ._errors import fail, one_line_errors
 from ._options import url_option

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from eventbus import BusSettings, EventBus, InputLimits
+from eventbus import BusSettings, EventBus
 
 from .._databases import REDIS_URL
 from ._models import Count
@@ -38,9 +38,7 @@ def make_bus(url: str, prefix: str) -> tuple[EventBus, Any]:
                 {"id": context.id, "count": len(values), "in_order": values == list(range(len(values)))}))
         return await call_next(event, context)
 
-    # The started report of a 10 000-member chord carries its plan (about 1.1 MB): above the default 1 MiB.
-    settings = BusSettings(urls=(url,), service=SERVICE, prefetch=200, handler_timeout=60, shutdown_grace=5,
-                           limits=InputLimits(max_body_bytes=8 << 20))
+    settings = BusSettings(urls=(url,), service=SERVICE, prefetch=200, handler_timeout=60, shutdown_grace=5)
     bus = EventBus(settings, middleware=[count])
 
     @bus.task
@@ -51,7 +49,7 @@ def make_bus(url: str, prefix: str) -> tuple[EventBus, Any]:
     async def collect(parts: list[Count]) -> None:
         return None
 
-    from eventbus.workflows import WorkflowEngine
+    from eventbus.workflow_engine import WorkflowEngine
 
     WorkflowEngine(bus, REDIS_URL, prefix=prefix, lease=3.0)
     return bus, (part, collect)

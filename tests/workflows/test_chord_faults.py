@@ -21,7 +21,8 @@ import pika.exceptions
 import pytest
 import redis
 
-from eventbus.workflows import ENGINE_QUEUE, Workflows, chord, group
+from eventbus.workflow_engine import Workflows
+from eventbus.workflows import ENGINE_QUEUE, chord, group
 from eventbus.workflows._slip import step_event_id
 
 from .._databases import REDIS_URL

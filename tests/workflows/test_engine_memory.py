@@ -7,7 +7,8 @@ import pytest
 
 from eventbus import ConfigurationError, ExponentialBackoff, RetryPolicy
 from eventbus.testing import MemoryBroker, memory_bus, memory_workflows
-from eventbus.workflows import WorkflowEngine, WorkflowFailed, Workflows, chain, chord, group
+from eventbus.workflow_engine import WorkflowEngine, Workflows
+from eventbus.workflows import WorkflowFailed, chain, chord, group
 
 from ._models import Profile, Summary
 

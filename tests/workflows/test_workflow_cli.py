@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventbus.workflows._store import RedisStore
+from eventbus.workflow_engine import RedisStore
 
 from .._databases import REDIS_URL
 from ..cli._run import eventbus

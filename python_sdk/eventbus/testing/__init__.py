@@ -30,7 +30,7 @@ from .._revocations import _substitute_with as _revocations_instead
 from .._settings import BusSettings as _BusSettings
 from ..transports import _substitute_with
 from ..transports._memory import MemoryBroker, MemoryClock, MemoryTransport, StoredMessage
-from ..workflows._memory_store import MemoryWorkflowStore
+from ..workflow_engine._memory_store import MemoryWorkflowStore
 from ._published import PublishedEvents
 
 __all__ = [
@@ -71,7 +71,8 @@ def memory_workflows(broker: MemoryBroker) -> MemoryWorkflowStore:
     store = _WORKFLOWS.get(broker)
     if store is None:
         revocations = memory_revocations(broker)
-        store = _WORKFLOWS[broker] = MemoryWorkflowStore(lambda workflow_id: revocations.revoked(workflow_id))
+        store = _WORKFLOWS[broker] = MemoryWorkflowStore(lambda workflow_id: revocations.revoked(workflow_id),
+                                                         replay_scope=lambda: in_memory(broker))
     return store
 
 

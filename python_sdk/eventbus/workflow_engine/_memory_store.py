@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ._store import JoinOutcome
@@ -21,8 +22,12 @@ __all__ = ["MemoryWorkflowStore"]
 class MemoryWorkflowStore:
     """``WorkflowEngine(bus, store=MemoryWorkflowStore())``; ``eventbus.testing.memory_workflows(broker)``."""
 
-    def __init__(self, revoked: Callable[[str], Awaitable[bool]] | None = None) -> None:
+    def __init__(self, revoked: Callable[[str], Awaitable[bool]] | None = None,
+                 replay_scope: Callable[[], AbstractContextManager[Any]] | None = None) -> None:
+        """``revoked(workflow_id)``: is it cancelled; ``replay_scope()``: the context in which
+        ``Workflows.retry`` replays from a DLQ (``eventbus.testing.in_memory(broker)``)."""
         self._revoked = revoked
+        self.replay_scope = replay_scope
         self.meta: dict[str, dict[str, str]] = {}
         self.steps: dict[str, dict[str, dict[str, Any]]] = {}
         self.done: dict[str, set[str]] = {}

@@ -17,6 +17,7 @@ publishing can publish the same callback id twice, which an inbox downstream dro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -28,8 +29,8 @@ import orjson
 from .._contract import EventContract, known_contract
 from .._exceptions import ConfigurationError
 from .._outgoing import OutgoingMessage, build_outgoing
-from ._forward import STEP_RESULT_ERRORS, step_messages
-from ._reports import (
+from ..workflows._forward import STEP_RESULT_ERRORS, step_messages
+from ..workflows._reports import (
     ENGINE_QUEUE,
     FAILED,
     StepCompleted,
@@ -37,13 +38,15 @@ from ._reports import (
     WorkflowFailed,
     WorkflowStarted,
 )
-from ._slip import STEP_HEADER, Join, advance, frame_from_json, report_id, step_event_id
+from ..workflows._slip import STEP_HEADER, Join, advance, frame_from_json, report_id, step_event_id
 from ._store import DEFAULT_TTL, RedisStore, WorkflowStore
 
 if TYPE_CHECKING:
     from .._async_bus import EventBus
 
-__all__ = ["WorkflowEngine", "step_ids"]
+__all__ = ["REPORT_BODY_LIMIT", "WorkflowEngine", "step_ids"]
+
+REPORT_BODY_LIMIT = 16 << 20
 
 log = logging.getLogger("eventbus.workflows")
 
@@ -89,11 +92,13 @@ class WorkflowEngine:
         self.lease_ms = max(1, int(lease * 1000))
         self._extra = {c.type: c for c in contracts}
         self.fired = 0  # joins this process fired (for tests and metrics)
-        subscribe = bus.subscribe
-        subscribe(WorkflowStarted, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_started)
-        subscribe(StepCompleted, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_completed)
-        subscribe(WorkflowFailed, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_failed)
-        subscribe(WorkflowCancelled, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_cancelled)
+        # A started report carries the whole plan (about 1 MB for a chord of 10 000): the engine reads
+        # reports up to 16 MiB whatever the bus's own limit (docs/wire-format.md, Reports and the engine).
+        limits = dataclasses.replace(bus.settings.limits,
+                                     max_body_bytes=max(bus.settings.limits.max_body_bytes, REPORT_BODY_LIMIT))
+        for model, handler in ((WorkflowStarted, self.on_started), (StepCompleted, self.on_completed),
+                               (WorkflowFailed, self.on_failed), (WorkflowCancelled, self.on_cancelled)):
+            bus.subscribe(model, queue=ENGINE_QUEUE, binding_keys=("#",), limits=limits)(handler)
         bus.on_shutdown(self.close)
 
     async def close(self) -> None:

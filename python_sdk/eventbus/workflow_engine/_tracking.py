@@ -20,7 +20,6 @@ from typing import Any
 from .._dead_letters import DeadLetters
 from .._exceptions import ConfigurationError
 from .._settings import BusSettings
-from ..transports._memory import MemoryTransport
 from ._engine import step_ids
 from ._store import DEFAULT_TTL, RedisStore, WorkflowStore
 
@@ -121,7 +120,6 @@ class Workflows:
             store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client)
         self.store = store
         self._settings = settings if settings is not None else getattr(bus, "settings", None)
-        self._bus = bus
 
     async def close(self) -> None:
         await self.store.close()
@@ -211,10 +209,6 @@ class Workflows:
         return bool(result.replayed)
 
     def _broker_scope(self) -> contextlib.AbstractContextManager[Any]:
-        """On a memory bus (``eventbus.testing``) the replay goes to its broker, not to RabbitMQ."""
-        transport = getattr(self._bus, "transport", None)
-        if isinstance(transport, MemoryTransport):
-            from ..testing import in_memory
-
-            return in_memory(transport.broker)
-        return contextlib.nullcontext()
+        """Where the replay goes: RabbitMQ, or the memory broker of an ``eventbus.testing`` store."""
+        scope = getattr(self.store, "replay_scope", None)
+        return scope() if scope is not None else contextlib.nullcontext()

@@ -29,7 +29,7 @@ from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
 from ._chord_worker import SERVICE, make_bus
 
-pytestmark = [pytest.mark.broker, pytest.mark.redis, pytest.mark.slow]  # about 60 s on 2 shared cores
+pytestmark = [pytest.mark.broker, pytest.mark.redis]  # 50-60 s on 2 shared cores
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = int(os.environ.get("CHORD_SIZE", "10000"))

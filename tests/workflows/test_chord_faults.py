@@ -1,5 +1,5 @@
 """A chord of 10 000 on the real broker (a private vhost) and Redis (a private prefix), its members and
-the engine run by three worker processes that are SIGKILLed again and again while it runs (and restarted):
+the engine run by three ``eventbus worker`` processes that are SIGKILLed again and again while it runs (and restarted):
 the callback is published once (one id, counted on a probe queue bound beside its queue), runs with all
 10 000 results in index order, and the join counted each member once however often it was redelivered."""
 
@@ -53,9 +53,10 @@ class Workers:
         self.log = open(os.environ.get("CHORD_LOG", os.devnull), "ab")  # noqa: SIM115
 
     def spawn(self) -> None:
+        env = {**os.environ, "CHORD_URL": self.url, "CHORD_PREFIX": self.prefix}
         self.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.workflows._chord_worker", self.url, self.prefix], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=self.log))
+            [sys.executable, "-m", "eventbus_cli", "worker", "tests.workflows._chord_worker:bus", "--log-level",
+             "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log))
 
     def kill_one(self, rng: random.Random) -> None:
         victim = rng.choice(self.processes)

@@ -132,3 +132,18 @@ func TestSingleActiveConsumerQueueArguments(t *testing.T) {
 		t.Fatal("other queues are declared as before")
 	}
 }
+
+func TestRevocationChecksOnlyStepsAndDelayedDeliveriesAndFailWithoutAStore(t *testing.T) {
+	if needsCheck(amqp.Table{"cloudEvents_id": "x"}) || !needsCheck(amqp.Table{WorkflowHeader: "w"}) ||
+		!needsCheck(amqp.Table{DeliverAtHeader: "2026-01-01T00:00:00Z"}) {
+		t.Fatal("only workflow steps and delayed deliveries cost a lookup")
+	}
+	store := newRevocations("redis://127.0.0.1:1/0") // nothing listens there
+	defer store.close()
+	if revoked, err := store.revoked("w", "e"); err == nil || revoked {
+		t.Fatalf("an unreachable store must be an error, never 'not revoked': %v %v", revoked, err)
+	}
+	if revoked, err := store.revoked("", ""); err != nil || revoked {
+		t.Fatal("no ids, no lookup")
+	}
+}

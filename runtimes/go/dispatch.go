@@ -40,10 +40,14 @@ func (s *Subscription) process(d *amqp.Delivery) {
 		acks.settled(d)
 		return
 	}
+	// A workflow step's slip is read first (Python's order): a bad one is parked unrun.
 	step, slipErr := stepOf(d.Headers)
-	message, reason := s.prepare(d)
-	if reason == nil && slipErr != nil {
+	var message *Message
+	var reason *ParkReason
+	if slipErr != nil {
 		reason = &ParkReason{"invalid_slip", slipErr.Error(), "SlipError"}
+	} else {
+		message, reason = s.prepare(d)
 	}
 	if reason != nil {
 		logger.Warn("parking a delivery", "queue", s.Queue, "reason", reason.Code, "error", reason.Error)

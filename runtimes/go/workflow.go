@@ -24,21 +24,30 @@ type workflowStep struct {
 }
 
 // stepOf reads a delivery's workflow headers: nil when it is no workflow step, and a
-// *SlipError (with what could be read) when they are malformed.
+// *SlipError when they are missing or malformed (the step is then parked as invalid_slip, with
+// "unknown" for a workflow or step id it does not carry), as Python's workflows._runtime.read_step.
 func stepOf(headers amqp.Table) (*workflowStep, error) {
-	id, hasID := headers[WorkflowHeader]
+	_, hasID := headers[WorkflowHeader]
 	raw, hasSlip := headers[SlipHeader]
 	if !hasID && !hasSlip {
 		return nil, nil
 	}
-	step := &workflowStep{workflowID: headerString(id), step: headerString(headers[StepHeader])}
-	switch {
-	case !hasSlip:
-		return step, &SlipError{fmt.Sprintf("%s without %s", WorkflowHeader, SlipHeader)}
-	case !hasID || step.workflowID == "":
-		return step, &SlipError{fmt.Sprintf("%s without a %s", SlipHeader, WorkflowHeader)}
-	case !stepID.MatchString(step.step):
-		return step, &SlipError{fmt.Sprintf("%s must match [A-Za-z0-9_.:-]{1,64}, got %q", StepHeader, step.step)}
+	step := &workflowStep{workflowID: headerString(headers[WorkflowHeader]), step: headerString(headers[StepHeader])}
+	var missing []string
+	for _, name := range []string{WorkflowHeader, StepHeader, SlipHeader} {
+		value, ok := headers[name]
+		if !ok || name != SlipHeader && headerString(value) == "" {
+			missing = append(missing, name)
+		}
+	}
+	if step.workflowID == "" {
+		step.workflowID = "unknown"
+	}
+	if step.step == "" {
+		step.step = "unknown"
+	}
+	if len(missing) > 0 {
+		return step, &SlipError{"a workflow step without " + strings.Join(missing, ", ")}
 	}
 	slip, err := ParseSlip(raw, Known)
 	if err != nil {
@@ -93,17 +102,26 @@ func (b *Bus) stepMessages(actions []Action, workflowID string) ([]*outgoing, *J
 // forwardStep is the batch that moves the workflow on after step's handler returned result:
 // the next steps, then the step_completed report (with the join, when there is one).
 func (s *Subscription) forwardStep(step *workflowStep, meta *EventContext, result any, started time.Time) ([]*outgoing, error) {
-	x, resultType, _, err := resultJSON(result)
-	if err != nil {
-		return nil, err
-	}
-	actions, err := Advance(step.slip.Next, x, step.slip.OnError)
-	if err != nil {
-		return nil, err
-	}
-	messages, join, err := s.bus.stepMessages(actions, step.workflowID)
-	if err != nil {
-		return nil, err
+	var messages []*outgoing
+	var join *JoinAction
+	resultType := ""
+	if len(step.slip.Next) == 0 { // the branch ends here: whatever it returned moves nothing on
+		if contract, _, ok := contractOfResult(result); ok && result != nil {
+			resultType = contract.EventType()
+		}
+	} else {
+		x, kind, _, err := resultJSON(result)
+		if err != nil {
+			return nil, err
+		}
+		resultType = kind
+		actions, err := Advance(step.slip.Next, x, step.slip.OnError)
+		if err != nil {
+			return nil, err
+		}
+		if messages, join, err = s.bus.stepMessages(actions, step.workflowID); err != nil {
+			return nil, err
+		}
 	}
 	report := StepCompleted{
 		WorkflowID: step.workflowID, Step: step.step, Type: meta.Type, Attempt: meta.Attempt,
@@ -124,16 +142,19 @@ func (s *Subscription) forwardStep(step *workflowStep, meta *EventContext, resul
 // advance(on_error, failure) when the slip could be read. An on_error step whose body cannot be
 // made from the failure is left out (logged): the park copy and the report still go.
 func (s *Subscription) failedStep(step *workflowStep, d *amqp.Delivery, reason ParkReason, attempt int, now time.Time) []*outgoing {
-	if step == nil || step.workflowID == "" {
+	if step == nil {
 		return nil
 	}
 	eventType, messageID := d.Type, d.MessageId
 	if attrs, _, err := ParseEnvelope(d.Headers, d.ContentType, d.Body); err == nil {
 		eventType, messageID = attrs.Type, attrs.ID
 	}
+	if attempt < 1 {
+		attempt = 1
+	}
 	failure := WorkflowFailed{
-		WorkflowID: step.workflowID, Step: step.step, Type: eventType, MessageID: messageID, Attempt: attempt,
-		Reason: reason.Code, ErrorType: reason.ErrorType, Error: shortText(reason.Error),
+		WorkflowID: step.workflowID, Step: step.step, Type: orUnknown(eventType), MessageID: orUnknown(messageID),
+		Attempt: attempt, Reason: reason.Code, ErrorType: orUnknown(reason.ErrorType), Error: reason.Error,
 		Queue: DeadLetterQueue(s.Queue), FailedAt: FormatTime(now),
 	}
 	batch := []*outgoing{s.bus.report(WorkflowFailedType, "failed", ReportID(step.workflowID, step.step, "failed"), failure)}
@@ -150,4 +171,11 @@ func (s *Subscription) failedStep(step *workflowStep, d *amqp.Delivery, reason P
 		return batch
 	}
 	return append(batch, messages...)
+}
+
+func orUnknown(text string) string {
+	if text == "" {
+		return "unknown"
+	}
+	return text
 }

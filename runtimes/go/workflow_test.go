@@ -27,9 +27,9 @@ func TestStepHeadersAreReadStrictly(t *testing.T) {
 	}
 	var slipErr *SlipError
 	cases := []amqp.Table{
-		{WorkflowHeader: "wf", StepHeader: "1"},                                    // no slip
-		{SlipHeader: `{"v":1,"next":[]}`, StepHeader: "1"},                         // no workflow id
-		{WorkflowHeader: "wf", StepHeader: "a b", SlipHeader: `{"v":1,"next":[]}`}, // bad step id
+		{WorkflowHeader: "wf", StepHeader: "1"},                                 // no slip
+		{SlipHeader: `{"v":1,"next":[]}`, StepHeader: "1"},                      // no workflow id
+		{WorkflowHeader: "wf", StepHeader: "", SlipHeader: `{"v":1,"next":[]}`}, // empty step id
 		{WorkflowHeader: "wf", StepHeader: "1", SlipHeader: `{"v":1,"next":[{"step":"2","type":"test.nope.v1","exchange":"t","routing_key":"k","args":{},"input":"none"}]}`},
 		{WorkflowHeader: "wf", StepHeader: "1", SlipHeader: int32(3)},
 	}

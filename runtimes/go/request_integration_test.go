@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,13 +27,18 @@ func TestRequestsAndWorkflowStepsOnABroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bus.Close()
-	never := NeverRetry
+	twice := RetryPolicy{MaxAttempts: 2, Backoff: Backoff{First: 100 * time.Millisecond, Factor: 1, Maximum: time.Second}}
+	var mu sync.Mutex
+	unlucky := 0
 	_, err = SubscribeResult(ctx, bus, contract, func(ctx context.Context, event thing, meta EventContext) (any, error) {
 		if event.N == 13 {
+			mu.Lock()
+			unlucky++
+			mu.Unlock()
 			return nil, errors.New("unlucky")
 		}
 		return doubled{N: event.N * 2}, nil
-	}, SubscribeOptions{Retry: &never})
+	}, SubscribeOptions{Retry: &twice})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +52,12 @@ func TestRequestsAndWorkflowStepsOnABroker(t *testing.T) {
 	if !errors.As(err, &remote) || remote.RemoteMessage != "unlucky" || remote.RemoteType != "*errors.errorString" {
 		t.Fatalf("error reply: %v", err)
 	}
+	mu.Lock()
+	calls := unlucky
+	mu.Unlock()
+	if calls != 2 {
+		t.Fatalf("the retry answers nothing, the last attempt does: the error came after %d calls", calls)
+	}
 
 	connection, err := amqp.Dial(url)
 	if err != nil {
@@ -55,6 +67,10 @@ func TestRequestsAndWorkflowStepsOnABroker(t *testing.T) {
 	channel, err := connection.Channel()
 	if err != nil {
 		t.Fatal(err)
+	}
+	parked, ok, err := channel.Get(DeadLetterQueue("rr-"+suffix+".test.ask.v1"), true)
+	if err != nil || !ok || parked.ReplyTo != "" || parked.CorrelationId == "" || parked.Headers[ReasonHeader] != "handler_error" {
+		t.Fatalf("the park copy answers no one: %+v %v %v", parked, ok, err)
 	}
 	silent := contract.OnExchange(exchange + "-silent")
 	must(t, channel.ExchangeDeclare(silent.Exchange, "topic", true, false, false, false, nil))

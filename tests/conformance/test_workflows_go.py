@@ -13,7 +13,8 @@ checks what Go forwards and reports with its own models, so both runtimes agree 
   on_error step published beside it;
 - request-reply Python → Go and Go → Python, with the typed result, the remote error, a timeout with
   no responder and with a downed one, and no queue left behind;
-- a revoked workflow's step is dropped by Go; ``SingleActiveConsumer`` declares Python's queue.
+- a revoked workflow's step is dropped by Go; ``SingleActiveConsumer`` declares Python's queue;
+- a chain started by Python's ``bus.start`` runs Python → Go → Python → Python through the slip alone.
 """
 
 from __future__ import annotations
@@ -391,3 +392,34 @@ async def test_single_active_consumer_declares_pythons_queue(wf_harness: list[st
         async with other:
             with pytest.raises(TopologyMismatchError):
                 await other.start()
+
+
+async def test_a_chain_started_in_python_runs_its_go_step_and_comes_back(wf_harness: list[str], vhost: str) -> None:
+    """Python → Go → Python → Python through the slip alone: no engine, no shared code."""
+    from eventbus.workflows import chain, step
+
+    records: list[demo.RecordV1] = []
+    bus = EventBus(_settings(vhost, "wfpy"))
+
+    @bus.subscribe(demo.NotifyV1)
+    async def notify(event: demo.NotifyV1) -> demo.RecordV1:
+        return demo.RecordV1(user_id=event.user_id, points=event.points, message=f"{event.points:g} points",
+                             trail=[*event.trail, "py"])
+
+    @bus.subscribe(demo.RecordV1)
+    async def record(event: demo.RecordV1) -> None:
+        records.append(event)
+
+    with serving(wf_harness, vhost):
+        async with bus:
+            await bus.start()
+            workflow_id = await bus.start(chain(
+                step(demo.ScoreV1, {"user_id": "grace", "trail": ["py"]}, returns=demo.NotifyV1),
+                step(demo.NotifyV1, returns=demo.RecordV1),
+                step(demo.RecordV1),
+            ))
+            deadline = time.monotonic() + 30
+            while not records and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+    assert records == [demo.RecordV1(user_id="grace", points=5.0, message="5 points", trail=["py", "go", "py"])]
+    assert isinstance(workflow_id, str)

@@ -22,13 +22,15 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from .._async_bus import EventBus
 from .._contract import EventContract, known_contract
 from .._exceptions import ConfigurationError
 from .._outgoing import OutgoingMessage, build_outgoing
+from .._retry import ExponentialBackoff, RetryPolicy
 from ..workflows._forward import STEP_RESULT_ERRORS, step_messages
 from ..workflows._reports import (
     ENGINE_QUEUE,
@@ -41,12 +43,12 @@ from ..workflows._reports import (
 from ..workflows._slip import STEP_HEADER, Join, advance, frame_from_json, report_id, step_event_id
 from ._store import DEFAULT_TTL, RedisStore, WorkflowStore
 
-if TYPE_CHECKING:
-    from .._async_bus import EventBus
-
-__all__ = ["REPORT_BODY_LIMIT", "WorkflowEngine", "step_ids"]
+__all__ = ["ENGINE_RETRY", "REPORT_BODY_LIMIT", "WorkflowEngine", "step_ids"]
 
 REPORT_BODY_LIMIT = 16 << 20
+ENGINE_RETRY = RetryPolicy(max_attempts=25, backoff=ExponentialBackoff(first=1.0, factor=2.0, maximum=120.0))
+"""A report the engine cannot handle (Redis down) is retried for about 40 minutes before it is parked
+in ``eventbus.workflow.engine.dlq`` (replay it from there: every decision is idempotent)."""
 
 log = logging.getLogger("eventbus.workflows")
 
@@ -77,12 +79,17 @@ class WorkflowEngine:
     ``eventbus:revoked:`` on the wire, so that a cancelled workflow's joins never fire); ``lease``
     (seconds) how long a firing engine holds a join before another may fire it; ``contracts`` the
     contracts of callback steps that are not among the bus's own subscriptions and tasks; ``store``
-    another store than Redis (``eventbus.testing.memory_workflows(broker)``).
+    another store than Redis (``eventbus.testing.memory_workflows(broker)``); ``retry`` the retry
+    policy of a report the engine could not handle (``ENGINE_RETRY``: about 40 minutes).
     """
 
     def __init__(self, bus: EventBus, redis_url: str | None = None, *, ttl: int = DEFAULT_TTL,
                  prefix: str = "eventbus:", lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (),
-                 client: Any = None, revoked_prefix: str | None = None, store: WorkflowStore | None = None) -> None:
+                 client: Any = None, revoked_prefix: str | None = None, store: WorkflowStore | None = None,
+                 retry: RetryPolicy = ENGINE_RETRY) -> None:
+        if not isinstance(bus, EventBus):
+            raise ConfigurationError(f"WorkflowEngine runs on an asyncio EventBus, got {type(bus).__name__} "
+                                     "(a worker for the engine can be a bus of its own: eventbus worker app:bus)")
         self.bus = bus
         if store is None:
             if redis_url is None:
@@ -98,7 +105,7 @@ class WorkflowEngine:
                                      max_body_bytes=max(bus.settings.limits.max_body_bytes, REPORT_BODY_LIMIT))
         for model, handler in ((WorkflowStarted, self.on_started), (StepCompleted, self.on_completed),
                                (WorkflowFailed, self.on_failed), (WorkflowCancelled, self.on_cancelled)):
-            bus.subscribe(model, queue=ENGINE_QUEUE, binding_keys=("#",), limits=limits)(handler)
+            bus.subscribe(model, queue=ENGINE_QUEUE, binding_keys=("#",), limits=limits, retry=retry)(handler)
         bus.on_shutdown(self.close)
 
     async def close(self) -> None:

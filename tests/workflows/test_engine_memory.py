@@ -175,3 +175,35 @@ async def test_a_retry_whose_message_is_gone_leaves_the_workflow_failed() -> Non
         assert [w.id for w in await workflows.list(failed=True)] == [workflow_id]
     finally:
         await bus.close(grace=0)
+
+
+async def test_a_group_of_groups_joins_inner_groups_into_the_outer_one() -> None:
+    from typing import Any
+
+    broker = MemoryBroker()
+    bus = memory_bus(broker, "wf-mem")
+    got: list[Any] = []
+
+    @bus.task
+    async def fetch(user_id: str) -> Profile:
+        return Profile(user_id=user_id, score=len(user_id))
+
+    @bus.task
+    async def nested(groups: list[Any]) -> None:
+        got.append([[p["user_id"] for p in g] for g in groups])
+
+    store = memory_workflows(broker)
+    WorkflowEngine(bus, store=store)
+    await bus.start()
+    try:
+        inner = (group(fetch.si("a"), fetch.si("bb")), group(fetch.si("c"), fetch.si("d"), fetch.si("e")))
+        workflow_id = await bus.start(chord(group(*inner), nested.s()))
+        await broker.settle()
+        assert got == [[["a", "bb"], ["c", "d", "e"]]]
+        view = await Workflows(store=store).show(workflow_id)
+        assert view is not None and view.state == "completed"
+        # an inner join fires into the outer one (no message of its own); the outer one publishes the callback
+        assert {g: (j.counted, j.callbacks) for g, j in view.joins.items()} == {
+            "0.0": (2, []), "0.1": (3, []), "0": (2, ["0.cb"])}
+    finally:
+        await bus.close(grace=0)

@@ -3,6 +3,8 @@ and retry without Redis or RabbitMQ, through the same engine code as on Redis.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from eventbus import ConfigurationError, ExponentialBackoff, RetryPolicy
@@ -178,8 +180,6 @@ async def test_a_retry_whose_message_is_gone_leaves_the_workflow_failed() -> Non
 
 
 async def test_a_group_of_groups_joins_inner_groups_into_the_outer_one() -> None:
-    from typing import Any
-
     broker = MemoryBroker()
     bus = memory_bus(broker, "wf-mem")
     got: list[Any] = []

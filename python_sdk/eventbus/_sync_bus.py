@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Itera
 from concurrent.futures import Executor, Future
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 from pydantic import BaseModel
 
@@ -35,9 +35,11 @@ from ._dispatch import Subscription, handler_arity
 from ._exceptions import ConfigurationError
 from ._loop_thread import LoopThread
 from ._retry import RetryPolicy
+from ._revocations import DEFAULT_REVOKE_TTL, Revocations
 from ._settings import BusSettings
 from ._tap import TappedMessage
 from .tasks import SyncTask
+from .workflows import Canvas
 
 __all__ = ["SyncEventBus", "TappedMessage"]
 
@@ -87,9 +89,13 @@ class SyncEventBus:
     ``settings.shutdown_grace`` seconds, the rest goes back to the queue.
     """
 
-    def __init__(self, settings: BusSettings, *, middleware: Sequence[Middleware | SyncMiddleware] = ()) -> None:
+    def __init__(self, settings: BusSettings, *, middleware: Sequence[Middleware | SyncMiddleware] = (),
+                 revocations: Revocations | None = None) -> None:
+        """``revocations``: the revocation store (see ``EventBus``); its connections live on this
+        bus's loop thread."""
         self._settings = settings
         self._middleware = tuple(middleware)
+        self._revocations = revocations
         self._registrations: list[Callable[[EventBus], Any]] = []
         self._runner = LoopThread(f"eventbus-{settings.service}")
         self._bus = self._new_bus()
@@ -122,7 +128,8 @@ class SyncEventBus:
     # -- the async core on its thread ---------------------------------------------------------------
 
     def _new_bus(self) -> EventBus:
-        bus = EventBus(self._settings, middleware=[m for m in self._middleware if _is_async(m)])
+        bus = EventBus(self._settings, middleware=[m for m in self._middleware if _is_async(m)],
+                       revocations=self._revocations)
         for register in self._registrations:
             register(bus)
         return bus
@@ -185,6 +192,19 @@ class SyncEventBus:
     def declare_exchanges(self, contracts: Iterable[EventContract[Any]]) -> list[str]:
         """Declare the topic exchange of every contract (idempotent); returns their names."""
         return self._call(lambda bus: bus.declare_exchanges(contracts))
+
+    def revoke(self, event_id: str, *, ttl: float | timedelta = DEFAULT_REVOKE_TTL) -> None:
+        """Revoke a delayed event or a workflow step by its id; see ``EventBus.revoke``."""
+        self._call(lambda bus: bus.revoke(event_id, ttl=ttl))
+
+    def cancel(self, workflow_id: str, *, ttl: float | timedelta = DEFAULT_REVOKE_TTL) -> None:
+        """Cancel a workflow's pending steps and report it; see ``EventBus.cancel``."""
+        self._call(lambda bus: bus.cancel(workflow_id, ttl=ttl))
+
+    @property
+    def revoked_dropped(self) -> int:
+        """How many revoked deliveries this bus dropped (see ``EventBus.revoked_dropped``)."""
+        return self._bus.revoked_dropped
 
     def tap(
         self, pattern: str, exchanges: Iterable[str], *, timeout: float | None = None
@@ -294,10 +314,24 @@ class SyncEventBus:
         self._register(lambda bus: bus.on_shutdown(_off_the_loop(hook)))
         return hook
 
-    def start(self) -> None:
-        """Run the start-up hooks, declare the topology of every subscription and consume (in the
-        background, on the loop thread); raises what ``EventBus.start`` raises."""
+    @overload
+    def start(self) -> None: ...
+
+    @overload
+    def start(self, canvas: Canvas, *, on_error: Canvas | None = None, workflow_id: str | None = None) -> str: ...
+
+    def start(self, canvas: Canvas | None = None, *, on_error: Canvas | None = None,
+              workflow_id: str | None = None) -> str | None:
+        """Without a canvas: run the start-up hooks, declare the topology of every subscription and
+        consume (in the background, on the loop thread); raises what ``EventBus.start`` raises.
+
+        With a canvas: start that workflow (``EventBus.start``), blocking until the broker confirms;
+        returns its id."""
+        if canvas is not None:
+            chosen = canvas
+            return self._call(lambda bus: bus.start(chosen, on_error=on_error, workflow_id=workflow_id))
         self._call(lambda bus: bus.start())
+        return None
 
     def run(self, *, until: Callable[[], bool] | None = None, timeout: float | None = None) -> None:
         """Consume until SIGTERM/SIGINT or ``stop()``, then drain and return; or until ``until()``

@@ -202,6 +202,14 @@ def test_a_node_step_forwards_to_the_python_step_and_reports(node_cli: list[str]
         assert (completed.workflow_id, completed.step, completed.type, completed.attempt) == (wf, "1", NOTIFY, 1)
         assert completed.result_type == RECORD and completed.join is None
         assert completed.finished_at >= completed.started_at
+
+        # a branch's last step: its result moves nothing on, and it is reported
+        wf = str(uuid.uuid4())
+        broker.publish(_step(wf, [_frame("9", NOTIFY, {"user_id": "u2", "points": 1, "trail": []})]))
+        _, data = _report(broker, reports)
+        assert (data["workflow_id"], data["step"], data["result_type"], data["join"]) == (wf, "9", RECORD, None)
+        worker.stop()
+        assert broker.empty(records)
     finally:
         worker.stop()
 
@@ -245,6 +253,16 @@ def test_bad_slips_bad_results_and_failing_steps_are_parked_and_reported(
         failed = WorkflowFailed.model_validate(data)
         assert (failed.workflow_id, failed.step, failed.reason, failed.queue) == (wf, "1", "invalid_slip", dlq)
         assert failed.message_id == step_event_id(wf, "1") and failed.type == SQUARE
+
+        # a step without its workflow id: invalid_slip, reported with Python's "unknown"
+        broker.publish(dataclasses.replace(bad, headers={k: v for k, v in bad.headers.items()
+                                                         if k != "eventbus-workflow-id"}))
+        ((parked, _),) = broker.take(dlq)
+        assert parked.headers["eventbus-park-reason"] == "invalid_slip"
+        _, data = _report(broker, reports)
+        failed = WorkflowFailed.model_validate(data)
+        assert (failed.workflow_id, failed.step, failed.reason) == ("unknown", "1", "invalid_slip")
+        assert failed.error == "a workflow step without eventbus-workflow-id"
 
         # a result that does not fit the next step (a record merged into a square): workflow_result_invalid
         wf = str(uuid.uuid4())

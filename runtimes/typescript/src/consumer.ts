@@ -38,10 +38,10 @@ import {
 } from "./parking.js";
 import type { OutgoingMessage, Publisher } from "./publisher.js";
 import { errorReply, okReply } from "./replies.js";
-import { type HandlerResult, isTaskResult, type TaskResult } from "./results.js";
+import { type HandlerResult, isTaskResult } from "./results.js";
 import { failureReason, isRetry, type RetryPolicy } from "./retry.js";
 import { type RevocationStore, revocationKeys } from "./revocations.js";
-import { advance, type Slip, StepResultError } from "./slip.js";
+import { advance, type JoinAction, type Slip, StepResultError } from "./slip.js";
 import { completedReport, failedReport, readStep, type StepInfo, stepMessages, type WorkflowFailure } from "./steps.js";
 import { deadLetterQueueName, queueSpecs, type QueueType, withoutSafetyNet } from "./topology.js";
 
@@ -105,6 +105,15 @@ function errorOf(reason: ParkReason, cause: unknown): [string, string] {
 }
 
 /** Where the event was first published: a retry arrives through the delay machinery (a replay through the default exchange) and names it in headers. */
+/** A step's result as the JSON input of `advance`: a result's data (checked against its contract), or null. */
+function stepInput(value: unknown): JsonValue {
+  if (value === undefined || value === null) return null;
+  if (!isTaskResult(value)) throw new StepResultError(`a workflow step returned a ${typeof value}; a step returns result(contract, data) or nothing`);
+  const problems = value.contract.violations(value.data);
+  if (problems.length > 0) throw new StepResultError(`the result breaks ${value.contract.type}: ${problems.slice(0, 5).map((p) => `${p.instancePath}: ${p.message}`).join("; ")}`);
+  return value.data as JsonValue;
+}
+
 function correlationOf(message: amqp.ConsumeMessage): string | undefined {
   const id: unknown = message.properties.correlationId;
   return typeof id === "string" ? id : undefined;
@@ -294,11 +303,9 @@ export class Consumer {
     }
     const { subscription, context } = prepared;
     const startedAt = new Date();
-    let value: TaskResult | undefined;
+    let value: unknown;
     try {
-      const returned: unknown = await this.run(subscription, context);
-      if (returned !== undefined && returned !== null && !isTaskResult(returned)) throw new TypeError(`the handler returned a ${typeof returned}; a handler returns result(contract, data) or nothing`);
-      value = returned ?? undefined;
+      value = await this.run(subscription, context);
     } catch (error) {
       const decision = subscription.retry.decide(error, context.attempt);
       if (isRetry(decision)) {
@@ -314,10 +321,17 @@ export class Consumer {
       }
       return;
     }
-    if (step?.slip !== undefined && !(await this.forward(channel, route.queue, message, headers, step as Required<StepInfo>, context.type, context.attempt, startedAt, value))) return;
+    if (step?.slip !== undefined && !(await this.forward(channel, route.queue, message, headers, step.slip, step, context.type, context.attempt, startedAt, value))) return;
     const replyTo: unknown = message.properties.replyTo;
-    if (typeof replyTo === "string" && replyTo !== "") await this.answer(okReply({ replyTo, correlationId: correlationOf(message) }, value, this.options.source));
-    this.settle(channel, message);
+    if (typeof replyTo === "string" && replyTo !== "") {
+      const request = { replyTo, correlationId: correlationOf(message) };
+      await this.answer(
+        value === undefined || value === null || isTaskResult(value)
+          ? okReply(request, value ?? undefined, this.options.source)
+          : errorReply(request, "ContractError", `the handler returned a ${typeof value}, not result(contract, data)`),
+      );
+    }
+    this.settle(channel, message); // any other return value of a plain handler is ignored, as before
   }
 
   /** Whether the delivery is revoked (then acked and dropped here); a store that cannot tell hands it back. */
@@ -344,17 +358,17 @@ export class Consumer {
    */
   private async forward(
     channel: amqp.Channel, queue: string, message: amqp.ConsumeMessage, headers: Readonly<Record<string, unknown>>,
-    step: Required<StepInfo>, type: string, attempt: number, startedAt: Date, value: TaskResult | undefined,
+    slip: Slip, step: StepInfo, type: string, attempt: number, startedAt: Date, value: unknown,
   ): Promise<boolean> {
     let batch: OutgoingMessage[];
     try {
-      if (value !== undefined) {
-        const problems = value.contract.violations(value.data);
-        if (problems.length > 0) throw new StepResultError(`the result breaks ${value.contract.type}: ${problems.slice(0, 5).map((p) => `${p.instancePath}: ${p.message}`).join("; ")}`);
+      const resultType = isTaskResult(value) ? value.contract.type : null;
+      let messages: OutgoingMessage[] = [];
+      let join: JoinAction | undefined;
+      if (slip.next.length > 0) { // a branch's last step: whatever it returned moves nothing on
+        ({ messages, join } = stepMessages(advance(slip.next, stepInput(value), slip.onError), step.workflowId, this.options.source));
       }
-      const x = value === undefined ? null : (value.data as JsonValue);
-      const { messages, join } = stepMessages(advance(step.slip.next, x, step.slip.onError), step.workflowId, this.options.source);
-      const report = completedReport({ workflowId: step.workflowId, step: step.step, type, attempt, startedAt, resultType: value?.contract.type ?? null, join }, this.options.source);
+      const report = completedReport({ workflowId: step.workflowId, step: step.step, type, attempt, startedAt, resultType, join }, this.options.source);
       batch = [...messages, report];
     } catch (error) {
       if (!(error instanceof StepResultError)) throw error;
@@ -394,16 +408,16 @@ export class Consumer {
 
   /** The failed report and `advance(on_error, failure)` of a step parked with `reason` (none when not a step). */
   private failureMessages(step: StepInfo | undefined, message: amqp.ConsumeMessage, headers: Readonly<Record<string, unknown>>, reason: ParkReason, attempt: number, queue: string): OutgoingMessage[] {
-    if (step?.workflowId === undefined) return [];
-    const failure: WorkflowFailure = {
+    if (step === undefined) return [];
+    const failure: WorkflowFailure = { // with Python's defaults (workflows/_runtime.py, after_park)
       workflow_id: step.workflowId,
-      step: step.step ?? "",
-      type: eventTypeOf(message, headers),
-      message_id: eventIdOf(message, headers),
-      attempt,
+      step: step.step,
+      type: eventTypeOf(message, headers) || "unknown",
+      message_id: eventIdOf(message, headers) || "unknown",
+      attempt: Math.max(1, attempt),
       reason: reason.code,
-      error_type: reason.errorType,
-      error: reason.error.slice(0, 2000),
+      error_type: reason.errorType || "unknown",
+      error: reason.error,
       queue: deadLetterQueueName(queue),
       failed_at: new Date().toISOString(),
     };

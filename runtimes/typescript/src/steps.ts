@@ -34,33 +34,35 @@ export const REPORTS_EXCHANGE = "eventbus.workflow";
 export const STEP_COMPLETED_TYPE = "eventbus.workflow.step_completed.v1";
 export const WORKFLOW_FAILED_TYPE = "eventbus.workflow.failed.v1";
 
-/** The workflow headers of one delivery; `error` when the slip cannot be read (park `invalid_slip`). */
+/**
+ * The workflow headers of one delivery, read as Python reads them (eventbus/workflows/_runtime.py): a
+ * missing or empty id or step reads as "unknown"; `error` when the step must be parked `invalid_slip`.
+ */
 export interface StepInfo {
-  readonly workflowId?: string;
-  readonly step?: string;
+  readonly workflowId: string;
+  readonly step: string;
   readonly slip?: Slip;
   readonly error?: SlipError;
 }
 
-function text(value: unknown): string | undefined {
+function text(value: unknown): string {
   if (Buffer.isBuffer(value)) return value.toString("utf8");
-  return typeof value === "string" ? value : undefined;
+  return typeof value === "string" ? value : "";
 }
 
-/** The step a delivery is, or undefined when it carries no `eventbus-workflow-*` header. */
+/**
+ * The step a delivery is, or undefined when it is none: a delivery is a step when it carries
+ * `eventbus-workflow-id` or `eventbus-workflow-slip`. Its slip is parsed strictly, naming only contracts
+ * known here; a step without its id, step id or slip, or with a bad slip, has `error`.
+ */
 export function readStep(headers: Readonly<Record<string, unknown>>, known: (type: string) => boolean = isKnownContract): StepInfo | undefined {
-  const rawSlip = headers[SLIP_HEADER];
-  const rawId = headers[WORKFLOW_HEADER];
-  const rawStep = headers[STEP_HEADER];
-  if (rawSlip === undefined && rawId === undefined && rawStep === undefined) return undefined;
-  const workflowId = text(rawId) || undefined;
-  const step = text(rawStep) || undefined;
-  if (rawSlip === undefined || workflowId === undefined) {
-    return { workflowId, step, error: new SlipError(`a step needs both ${WORKFLOW_HEADER} and ${SLIP_HEADER}`) };
-  }
-  if (step === undefined) return { workflowId, step, error: new SlipError(`a step needs ${STEP_HEADER}`) };
+  if (!(WORKFLOW_HEADER in headers) && !(SLIP_HEADER in headers)) return undefined;
+  const workflowId = text(headers[WORKFLOW_HEADER]);
+  const step = text(headers[STEP_HEADER]);
+  const missing = [WORKFLOW_HEADER, STEP_HEADER, SLIP_HEADER].filter((name) => !(name in headers) || (name !== SLIP_HEADER && text(headers[name]) === ""));
+  if (missing.length > 0) return { workflowId: workflowId || "unknown", step: step || "unknown", error: new SlipError(`a workflow step without ${missing.join(", ")}`) };
   try {
-    return { workflowId, step, slip: parseSlip(rawSlip, known) };
+    return { workflowId, step, slip: parseSlip(headers[SLIP_HEADER], known) };
   } catch (error) {
     if (error instanceof SlipError) return { workflowId, step, error };
     throw error;

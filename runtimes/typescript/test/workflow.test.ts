@@ -30,8 +30,10 @@ test("defineContract registers the contract: a slip may name it", () => {
 
 test("readStep: no workflow headers is no step; a missing half or a bad slip is invalid_slip", () => {
   assert.equal(readStep({ other: "x" }), undefined);
+  assert.equal(readStep({ [STEP_HEADER]: "1" }), undefined); // a step id alone does not make a step (as in Python)
   assert.equal(readStep({ [WORKFLOW_HEADER]: WF })?.error?.reason, "invalid_slip");
-  assert.equal(readStep({ [SLIP_HEADER]: '{"v":1,"next":[]}', [STEP_HEADER]: "1" })?.error?.reason, "invalid_slip");
+  const orphan = readStep({ [SLIP_HEADER]: '{"v":1,"next":[]}', [STEP_HEADER]: "" });
+  assert.deepEqual([orphan?.workflowId, orphan?.step, orphan?.error?.message], ["unknown", "unknown", `a workflow step without ${WORKFLOW_HEADER}, ${STEP_HEADER}`]);
   const unknown = readStep({ [WORKFLOW_HEADER]: WF, [STEP_HEADER]: "1", [SLIP_HEADER]: JSON.stringify({ v: 1, next: [{ ...stepB, type: "t.wf.unknown.v1" }] }) });
   assert.match(unknown?.error?.message ?? "", /unknown here: t\.wf\.unknown\.v1/);
   const good = readStep({ [WORKFLOW_HEADER]: Buffer.from(WF), [STEP_HEADER]: "1", [SLIP_HEADER]: JSON.stringify({ v: 1, next: [stepB] }) });

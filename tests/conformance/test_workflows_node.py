@@ -11,8 +11,9 @@ Proven: (a) a notify step forwarded to the next (Python) step with the determini
 headers and slip, and its step_completed report; (b) a group member's report carries its join;
 (c) a bad slip and a result that does not fit are parked with their reasons and reported failed, an
 always-failing step is reported and its on_error step published; (d) request-reply both ways, remote
-errors, timeouts (no queue left behind) and a downed responder; (e) a revoked step dropped, and the
-single-active-consumer queue declared exactly as Python declares it.
+errors, timeouts (no queue left behind) and a downed responder; (e) a revoked step dropped, an
+unreachable revocation store that drops nothing, and the single-active-consumer queue declared exactly
+as Python declares it; and a chain started by Python that runs Python → Go → Node → Python.
 """
 
 from __future__ import annotations
@@ -42,11 +43,21 @@ from eventbus.workflows._reports import StepCompleted, WorkflowFailed
 from eventbus.workflows._slip import JoinFrame, StepFrame, advance, report_id, step_event_id
 from tests._vhosts import amqp_url, private_vhost
 from tests.toolchain.builds import link_node_modules, tsc
+from tests.toolchain.harnesses import HARNESS as HARNESSES
+from tests.toolchain.harnesses import build_go_harness
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples" / "workflows" / "generated" / "python"))
 
-from wfdemo_contracts import REGISTRY, SquaredV1, SquareV1  # noqa: E402
+from wfdemo_contracts import (  # noqa: E402
+    REGISTRY,
+    NotifyV1,
+    PrepareV1,
+    RecordV1,
+    ScoreV1,
+    SquaredV1,
+    SquareV1,
+)
 
 pytestmark = [pytest.mark.broker, pytest.mark.conformance]
 
@@ -352,6 +363,57 @@ async def test_node_requests_python(node_cli: list[str], vhost: str) -> None:
     answer = await asyncio.to_thread(_node_request, node_cli, vhost, {"n": 3}, 700)
     assert answer["error"] == "RequestTimeoutError"
     assert await asyncio.to_thread(_queues, vhost) == before  # no reply queue was left behind
+
+
+# -- a chain across the three languages ------------------------------------------------------------
+
+
+@pytest.mark.polyglot
+async def test_a_chain_runs_python_then_go_then_node_then_python(
+        node_cli: list[str], vhost: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Started by Python's ``bus.start(chain(...))``; each runtime forwards the slip by itself."""
+    from eventbus.workflows import chain, step
+
+    go_cli = build_go_harness(ROOT / "examples" / "workflows" / "generated" / "go", tmp_path_factory.mktemp("go-wf"),
+                              HARNESSES / "go-workflows")
+    records: list[RecordV1] = []
+    bus = EventBus(_settings(vhost, "wfpy"))
+
+    @bus.subscribe(PrepareV1)
+    async def prepare(task: PrepareV1) -> ScoreV1:
+        return ScoreV1(user_id=task.user_id, trail=[*(task.trail or []), "py"])
+
+    @bus.subscribe(RecordV1)
+    async def record(event: RecordV1) -> None:
+        records.append(event)
+
+    node = await asyncio.to_thread(NodeWorker, node_cli, vhost)
+    go = subprocess.Popen([*go_cli, "serve", "--url", amqp_url(vhost), "--service", "wfgo"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert go.stderr is not None
+        while '"ready":true' not in (line := await asyncio.to_thread(go.stderr.readline)):
+            assert line, "the Go harness stopped before it was ready"
+        threading.Thread(target=go.stderr.read, daemon=True).start()  # keep its log pipe drained
+        async with bus:
+            await bus.start()
+            await bus.start(chain(
+                step(PrepareV1, {"user_id": "ada"}, returns=ScoreV1),
+                step(ScoreV1, returns=NotifyV1),
+                step(NotifyV1, returns=RecordV1),
+                step(RecordV1),
+            ))
+            deadline = time.monotonic() + 30
+            while not records and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+    finally:
+        node.stop()
+        go.terminate()
+        go.wait(15)
+    assert len(records) == 1
+    assert records[0].trail == ["py", "go", "node"]
+    assert records[0].user_id == "ada" and records[0].points == 3  # Go scores len(user_id)
+    assert records[0].message == "ada has 3 points"  # worded by the Node step
 
 
 # -- (e): revocation and single active consumer -------------------------------------------------------

@@ -18,6 +18,7 @@ from ._revoke_cmd import cancel, revoke
 from ._tail import tail
 from ._topology_cmd import topology
 from ._worker import worker
+from ._workflow_cmd import workflow
 
 __all__ = ["cli", "main"]
 
@@ -38,7 +39,7 @@ def cli(verbose: bool, config_file: Path | None) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, dlq, docs, init, new, publish, revoke, tail, topology, worker):
+for command in (codegen, contracts, demo, dlq, docs, init, new, publish, revoke, tail, topology, worker, workflow):
     cli.add_command(command)
 
 # `workflow cancel` joins the `workflow` group (list, show, retry) when there is one, else starts it.

@@ -29,6 +29,7 @@ from ._delay import Binding, ExchangeSpec
 from ._dispatch import QueueDispatcher, Subscription
 from ._envelope import ordering_extensions
 from ._exceptions import ConfigurationError, UnroutableError
+from ._limits import InputLimits
 from ._outgoing import OutgoingMessage, build_outgoing, plan_delay
 from ._requests import Requests
 from ._retry import RetryPolicy
@@ -274,6 +275,7 @@ class EventBus:
         executor: Literal["thread", "process"] | Executor | None = None,
         middleware: Sequence[Middleware] = (),
         single_active_consumer: bool = False,
+        limits: InputLimits | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` or ``handler(event, context)`` for ``model``.
 
@@ -287,6 +289,7 @@ class EventBus:
         handler never starves the connection's heartbeats. ``single_active_consumer=True``
         declares the queue with ``x-single-active-consumer``: however many replicas subscribe,
         one receives, in queue order (for per-key order, see docs/ordering.md).
+        ``limits`` replaces ``settings.limits`` for this queue (e.g. a queue of large messages).
         """
 
         def register(handler: Handler) -> Handler:
@@ -305,7 +308,7 @@ class EventBus:
                 raise ConfigurationError(f"{handler!r} is async; executor= applies to sync handlers only")
             subscription = make_subscription(
                 self.settings, model, handler, call, queue=queue, binding_keys=binding_keys, retry=retry,
-                timeout=timeout, single_active_consumer=single_active_consumer,
+                timeout=timeout, single_active_consumer=single_active_consumer, limits=limits,
             )
             layers = self._middleware + tuple(middleware)
             if layers:

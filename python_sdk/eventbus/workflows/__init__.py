@@ -1,4 +1,7 @@
-"""Workflows: chain, group and chord of typed steps, moved on by a routing slip (docs/workflows.md)."""
+"""Workflows: chain, group and chord of typed steps, moved on by a routing slip (docs/workflows.md).
+
+The engine that joins chords and tracks workflows (Redis) is ``eventbus.workflow_engine``.
+"""
 
 from .._revocations import MemoryRevocations, RedisRevocations, Revocations, RevocationStoreError
 from ._canvas import Canvas, Chain, Chord, Group, Signature, chain, chord, group, step

@@ -104,9 +104,7 @@ def test_shards_add_up_to_the_whole_recompute_on_the_same_data(database_url: str
         # the shards side by side, as the chord's members run them: they lock disjoint rows
         with ThreadPoolExecutor(SHARDS) as pool:
             parts = list(
-                pool.map(
-                    lambda i: lower_decayed(sharded_db, MIDNIGHT, shard=i, of=SHARDS, chunk=CHUNK), range(SHARDS)
-                )
+                pool.map(lambda i: lower_decayed(sharded_db, MIDNIGHT, shard=i, of=SHARDS, chunk=CHUNK), range(SHARDS))
             )
         reports = [report for report, _ in parts]
         assert all(r.examined > 0 for r in reports), "every shard has pairs of its own"

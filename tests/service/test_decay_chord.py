@@ -1,0 +1,109 @@
+"""The daily decay recompute as a chord on the real broker (a private vhost), PostgreSQL and Redis (a
+private prefix): two replicas run the shards, the engine joins them, the callback runs once, and its
+report and effects are those of the whole recompute, in one process, on a copy of the same data."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from context_handling.app import ContextHandlingService
+from context_handling.cache import MemoryCandidateCache
+from context_handling.jobs import decay_recompute
+from context_handling.settings import ServiceSettings
+from eventbus import BusSettings
+from eventbus.workflows import Workflows
+
+from .._databases import REDIS_URL
+from .._vhosts import amqp_url, private_vhost
+from .test_decay_shards import MIDNIGHT, _effects, _loaded
+
+pytestmark = [pytest.mark.broker, pytest.mark.postgres, pytest.mark.redis]
+
+SHARDS = 4
+
+
+@pytest.fixture
+def vhost_url() -> Iterator[str]:
+    with private_vhost("ctx-decay") as vhost:
+        yield amqp_url(vhost)
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def _settings(vhost_url: str, postgres_url: str, redis_prefix: str, **changes: object) -> ServiceSettings:
+    bus = BusSettings(urls=(vhost_url,), service=f"ctx-{uuid.uuid4().hex[:8]}", shutdown_grace=5)
+    return ServiceSettings(
+        bus=bus,
+        database_url=postgres_url,
+        redis_url=REDIS_URL,
+        cache_prefix=redis_prefix,
+        workflow_prefix=f"{redis_prefix}wf:",
+        decay_shards=SHARDS,
+        http=None,
+        scheduler=False,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+async def test_the_daily_recompute_runs_as_a_chord_of_shards_and_adds_up_to_the_whole(
+    vhost_url: str, postgres_url: str, sqlite_url: str, redis_prefix: str
+) -> None:
+    sharded_db, whole_db = _loaded(postgres_url), _loaded(sqlite_url)
+    before = _effects(sharded_db)
+    whole = decay_recompute(whole_db, MemoryCandidateCache(ttl=3600), MIDNIGHT)
+    config = _settings(vhost_url, postgres_url, redis_prefix)
+    assert config.decay_as_chord
+    replicas = [ContextHandlingService(config), ContextHandlingService(config)]
+    try:
+        for replica in replicas:
+            await replica.start()
+        workflow_id = await replicas[0].run_job("decay-recompute", at=MIDNIGHT)  # what the daily tick does
+        assert workflow_id == replicas[1].decay_chord.workflow_id(MIDNIGHT)  # type: ignore[union-attr]
+        await _until(lambda: any(r.last_decay is not None for r in replicas))
+        async with Workflows(REDIS_URL, prefix=config.workflow_prefix) as workflows:
+            await _until_completed(workflows, workflow_id)
+            view = await workflows.show(workflow_id)
+    finally:
+        for replica in replicas:
+            await replica.stop(grace=5)
+        sharded_db.engine.dispose()
+        whole_db.engine.dispose()
+
+    recorded = [r.last_decay for r in replicas if r.last_decay is not None]
+    assert len(recorded) == 1, "the callback ran once"
+    assert sum(whole.lowered.values()) > 20, "a recompute worth testing"
+    assert recorded[0] == whole, "the shards add up to the whole recompute"
+    assert _effects(sharded_db) == _effects(whole_db) != before, "the same statuses and status_changed events"
+
+    assert view is not None and view.state == "completed"
+    members = [f"0.{i}" for i in range(SHARDS)]
+    assert sorted(view.steps) == sorted([*members, "0.cb"])
+    assert all(view.steps[s].state == "completed" for s in view.steps)
+    assert {view.steps[s].result_type for s in members} == {"tasks.context_handling.decay_shard_report.v1"}
+    assert view.joins["0"].counted == SHARDS and view.joins["0"].callbacks == ["0.cb"]
+
+
+async def _until_completed(workflows: Workflows, workflow_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        view = await workflows.show(workflow_id)
+        if view is not None and view.state == "completed":
+            return
+        assert time.monotonic() < deadline, f"workflow not completed: {view}"
+        await asyncio.sleep(0.05)
+
+
+def test_without_redis_or_with_one_shard_the_recompute_stays_in_process(postgres_url: str) -> None:
+    assert not ServiceSettings(database_url=postgres_url, http=None).decay_as_chord  # no Redis for the joins
+    assert not ServiceSettings(redis_url=REDIS_URL, decay_shards=1).decay_as_chord
+    assert ServiceSettings(redis_url=REDIS_URL).decay_as_chord

@@ -105,6 +105,7 @@ class ContextHandlingService:
                 self.cache,
                 shards=settings.decay_shards,
                 record=self._record_decay,
+                failed=lambda failure: self.metrics.decay_failed.inc(),
                 wake=self.relay.wake,
             )
             if settings.workflow_engine:

@@ -6,6 +6,7 @@
     decay_shard (any replica)    ─► lower_decayed(shard i of N) → ShardReport (counts)
     workflow engine (Redis)      ─► all N reports in, exactly once ─► decay_done(midnight, results)
     decay_done (any replica)     ─► DecayReport totals; candidate caches rebuilt; logged, counted
+    decay_failed (on_error)      ─► a shard parked for good: logged and counted; no decay_done
 
 Why a chord: the shards are independent (``decay.py``), so the replicas share the work instead of
 the scheduler's leader doing all of it, and a failing shard is retried alone (its task's retries) or
@@ -31,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from eventbus import EventBus, EventContract, chord, group, tick_id
-from eventbus.workflows import Chord
+from eventbus.workflows import Chord, WorkflowFailed
 
 from .cache import CandidateCache
 from .decay import DECAY_JOB, DecayReport, lower_decayed, report_from_counts
@@ -66,8 +67,8 @@ def _schema() -> dict[str, Any]:
 
 
 SHARD_REPORT: EventContract[ShardReport] = EventContract(
-    type="tasks.context_handling.decay_shard_report.v1",
-    exchange="tasks",
+    type="context.decay.shard_report.v1",
+    exchange="context",
     model=ShardReport,
     schema=_schema(),
     owner="context-handling",
@@ -86,6 +87,7 @@ class DecayChord:
         *,
         shards: int,
         record: Callable[[DecayReport], None],
+        failed: Callable[[WorkflowFailed], None] = lambda failure: None,
         wake: Callable[[], None] = lambda: None,
         chunk: int = 1000,
     ) -> None:
@@ -97,9 +99,11 @@ class DecayChord:
         self.shards = shards
         self.chunk = chunk
         self._record = record
+        self._failed = failed
         self._wake = wake
         self.shard_task = bus.task(name="decay_shard")(self.decay_shard)
         self.done_task = bus.task(name="decay_done")(self.decay_done)
+        self.failed_task = bus.task(name="decay_failed")(self.decay_failed)
 
     def workflow_id(self, midnight: datetime) -> str:
         """One workflow per service and midnight (see the module docstring)."""
@@ -111,7 +115,11 @@ class DecayChord:
 
     async def start(self, midnight: datetime) -> str:
         """Start the recompute as of ``midnight``; returns the workflow id (the work happens on the workers)."""
-        workflow_id = await self.bus.start(self.canvas(midnight), workflow_id=self.workflow_id(midnight))
+        workflow_id = await self.bus.start(
+            self.canvas(midnight),
+            on_error=self.failed_task.s(midnight=midnight),
+            workflow_id=self.workflow_id(midnight),
+        )
         log.info("decay recompute as of %s: started %d shards (workflow %s)", midnight, self.shards, workflow_id)
         return workflow_id
 
@@ -152,3 +160,22 @@ class DecayChord:
         rebuilt = await asyncio.to_thread(rebuild) if sum(report.lowered.values()) else 0
         log.info("decay recompute %s (%d shards, %d candidate caches rebuilt)", report, len(results), rebuilt)
         self._record(report)
+
+    async def decay_failed(self, midnight: datetime, failure: WorkflowFailed) -> None:
+        """A shard failed for good (parked): the recompute stops short of its callback; say so loudly.
+
+        Args:
+            midnight: The midnight the statuses were being recomputed as of.
+            failure: The workflow.failed report: the failed step, its error and the queue it is parked in.
+        """
+        log.error(
+            "decay recompute as of %s failed: step %s (%s: %s), parked in %s; the other shards' changes stand. "
+            "Fix the cause, then 'eventbus workflow retry %s' runs the step again and the recompute completes",
+            midnight,
+            failure.step,
+            failure.error_type,
+            failure.error,
+            failure.queue,
+            failure.workflow_id,
+        )
+        self._failed(failure)

@@ -64,8 +64,13 @@ class ServiceMetrics:
             "context_decay_pairs_examined", "Pairs examined by decay recomputes recorded here.", registry=r
         )
         self.decay_lowered = Counter(
-            "context_decay_pairs_lowered", "Pairs lowered by decay recomputes recorded here, by new status.",
-            ["status"], registry=r
+            "context_decay_pairs_lowered",
+            "Pairs lowered by decay recomputes recorded here, by new status.",
+            ["status"],
+            registry=r,
+        )
+        self.decay_failed = Counter(
+            "context_decay_failed", "Decay recomputes whose shard failed for good (on_error ran here).", registry=r
         )
 
     def watch(self, collector: Collector) -> None:

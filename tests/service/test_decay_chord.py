@@ -8,14 +8,16 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from context_handling import decay, decay_chord
 from context_handling.app import ContextHandlingService
 from context_handling.cache import MemoryCandidateCache
 from context_handling.jobs import decay_recompute
 from context_handling.settings import ServiceSettings
-from eventbus import BusSettings
+from eventbus import BusSettings, ParkMessage, consumer_queue_name, dead_letter_queue_name
 from eventbus.workflows import Workflows
 
 from .._databases import REDIS_URL
@@ -71,8 +73,7 @@ async def test_the_daily_recompute_runs_as_a_chord_of_shards_and_adds_up_to_the_
         assert workflow_id == replicas[1].decay_chord.workflow_id(MIDNIGHT)  # type: ignore[union-attr]
         await _until(lambda: any(r.last_decay is not None for r in replicas))
         async with Workflows(REDIS_URL, prefix=config.workflow_prefix) as workflows:
-            await _until_completed(workflows, workflow_id)
-            view = await workflows.show(workflow_id)
+            view = await _until_state(workflows, workflow_id, "completed")
     finally:
         for replica in replicas:
             await replica.stop(grace=5)
@@ -89,21 +90,67 @@ async def test_the_daily_recompute_runs_as_a_chord_of_shards_and_adds_up_to_the_
     members = [f"0.{i}" for i in range(SHARDS)]
     assert sorted(view.steps) == sorted([*members, "0.cb"])
     assert all(view.steps[s].state == "completed" for s in view.steps)
-    assert {view.steps[s].result_type for s in members} == {"tasks.context_handling.decay_shard_report.v1"}
+    assert {view.steps[s].result_type for s in members} == {"context.decay.shard_report.v1"}
     assert view.joins["0"].counted == SHARDS and view.joins["0"].callbacks == ["0.cb"]
-
-
-async def _until_completed(workflows: Workflows, workflow_id: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        view = await workflows.show(workflow_id)
-        if view is not None and view.state == "completed":
-            return
-        assert time.monotonic() < deadline, f"workflow not completed: {view}"
-        await asyncio.sleep(0.05)
 
 
 def test_without_redis_or_with_one_shard_the_recompute_stays_in_process(postgres_url: str) -> None:
     assert not ServiceSettings(database_url=postgres_url, http=None).decay_as_chord  # no Redis for the joins
     assert not ServiceSettings(redis_url=REDIS_URL, decay_shards=1).decay_as_chord
     assert ServiceSettings(redis_url=REDIS_URL).decay_as_chord
+
+
+class ShardDown(ParkMessage):
+    def __init__(self) -> None:
+        super().__init__("test_shard_down")
+
+
+async def test_a_failing_shard_fails_the_recompute_with_on_error_and_a_retry_completes_it(
+    vhost_url: str, postgres_url: str, sqlite_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sharded_db, whole_db = _loaded(postgres_url), _loaded(sqlite_url)
+    whole = decay_recompute(whole_db, MemoryCandidateCache(ttl=3600), MIDNIGHT)
+    broken = {1}
+
+    def lower_or_fail(storage: Any, midnight: Any, *, shard: int, **kwargs: Any) -> Any:
+        if shard in broken:
+            raise ShardDown()  # parked at once: the step fails for good
+        return decay.lower_decayed(storage, midnight, shard=shard, **kwargs)
+
+    monkeypatch.setattr(decay_chord, "lower_decayed", lower_or_fail)
+    config = _settings(vhost_url, postgres_url, redis_prefix)
+    service = ContextHandlingService(config)
+    try:
+        await service.start()
+        workflow_id = await service.run_job("decay-recompute", at=MIDNIGHT)
+        await _until(lambda: service.metrics.registry.get_sample_value("context_decay_failed_total") == 1)  # on_error
+        async with Workflows(REDIS_URL, settings=config.bus, prefix=config.workflow_prefix) as workflows:
+            failed = await _until_state(workflows, workflow_id, "failed")
+            assert failed.failed_step == "0.1"
+            step = failed.steps["0.1"]
+            assert (step.reason, step.error_type) == ("test_shard_down", "ShardDown")
+            assert service.decay_chord is not None
+            shard_queue = consumer_queue_name(config.service, service.decay_chord.shard_task.type)
+            assert step.queue == dead_letter_queue_name(shard_queue)
+            assert failed.steps["0.cb"].state == "pending" and service.last_decay is None, "no callback"
+
+            broken.clear()  # the cause fixed: the parked shard runs again and the recompute completes
+            assert await workflows.retry(workflow_id) == ["0.1"]
+            await _until_state(workflows, workflow_id, "completed")
+        await _until(lambda: service.last_decay is not None)
+    finally:
+        await service.stop(grace=5)
+        sharded_db.engine.dispose()
+        whole_db.engine.dispose()
+    assert service.last_decay == whole
+    assert _effects(sharded_db) == _effects(whole_db)
+
+
+async def _until_state(workflows: Workflows, workflow_id: str, state: str) -> Any:
+    deadline = time.monotonic() + 30
+    while True:
+        view = await workflows.show(workflow_id)
+        if view is not None and view.state == state:
+            return view
+        assert time.monotonic() < deadline, f"workflow not {state}: {view}"
+        await asyncio.sleep(0.05)

@@ -113,10 +113,21 @@ def _leaf(step: StepView) -> Text:
     return text
 
 
+def _group_label(name: str, view: WorkflowView, kind: str = "group") -> str:
+    join = view.joins.get(name)
+    label = f"{kind} {name}".rstrip()
+    if join is not None:
+        label += f"  joined {join.counted}/{join.size} at {_when(join.fired_at)}"
+    return label
+
+
 def _grow(tree: Tree, node: Any, view: WorkflowView) -> None:
-    """Add a plan node: a list is a chain, an object with ``step`` a step, ``members`` a group."""
+    """Add a plan node (``kind`` step, chain, group or chord; any other list is a chain, object with
+    ``step`` a step, with ``members`` a group)."""
+    if isinstance(node, dict) and node.get("kind") == "chain":
+        node = node.get("steps", [])
     if isinstance(node, list):
-        branch = tree.add("chain", style="dim") if len(node) > 1 and tree.label != "chain" else tree
+        branch = tree.add("chain", style="dim") if len(node) > 1 else tree
         for item in node:
             _grow(branch, item, view)
         return
@@ -130,12 +141,16 @@ def _grow(tree: Tree, node: Any, view: WorkflowView) -> None:
         tree.add(_leaf(found))
         return
     if "members" in node:
-        group = str(node.get("group", ""))
-        join = view.joins.get(group)
-        label = f"group {group}"
-        if join is not None:
-            label += f"  joined {join.counted}/{join.size} at {_when(join.fired_at)}"
-        branch = tree.add(label, style="blue")
+        name = str(node.get("group", ""))
+        if node.get("kind") == "chord":
+            branch = tree.add(_group_label(name, view, "chord"), style="blue")
+            members = branch.add("group", style="blue")
+            callback = branch.add("callback", style="blue")
+            for member in node["members"]:
+                _grow(members, member, view)
+            _grow(callback, node.get("callback"), view)
+            return
+        branch = tree.add(_group_label(name, view), style="blue")
         for member in node["members"]:
             _grow(branch, member, view)
         return

@@ -236,6 +236,23 @@ class AsyncConsumer:
             await self._answer(ok_reply(properties, result, source=self._settings.source))
         self._settle(message)
 
+    async def _revoked(self, message: Any, ready: Ready, queue: str) -> bool:
+        """True when the revocation check settled the delivery: revoked → ack (nothing runs or is
+        forwarded); store unreachable → hand it back after a pause. Plain events cost no look-up."""
+        context = ready.context
+        ids = revocation_ids(context.headers, context.id)
+        if not ids or self._revocations is None:
+            return False
+        verdict = await self._revocations.verdict(ids, event_type=context.type, queue=queue)
+        if verdict is Verdict.RUN:
+            return False
+        if verdict is Verdict.UNKNOWN:
+            await asyncio.sleep(_SETTLE_PAUSE)
+            self._settle(message, requeue=True)
+        else:
+            self._settle(message)
+        return True
+
     async def _handle_step(self, dispatcher: QueueDispatcher, delivery: Delivery, message: Any, run: StepRun) -> None:
         """A workflow step (docs/wire-format.md, the routing slip): a bad slip parks it unrun; after
         its handler, its next steps and its report go out in one confirmed batch before the ack."""
@@ -250,7 +267,7 @@ class AsyncConsumer:
             await self._settle_failure(dispatcher, delivery, message, outcome, 1, None, run)
             return
         if self._revocations is not None and await self._revoked(message, outcome, dispatcher.queue):
-            return  # a cancelled workflow's step: nothing runs or moves on
+            return  # a step of a cancelled workflow: dropped unrun, nothing forwarded
         context = outcome.context
         try:
             if outcome.subscription.timeout is None:
@@ -295,23 +312,6 @@ class AsyncConsumer:
             if outcome is not None and not (item[0] == REPORTS_EXCHANGE and isinstance(outcome, UnroutableError)):
                 return outcome
         return None
-
-    async def _revoked(self, message: Any, ready: Ready, queue: str) -> bool:
-        """True when the revocation check settled the delivery: revoked → ack (nothing runs or is
-        forwarded); store unreachable → hand it back after a pause. Plain events cost no look-up."""
-        context = ready.context
-        ids = revocation_ids(context.headers, context.id)
-        if not ids or self._revocations is None:
-            return False
-        verdict = await self._revocations.verdict(ids, event_type=context.type, queue=queue)
-        if verdict is Verdict.RUN:
-            return False
-        if verdict is Verdict.UNKNOWN:
-            await asyncio.sleep(_SETTLE_PAUSE)
-            self._settle(message, requeue=True)
-        else:
-            self._settle(message)
-        return True
 
     async def _answer(self, reply: Outgoing) -> None:
         """Send a request's reply (best effort: a requester that is gone cannot be answered).

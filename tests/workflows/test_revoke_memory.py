@@ -79,8 +79,9 @@ async def test_a_cancelled_workflow_step_is_dropped_and_the_cancel_is_reported()
         await broker.settle()
         assert runs == ["b"]
         assert bus.revoked_dropped == 1
-        reports = broker.messages("reports")
-        assert [m.routing_key for m in reports] == [CANCELLED.type]
+        # the step that ran reports step_completed (the canvas's step runtime); the cancel is reported once
+        reports = [m for m in broker.messages("reports") if m.routing_key == CANCELLED.type]
+        assert len(reports) == 1
         assert CANCELLED.decode(reports[0].body).workflow_id == cancelled
         # Revoking one step's event id drops that step only.
         await bus.revoke(step_event_id(running, "1"))

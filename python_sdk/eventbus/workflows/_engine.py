@@ -42,23 +42,23 @@ from ._store import DEFAULT_TTL, RedisStore
 if TYPE_CHECKING:
     from .._async_bus import EventBus
 
-__all__ = ["WorkflowEngine", "plan_steps"]
+__all__ = ["WorkflowEngine", "step_ids"]
 
 log = logging.getLogger("eventbus.workflows")
 
 
-def plan_steps(plan: Any) -> Iterator[str]:
+def step_ids(plan: Any) -> Iterator[str]:
     """Every step id in a plan tree (any nesting of lists and objects; a step is an object with ``step``)."""
     if isinstance(plan, list):
         for item in plan:
-            yield from plan_steps(item)
+            yield from step_ids(item)
     elif isinstance(plan, dict):
         step = plan.get("step")
         if isinstance(step, str):
             yield step
         for key, value in plan.items():
             if key != "args" and isinstance(value, (list, dict)):
-                yield from plan_steps(value)
+                yield from step_ids(value)
 
 
 def _epoch(moment: datetime) -> float:
@@ -108,7 +108,7 @@ class WorkflowEngine:
     # -- the four reports -----------------------------------------------------------------------------
 
     async def on_started(self, report: WorkflowStarted) -> None:
-        steps = list(dict.fromkeys(plan_steps(report.plan)))
+        steps = list(dict.fromkeys(step_ids(report.plan)))
         await self.store.started(report.workflow_id, plan=report.plan, on_error=report.on_error,
                                  started_at=_epoch(report.started_at), steps=steps)
 

@@ -18,7 +18,7 @@ from typing import Any
 from .._dead_letters import DeadLetters
 from .._exceptions import ConfigurationError
 from .._settings import BusSettings
-from ._engine import plan_steps
+from ._engine import step_ids
 from ._store import DEFAULT_TTL, RedisStore
 
 __all__ = ["JoinView", "StepView", "WorkflowSummary", "WorkflowView", "Workflows"]
@@ -97,7 +97,7 @@ class WorkflowView:
 
     @property
     def plan_steps(self) -> list[str]:
-        return list(dict.fromkeys(plan_steps(self.plan)))
+        return list(dict.fromkeys(step_ids(self.plan)))
 
     def failed(self) -> list[StepView]:
         return [s for s in self.steps.values() if s.state == "failed"]
@@ -148,7 +148,7 @@ class Workflows:
         meta, records, joins = loaded
         plan = json.loads(meta["plan"]) if "plan" in meta else None
         on_error = json.loads(meta["on_error"]) if "on_error" in meta else []
-        steps = {s: StepView.of(s, records.get(s)) for s in plan_steps(plan)}
+        steps = {s: StepView.of(s, records.get(s)) for s in step_ids(plan)}
         steps.update({s: StepView.of(s, r) for s, r in records.items() if s not in steps})
         join_views = {g: JoinView(g, int(j.get("size", 0)), int(j.get("counted", 0)), _time(j.get("fired_at")),
                                   list(j.get("callbacks", []))) for g, j in joins.items()}

@@ -143,6 +143,19 @@ def test_tasks_are_a_room_the_buses_hook_into_and_that_knows_no_broker() -> None
     assert hooks <= {"__init__.py", "_async_bus.py", "_sync_bus.py"}, sorted(hooks)
 
 
+def test_workflows_are_a_room_the_buses_and_the_consumer_hook_into_and_that_knows_no_broker() -> None:
+    """``workflows/`` (the canvas, the slip, the step runtime's decisions) has no I/O: it reaches the
+    broker only through the bus and consumer that call it, and knows none of the other rooms; of the
+    core, only the two buses, the consumer (and the package's ``__init__``) import it."""
+    for path in (SDK / "workflows").rglob("*.py"):
+        names = _sdk_imports(path)
+        assert not _reaches(names, ("transports", "sql", "scheduler", "testing", "tasks", "_async_bus", "_sync_bus",
+                                    "_async_consumer", "_async_publisher")), path
+        assert not names & {"aio_pika", "aiormq", "pika", "redis"}, path
+    hooks = {path.name for path in SDK.glob("*.py") if _reaches(_sdk_imports(path), ("workflows",))}
+    assert hooks <= {"__init__.py", "_async_bus.py", "_sync_bus.py", "_async_consumer.py"}, sorted(hooks)
+
+
 def test_every_room_is_a_package() -> None:
     for room in ROOMS:
         assert (SDK / room / "__init__.py").is_file(), room

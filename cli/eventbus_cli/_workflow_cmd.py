@@ -1,7 +1,7 @@
-"""``eventbus workflow list|show|retry|cancel``: the workflows the engine tracked in Redis, from the command line.
+"""``eventbus workflow list|show|retry``: the workflows the engine tracked in Redis, from the command line.
 
 ``list`` and ``show`` read Redis only; ``retry`` also needs the broker (``--url``): it replays the
-failed step's parked message from its DLQ. ``cancel`` is ``bus.cancel`` (revocation key + report).
+failed step's parked message from its DLQ. (``workflow cancel`` is ``_revoke_cmd``'s, added by ``main``.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from eventbus import BusSettings, ConfigurationError
-from eventbus.workflows import StepView, Workflows, WorkflowView
+from eventbus.workflow_engine import StepView, Workflows, WorkflowView
 
 from ._errors import fail, one_line_errors
 from ._options import url_option
@@ -210,23 +210,3 @@ def retry(workflow_id: str, redis_url: str, prefix: str, url: str) -> None:
     steps = _run(redis_url, prefix, lambda w: w.retry(workflow_id), url=url)
     click.echo(f"workflow {workflow_id}: replayed step(s) {', '.join(steps)}")
 
-
-@workflow.command()
-@click.argument("workflow_id")
-@redis_option
-@url_option
-@one_line_errors
-def cancel(workflow_id: str, redis_url: str, url: str) -> None:
-    """Cancel WORKFLOW_ID: its pending steps are dropped at dispatch and its joins never fire.
-
-    Writes the revocation key in the Redis of --redis (``bus.cancel``) and publishes the cancelled report.
-    """
-    from eventbus import EventBus
-
-    async def run() -> None:
-        settings = BusSettings(service="eventbus-workflow", urls=(url,), revocations_url=redis_url)
-        async with EventBus(settings) as bus:
-            await bus.cancel(workflow_id)
-
-    asyncio.run(run())
-    click.echo(f"workflow {workflow_id}: cancelled")

@@ -34,7 +34,7 @@ from eventbus import (
     create_sql_engine,
     run_transaction,
 )
-from eventbus.workflows import WorkflowEngine
+from eventbus.workflow_engine import WorkflowEngine
 from eventbus_contracts import ConversationEndedV1
 
 from . import jobs

@@ -18,7 +18,7 @@ from context_handling.cache import MemoryCandidateCache
 from context_handling.jobs import decay_recompute
 from context_handling.settings import ServiceSettings
 from eventbus import BusSettings, ParkMessage, consumer_queue_name, dead_letter_queue_name
-from eventbus.workflows import Workflows
+from eventbus.workflow_engine import Workflows
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from eventbus import BusSettings, EventBus
-from eventbus.workflows import WorkflowEngine, Workflows
+from eventbus.workflow_engine import RedisStore, WorkflowEngine, Workflows
 from eventbus.workflows._reports import (
     ENGINE_QUEUE,
     JoinReport,
@@ -28,7 +28,6 @@ from eventbus.workflows._reports import (
     WorkflowStarted,
 )
 from eventbus.workflows._slip import report_id, step_event_id
-from eventbus.workflows._store import RedisStore
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
@@ -260,3 +259,22 @@ async def test_concurrent_members_fire_once_and_a_dead_firer_is_replaced_after_i
     assert all(0 < ttl <= TTL for ttl in _ttls(redis_prefix).values())
     for store in stores:
         await store.close()
+
+
+async def test_the_engine_reads_a_started_report_larger_than_the_bus_limit(vhost_url: str, redis_prefix: str) -> None:
+    workflow_id = str(uuid.uuid4())
+    steps = [{"kind": "step", "step": f"0.{i}", "type": "tasks.wf_engine_test.a_rather_long_task_name.v1",
+              "result_type": "tasks.wf_engine_test.a_rather_long_result_name.v1"} for i in range(12_000)]
+    plan = {"kind": "chain", "steps": [{"kind": "group", "group": "0", "members": steps}]}
+    handled = Handled()
+    async with EventBus(_settings(vhost_url), middleware=[handled]) as bus:
+        assert bus.settings.limits.max_body_bytes == 1 << 20
+        WorkflowEngine(bus, REDIS_URL, prefix=redis_prefix, ttl=TTL)
+        await bus.start()
+        started = WorkflowStarted(workflow_id=workflow_id, plan=plan, started_at=datetime.now(UTC))
+        assert len(started.model_dump_json()) > 1 << 20
+        await bus.publish(started)
+        await _until(lambda: handled.count == 1)
+    async with Workflows(REDIS_URL, prefix=redis_prefix) as workflows:
+        view = await workflows.show(workflow_id)
+    assert view is not None and len(view.plan_steps) == 12_000 and view.state == "running"

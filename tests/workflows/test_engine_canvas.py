@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from eventbus import BusSettings, EventBus, ExponentialBackoff, RetryPolicy, consumer_queue_name, dead_letter_queue_name
-from eventbus.workflows import WorkflowEngine, WorkflowFailed, Workflows, chain, chord, group
+from eventbus.workflow_engine import WorkflowEngine, Workflows
+from eventbus.workflows import WorkflowFailed, chain, chord, group
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost

@@ -17,6 +17,7 @@ publishing can publish the same callback id twice, which an inbox downstream dro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -25,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._contract import EventContract
+from .._contract import EventContract, known_contract
+from .._exceptions import ConfigurationError
 from .._outgoing import OutgoingMessage, build_outgoing
-from ._forward import STEP_RESULT_ERRORS, step_messages
-from ._reports import (
+from ..workflows._forward import STEP_RESULT_ERRORS, step_messages
+from ..workflows._reports import (
     ENGINE_QUEUE,
     FAILED,
     StepCompleted,
@@ -36,13 +38,15 @@ from ._reports import (
     WorkflowFailed,
     WorkflowStarted,
 )
-from ._slip import STEP_HEADER, Join, advance, frame_from_json, report_id, step_event_id
-from ._store import DEFAULT_TTL, RedisStore
+from ..workflows._slip import STEP_HEADER, Join, advance, frame_from_json, report_id, step_event_id
+from ._store import DEFAULT_TTL, RedisStore, WorkflowStore
 
 if TYPE_CHECKING:
     from .._async_bus import EventBus
 
-__all__ = ["WorkflowEngine", "step_ids"]
+__all__ = ["REPORT_BODY_LIMIT", "WorkflowEngine", "step_ids"]
+
+REPORT_BODY_LIMIT = 16 << 20
 
 log = logging.getLogger("eventbus.workflows")
 
@@ -72,29 +76,37 @@ class WorkflowEngine:
     the key prefix (``revoked_prefix``, default ``<prefix>revoked:``, must be the revocation store's,
     ``eventbus:revoked:`` on the wire, so that a cancelled workflow's joins never fire); ``lease``
     (seconds) how long a firing engine holds a join before another may fire it; ``contracts`` the
-    contracts of callback steps that are not among the bus's own subscriptions and tasks.
+    contracts of callback steps that are not among the bus's own subscriptions and tasks; ``store``
+    another store than Redis (``eventbus.testing.memory_workflows(broker)``).
     """
 
-    def __init__(self, bus: EventBus, redis_url: str, *, ttl: int = DEFAULT_TTL, prefix: str = "eventbus:",
-                 lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (), client: Any = None,
-                 revoked_prefix: str | None = None) -> None:
+    def __init__(self, bus: EventBus, redis_url: str | None = None, *, ttl: int = DEFAULT_TTL,
+                 prefix: str = "eventbus:", lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (),
+                 client: Any = None, revoked_prefix: str | None = None, store: WorkflowStore | None = None) -> None:
         self.bus = bus
-        self.store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client, revoked_prefix=revoked_prefix)
+        if store is None:
+            if redis_url is None:
+                raise ConfigurationError("WorkflowEngine needs redis_url (or store=, e.g. eventbus.testing's)")
+            store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client, revoked_prefix=revoked_prefix)
+        self.store = store
         self.lease_ms = max(1, int(lease * 1000))
         self._extra = {c.type: c for c in contracts}
         self.fired = 0  # joins this process fired (for tests and metrics)
-        subscribe = bus.subscribe
-        subscribe(WorkflowStarted, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_started)
-        subscribe(StepCompleted, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_completed)
-        subscribe(WorkflowFailed, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_failed)
-        subscribe(WorkflowCancelled, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_cancelled)
+        # A started report carries the whole plan (about 1 MB for a chord of 10 000): the engine reads
+        # reports up to 16 MiB whatever the bus's own limit (docs/wire-format.md, Reports and the engine).
+        limits = dataclasses.replace(bus.settings.limits,
+                                     max_body_bytes=max(bus.settings.limits.max_body_bytes, REPORT_BODY_LIMIT))
+        for model, handler in ((WorkflowStarted, self.on_started), (StepCompleted, self.on_completed),
+                               (WorkflowFailed, self.on_failed), (WorkflowCancelled, self.on_cancelled)):
+            bus.subscribe(model, queue=ENGINE_QUEUE, binding_keys=("#",), limits=limits)(handler)
         bus.on_shutdown(self.close)
 
     async def close(self) -> None:
         await self.store.close()
 
     def contract(self, event_type: str) -> EventContract[Any] | None:
-        """The contract of a step type known to this process (the bus's subscriptions and tasks)."""
+        """The contract of a step type: ``contracts=``, the bus's subscriptions and tasks, then any
+        contract made in this process."""
         if event_type in self._extra:
             return self._extra[event_type]
         for subscription in self.bus.subscriptions:
@@ -103,7 +115,7 @@ class WorkflowEngine:
         for task in self.bus.tasks:
             if task.contract.type == event_type:
                 return task.contract
-        return None
+        return known_contract(event_type)  # any contract made in this process (generated, a task's)
 
     # -- the four reports -----------------------------------------------------------------------------
 

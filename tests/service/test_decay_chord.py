@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pika
 import pytest
 
 from context_handling import decay, decay_chord
@@ -19,6 +20,7 @@ from context_handling.jobs import decay_recompute
 from context_handling.settings import ServiceSettings
 from eventbus import BusSettings, ParkMessage, consumer_queue_name, dead_letter_queue_name
 from eventbus.workflow_engine import Workflows
+from eventbus.workflows import ENGINE_QUEUE
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
@@ -58,8 +60,15 @@ def _settings(vhost_url: str, postgres_url: str, redis_prefix: str, **changes: o
 
 
 async def test_the_daily_recompute_runs_as_a_chord_of_shards_and_adds_up_to_the_whole(
-    vhost_url: str, postgres_url: str, sqlite_url: str, redis_prefix: str
+    vhost_url: str, postgres_url: str, sqlite_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    runs: list[int] = []
+
+    def counted(storage: Any, midnight: Any, *, shard: int, **kwargs: Any) -> Any:
+        runs.append(shard)
+        return decay.lower_decayed(storage, midnight, shard=shard, **kwargs)
+
+    monkeypatch.setattr(decay_chord, "lower_decayed", counted)
     sharded_db, whole_db = _loaded(postgres_url), _loaded(sqlite_url)
     before = _effects(sharded_db)
     whole = decay_recompute(whole_db, MemoryCandidateCache(ttl=3600), MIDNIGHT)
@@ -74,14 +83,28 @@ async def test_the_daily_recompute_runs_as_a_chord_of_shards_and_adds_up_to_the_
         await _until(lambda: any(r.last_decay is not None for r in replicas))
         async with Workflows(REDIS_URL, prefix=config.workflow_prefix) as workflows:
             view = await _until_state(workflows, workflow_id, "completed")
+            assert sorted(runs) == list(range(SHARDS))
+
+            # the tick run again (a scheduler that crashed mid-job), here by the other replica: the same
+            # workflow, whose shards run again and change nothing, and whose join does not fire again
+            assert await replicas[1].run_job("decay-recompute", at=MIDNIGHT) == workflow_id
+            await _until(lambda: len(runs) == 2 * SHARDS)
+            await _until_reported_again(workflows, workflow_id, view)
+            again = await workflows.show(workflow_id)
+            assert again is not None and again.state == "completed" and again.joins["0"].counted == SHARDS
     finally:
         for replica in replicas:
-            await replica.stop(grace=5)
+            await replica.stop(grace=5)  # in-flight engine reports finish first
         sharded_db.engine.dispose()
         whole_db.engine.dispose()
+    assert _depth(vhost_url, ENGINE_QUEUE) == 0, "every report was handled"
+    assert replicas[0].decay_chord is not None
+    assert _depth(vhost_url, consumer_queue_name(config.service, replicas[0].decay_chord.done_task.type)) == 0
 
     recorded = [r.last_decay for r in replicas if r.last_decay is not None]
     assert len(recorded) == 1, "the callback ran once"
+    examined = [r.metrics.registry.get_sample_value("context_decay_pairs_examined_total") for r in replicas]
+    assert sum(examined) == whole.examined, "and was recorded once"  # type: ignore[arg-type]
     assert sum(whole.lowered.values()) > 20, "a recompute worth testing"
     assert recorded[0] == whole, "the shards add up to the whole recompute"
     assert _effects(sharded_db) == _effects(whole_db) != before, "the same statuses and status_changed events"
@@ -92,6 +115,26 @@ async def test_the_daily_recompute_runs_as_a_chord_of_shards_and_adds_up_to_the_
     assert all(view.steps[s].state == "completed" for s in view.steps)
     assert {view.steps[s].result_type for s in members} == {"context.decay.shard_report.v1"}
     assert view.joins["0"].counted == SHARDS and view.joins["0"].callbacks == ["0.cb"]
+
+
+async def _until_reported_again(workflows: Workflows, workflow_id: str, first: Any) -> None:
+    """Until the engine has tracked every member's second report (a later finish time)."""
+    deadline = time.monotonic() + 30
+    while True:
+        view = await workflows.show(workflow_id)
+        members = [step for name, step in view.steps.items() if name != "0.cb"]
+        if all(step.finished_at > first.steps[step.step].finished_at for step in members):
+            return
+        assert time.monotonic() < deadline, f"the second reports were not tracked: {view}"
+        await asyncio.sleep(0.05)
+
+
+def _depth(url: str, queue: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        return connection.channel().queue_declare(queue, passive=True).method.message_count
+    finally:
+        connection.close()
 
 
 def test_without_redis_or_with_one_shard_the_recompute_stays_in_process(postgres_url: str) -> None:

@@ -1,6 +1,7 @@
 """A worker process of the chord fault test: the member task, the callback task and the engine, on one bus.
 
-``python -m tests.workflows._chord_worker AMQP_URL REDIS_PREFIX`` (run from the repository root). What it
+``CHORD_URL=… CHORD_PREFIX=… eventbus worker tests.workflows._chord_worker:bus`` (from the repository
+root): the worker command runs the tasks and the engine alike. What it
 does is counted in Redis under the test's prefix, written *before* the handler returns (so before the
 ack): a member run (``probe:runs``), a redelivered member (``probe:redelivered``), and each callback run
 with its event id and whether it got all results in index order (``probe:callbacks``). The test
@@ -9,9 +10,8 @@ SIGKILLs these processes at random and starts new ones.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
+import os
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -55,11 +55,5 @@ def make_bus(url: str, prefix: str) -> tuple[EventBus, Any]:
     return bus, (part, collect)
 
 
-async def main(url: str, prefix: str) -> None:
-    bus, _ = make_bus(url, prefix)
-    async with bus:
-        await bus.run()
-
-
-if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+if "CHORD_URL" in os.environ:  # imported by ``eventbus worker``: the bus it runs
+    bus, _ = make_bus(os.environ["CHORD_URL"], os.environ["CHORD_PREFIX"])

@@ -1,5 +1,5 @@
 """A chord of 10 000 on the real broker (a private vhost) and Redis (a private prefix), its members and
-the engine run by three worker processes that are SIGKILLed again and again while it runs (and restarted):
+the engine run by three ``eventbus worker`` processes that are SIGKILLed again and again while it runs (and restarted):
 the callback is published once (one id, counted on a probe queue bound beside its queue), runs with all
 10 000 results in index order, and the join counted each member once however often it was redelivered."""
 
@@ -29,7 +29,7 @@ from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
 from ._chord_worker import SERVICE, make_bus
 
-pytestmark = [pytest.mark.broker, pytest.mark.redis, pytest.mark.slow]  # about 60 s on 2 shared cores
+pytestmark = [pytest.mark.broker, pytest.mark.redis]  # 50-60 s on 2 shared cores
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = int(os.environ.get("CHORD_SIZE", "10000"))
@@ -53,9 +53,10 @@ class Workers:
         self.log = open(os.environ.get("CHORD_LOG", os.devnull), "ab")  # noqa: SIM115
 
     def spawn(self) -> None:
+        env = {**os.environ, "CHORD_URL": self.url, "CHORD_PREFIX": self.prefix}
         self.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "tests.workflows._chord_worker", self.url, self.prefix], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=self.log))
+            [sys.executable, "-m", "eventbus_cli", "worker", "tests.workflows._chord_worker:bus", "--log-level",
+             "warning"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log))
 
     def kill_one(self, rng: random.Random) -> None:
         victim = rng.choice(self.processes)

@@ -17,13 +17,11 @@ import json
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from eventbus import BusSettings, EventBus
 from eventbus.workflow_engine import WorkflowEngine, Workflows
@@ -49,17 +47,6 @@ def go_cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def vhost() -> Iterator[str]:
     with private_vhost("wf-three") as name:
         yield name
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"eventbus-test-{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 class GoWorker:

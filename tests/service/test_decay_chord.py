@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pika
 import pytest
 
 from context_handling import decay, decay_chord
@@ -21,6 +20,7 @@ from context_handling.settings import ServiceSettings
 from eventbus import BusSettings, ParkMessage, consumer_queue_name, dead_letter_queue_name
 from eventbus.workflow_engine import Workflows
 from eventbus.workflows import ENGINE_QUEUE
+from tests._queues import queue_depth as _depth
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
@@ -129,12 +129,6 @@ async def _until_reported_again(workflows: Workflows, workflow_id: str, first: A
         await asyncio.sleep(0.05)
 
 
-def _depth(url: str, queue: str) -> int:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        return connection.channel().queue_declare(queue, passive=True).method.message_count
-    finally:
-        connection.close()
 
 
 def test_without_redis_or_with_one_shard_the_recompute_stays_in_process(postgres_url: str) -> None:

@@ -87,6 +87,11 @@ RESERVED_NAMES = frozenset({
     "PublishTimeoutError", "QueueSpec", "QueueType", "Retry", "RetryLater", "RetryOptions", "RetryPolicy",
     "SchemaViolation", "SubscribeOptions", "Subscription", "SubscriptionHandle", "TopologyError",
     "TopologyMismatchError", "UnroutableError", "ValidationError",
+    # request-reply, workflow steps and revocations (runtime 0.2)
+    "Action", "Completed", "Frame", "GroupFrame", "HandlerResult", "JoinAction", "JoinFrame", "PublishAction",
+    "RedisRevocations", "RemoteTaskError", "RequestOptions", "RequestProperties", "RequestTimeoutError",
+    "RevocationStore", "Slip", "SlipError", "StepFrame", "StepInfo", "StepInput", "StepResultError", "TaskResult",
+    "WorkflowFailure",
 })
 
 

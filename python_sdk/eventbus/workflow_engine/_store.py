@@ -7,7 +7,8 @@ every decision (count this member? fire now? is the workflow complete?) is taken
 
 Keys (``prefix`` defaults to ``eventbus:``; ``<id>`` is the workflow id)::
 
-    <p>wf:<id>                 hash   state, plan, on_error, started_at, finished_at, failed_step, ...
+    <p>wf:<id>                 hash   state, plan, on_error, started_at, finished_at, failed_step,
+                                      total (plan steps), done_in_plan (how many of them are done), ...
     <p>wf:<id>:steps           hash   step id -> JSON record (state, attempt, times, result type, error)
     <p>wf:<id>:done            set    steps with a step_completed report
     <p>wf:<id>:plan            set    the plan's step ids (without on_error steps)
@@ -72,7 +73,7 @@ _COMPLETE_CHECK = """
 local function complete_if_done(meta, plan, done, now)
   local total = redis.call('HGET', meta, 'total')
   if not total then return 0 end
-  if redis.call('SINTERCARD', 2, plan, done) < tonumber(total) then return 0 end
+  if tonumber(redis.call('HGET', meta, 'done_in_plan') or '0') < tonumber(total) then return 0 end
   if redis.call('HGET', meta, 'state') ~= 'running' then return 0 end
   redis.call('HSET', meta, 'state', 'completed', 'finished_at', now)
   return 1
@@ -94,6 +95,8 @@ for i = 7, #ARGV, 1000 do
   n = n + redis.call('SADD', KEYS[3], unpack(ARGV, i, last))
 end
 redis.call('HSET', KEYS[1], 'total', #ARGV - 6)
+-- reports may have come first: count once here what is done of the plan; later reports add one each
+redis.call('HSET', KEYS[1], 'done_in_plan', redis.call('SINTERCARD', 2, KEYS[3], KEYS[4]))
 for _, key in ipairs({KEYS[1], KEYS[2], KEYS[3], KEYS[4]}) do redis.call('EXPIRE', key, ttl) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[1]) - ttl)
 return complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1])
@@ -102,7 +105,9 @@ return complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1])
 # KEYS: meta, all, plan, done, steps   ARGV: now, ttl, id, step, record JSON
 _COMPLETED = _COMPLETE_CHECK + _TOUCH + """
 redis.call('HSET', KEYS[5], ARGV[4], ARGV[5])
-redis.call('SADD', KEYS[4], ARGV[4])
+if redis.call('SADD', KEYS[4], ARGV[4]) == 1 and redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'done_in_plan', 1)
+end
 redis.call('EXPIRE', KEYS[5], ttl)
 redis.call('EXPIRE', KEYS[4], ttl)
 redis.call('EXPIRE', KEYS[3], ttl)

@@ -53,6 +53,7 @@ _LAZY = {
     "DeadLetters": "_dead_letters", "ReplayResult": "_dead_letters",
     "load_schema_contracts": "_schema_contracts",
     "SyncEventBus": "_sync_bus", "TappedMessage": "_tap", "Task": "tasks",
+    "Signature": "workflows", "chain": "workflows", "chord": "workflows", "group": "workflows", "step": "workflows",
 }
 
 
@@ -104,6 +105,7 @@ if _typing.TYPE_CHECKING:
         run_transaction,
     )
     from .tasks import Task
+    from .workflows import Signature, chain, chord, group, step
 
 __all__ = [
     "BusSettings",
@@ -150,6 +152,7 @@ __all__ = [
     "Scheduler",
     "SchedulerStats",
     "SchemaViolation",
+    "Signature",
     "SqlTickLedger",
     "SyncEventBus",
     "TappedMessage",
@@ -162,17 +165,21 @@ __all__ = [
     "UtcDateTime",
     "bulk_insert",
     "bulk_update",
+    "chain",
+    "chord",
     "column_in",
     "consumer_queue_name",
     "contract_for",
     "create_sql_engine",
     "dead_letter_queue_name",
+    "group",
     "insert_ignoring_conflicts",
     "keys_in",
     "load_schema_contracts",
     "parse_envelope",
     "redact_url",
     "run_transaction",
+    "step",
     "tick_id",
 ]
 

@@ -17,24 +17,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
 from ._async_consumer import AsyncConsumer
-from ._async_publisher import AsyncPublisher
-from ._contract import EventContract
+from ._async_publisher import AsyncPublisher, properties_of
+from ._contract import EventContract, known_contract
+from ._delay import Binding, ExchangeSpec
 from ._dispatch import QueueDispatcher, Subscription
 from ._envelope import ordering_extensions
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, UnroutableError
 from ._outgoing import OutgoingMessage, build_outgoing, plan_delay
 from ._requests import Requests
 from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._subscribing import group_by_queue, make_subscription
 from ._tap import TappedMessage, tap
+from ._topology import queue_specs
 from .tasks import Task, task_contract
-from .transports import Transport
+from .transports import Topology, Transport
+from .workflows import ENGINE_QUEUE, REPORTS_EXCHANGE, Canvas, start_messages
 
 __all__ = ["EventBus", "Middleware"]
 
@@ -306,12 +309,44 @@ class EventBus:
         self._shutdown.append(hook)
         return hook
 
-    async def start(self) -> None:
-        """Run startup hooks, declare the topology of every subscription and consume.
+    @overload
+    async def start(self) -> None: ...
+
+    @overload
+    async def start(self, canvas: Canvas, *, on_error: Canvas | None = None, workflow_id: str | None = None) -> str: ...
+
+    async def start(self, canvas: Canvas | None = None, *, on_error: Canvas | None = None,
+                    workflow_id: str | None = None) -> str | None:
+        """Without a canvas: run startup hooks, declare the topology of every subscription and consume.
 
         Raises ``ConnectionFailedError`` when no broker answers and ``TopologyMismatchError``
         when a queue exists with other arguments; after that, broker faults are survived.
+
+        With a canvas (``chain``, ``group``, ``chord``, a step): check its types, then publish the
+        ``workflow.started`` report and its first steps in one confirmed batch; returns the
+        workflow id. ``on_error`` runs with the ``WorkflowFailed`` report when a step fails for
+        good (docs/workflows.md). Raises ``ConfigurationError`` for a canvas whose steps do not fit.
         """
+        if canvas is not None:
+            return await self._start_workflow(canvas, on_error, workflow_id)
+        await self._consume()
+        return None
+
+    async def _start_workflow(self, canvas: Canvas, on_error: Canvas | None, workflow_id: str | None) -> str:
+        workflow_id, messages = start_messages(canvas, on_error=on_error, workflow_id=workflow_id,
+                                               source=self.settings.source, contracts=known_contract)
+        main, dead_letters = queue_specs(ENGINE_QUEUE, "quorum", self.settings.delivery_limit)
+        await self.transport.declare(Topology(ENGINE_QUEUE, (ExchangeSpec(REPORTS_EXCHANGE),), (main, dead_letters),
+                                              (Binding(REPORTS_EXCHANGE, ENGINE_QUEUE, "#"),)))
+        for exchange in sorted({m.exchange for m in messages}):
+            await self._publisher.ensure_exchange(exchange)
+        items = [(m.exchange, m.routing_key, properties_of(m), m.body) for m in messages]
+        for message, error in zip(messages, await self._publisher.send_batch(items), strict=True):
+            if error is not None and not (message.exchange == REPORTS_EXCHANGE and isinstance(error, UnroutableError)):
+                raise error
+        return workflow_id
+
+    async def _consume(self) -> None:
         if not self._started_hooks:
             self._started_hooks = True
             for hook in self._startup:

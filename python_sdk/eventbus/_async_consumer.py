@@ -33,18 +33,21 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from ._async_publisher import AsyncPublisher, delay_machinery
+from ._async_publisher import AsyncPublisher, delay_machinery, properties_of
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
 from ._dispatch import Delivery, QueueDispatcher, Ready
 from ._exceptions import EventBusError, HandlerTimeoutError, TopologyError, UnroutableError
+from ._outgoing import OutgoingMessage
 from ._parking import ParkReason
 from ._replies import error_reply, ok_reply
 from ._retry import ExponentialBackoff, Retry
 from ._settings import BusSettings
 from ._settlement import after_republish, plan_failure
 from ._time_limits import TimeLimits
-from ._topology import queue_specs
+from ._topology import dead_letter_queue_name, queue_specs
 from .transports import Outgoing, Session, Topology
+from .workflows import REPORTS_EXCHANGE, SLIP_HEADER, STEP_RESULT_ERRORS, WORKFLOW_HEADER
+from .workflows._runtime import StepRun, after_park, after_success, read_step
 
 __all__ = ["AsyncConsumer", "consumer_topology"]
 
@@ -204,6 +207,10 @@ class AsyncConsumer:
             routing_key=message.routing_key,
             redelivered=message.redelivered,
         )
+        headers = properties.headers
+        if headers and (WORKFLOW_HEADER in headers or SLIP_HEADER in headers):
+            await self._handle_step(dispatcher, delivery, message, read_step(headers))
+            return
         outcome = dispatcher.prepare(delivery)
         if not isinstance(outcome, Ready):
             log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
@@ -221,6 +228,64 @@ class AsyncConsumer:
         if properties.reply_to:
             await self._answer(ok_reply(properties, result, source=self._settings.source))
         self._settle(message)
+
+    async def _handle_step(self, dispatcher: QueueDispatcher, delivery: Delivery, message: Any, run: StepRun) -> None:
+        """A workflow step (docs/wire-format.md, the routing slip): a bad slip parks it unrun; after
+        its handler, its next steps and its report go out in one confirmed batch before the ack."""
+        if run.problem is not None:
+            log.warning("parking workflow step %s/%s on %s: %s", run.workflow_id, run.step, dispatcher.queue,
+                        run.problem.error)
+            await self._settle_failure(dispatcher, delivery, message, run.problem, 1, None, run)
+            return
+        outcome = dispatcher.prepare(delivery)
+        if not isinstance(outcome, Ready):
+            log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
+            await self._settle_failure(dispatcher, delivery, message, outcome, 1, None, run)
+            return
+        context = outcome.context
+        try:
+            if outcome.subscription.timeout is None:
+                result = await outcome.call()
+            else:
+                result = await self._call_limited(outcome, outcome.subscription.timeout)
+        except Exception as exc:
+            await self._settle_failure(dispatcher, delivery, message, exc, context.attempt, outcome, run)
+            return
+        try:
+            messages = after_success(run, result, event_type=context.type, attempt=context.attempt,
+                                     source=self._settings.source)
+        except STEP_RESULT_ERRORS as exc:
+            reason = ParkReason("workflow_result_invalid", str(exc), type(exc).__name__)
+            log.warning("workflow step %s/%s: %s; parking it", run.workflow_id, run.step, exc)
+            await self._settle_failure(dispatcher, delivery, message, reason, context.attempt, outcome, run)
+            return
+        error = await self._send_workflow(messages)
+        if error is not None:
+            log.error("could not move workflow %s on after step %s (%s); handing the delivery back",
+                      run.workflow_id, run.step, error)
+            await asyncio.sleep(_SETTLE_PAUSE)
+            self._settle(message, requeue=True)
+            return
+        if message.properties.reply_to:
+            await self._answer(ok_reply(message.properties, result, source=self._settings.source))
+        self._settle(message)
+
+    async def _send_workflow(self, messages: Sequence[OutgoingMessage], first: Outgoing | None = None
+                             ) -> BaseException | None:
+        """Publish ``first`` (a park copy) and ``messages`` in one confirmed batch; the first failure.
+        Reports need no queue (no engine, no tracking): their ``UnroutableError`` is no failure."""
+        items: list[Outgoing] = [] if first is None else [first]
+        try:
+            for exchange in sorted({m.exchange for m in messages}):
+                await self._publisher.ensure_exchange(exchange)
+            items += [(m.exchange, m.routing_key, properties_of(m), m.body) for m in messages]
+            outcomes = await self._publisher.send_batch(items)
+        except EventBusError as exc:
+            return exc
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome is not None and not (item[0] == REPORTS_EXCHANGE and isinstance(outcome, UnroutableError)):
+                return outcome
+        return None
 
     async def _answer(self, reply: Outgoing) -> None:
         """Send a request's reply (best effort: a requester that is gone cannot be answered).
@@ -265,7 +330,8 @@ class AsyncConsumer:
             session.nack(message, requeue=requeue)
 
     async def _settle_failure(self, dispatcher: QueueDispatcher, delivery: Delivery, message: Any,
-                              failure: Exception | ParkReason, attempt: int, ready: Ready | None) -> None:
+                              failure: Exception | ParkReason, attempt: int, ready: Ready | None,
+                              step: StepRun | None = None) -> None:
         """Publish the copy ``plan_failure`` says (retry or park), then ack; nack if not confirmed."""
         retry = ready.subscription.retry if ready is not None else None
         plan = plan_failure(dispatcher, delivery, message.properties, failure, attempt=attempt, retry=retry)
@@ -278,7 +344,11 @@ class AsyncConsumer:
         try:
             if plan.delayed:
                 await self._publisher.ensure_delays()
-            (error,) = await self._publisher.send_batch([plan.item])
+            if step is not None and isinstance(plan.decision, ParkReason):
+                error = await self._send_workflow(self._failure_reports(dispatcher, message, plan.decision,
+                                                                        attempt, step), plan.item)
+            else:
+                (error,) = await self._publisher.send_batch([plan.item])
         except EventBusError as exc:  # broker unreachable, or a declaration refused
             error = exc
         if after_republish(error) == "ack":
@@ -290,6 +360,15 @@ class AsyncConsumer:
         log.error("could not %s on %s (%s); handing the delivery back to the queue", what, dispatcher.queue, error)
         await asyncio.sleep(_SETTLE_PAUSE)
         self._settle(message, requeue=True)
+
+    def _failure_reports(self, dispatcher: QueueDispatcher, message: Any, reason: ParkReason, attempt: int,
+                         step: StepRun) -> list[OutgoingMessage]:
+        """The ``workflow.failed`` report and ``on_error`` steps of a parked step."""
+        headers = message.properties.headers or {}
+        event_type = headers.get("cloudEvents_type") or message.properties.message_type or ""
+        message_id = headers.get("cloudEvents_id") or message.properties.message_id or ""
+        return after_park(step, reason, event_type=str(event_type), message_id=str(message_id), attempt=attempt,
+                          queue=dead_letter_queue_name(dispatcher.queue), source=self._settings.source)
 
     # -- shutdown -----------------------------------------------------------------------------
 

@@ -20,11 +20,20 @@ from pydantic import BaseModel, ValidationError
 from ._exceptions import ContractError, EventValidationError, SchemaViolation
 from ._limits import DEFAULT_LIMITS, InputLimits, load_json
 
-__all__ = ["ContractRegistry", "EventContract", "contract_for"]
+__all__ = ["ContractRegistry", "EventContract", "contract_for", "known_contract"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _CONTRACT_ATTRIBUTE = "__eventbus_contract__"
+_KNOWN: dict[str, EventContract[Any]] = {}  # every contract made in this process, by type (the newest wins)
+
+
+def known_contract(event_type: str) -> EventContract[Any] | None:
+    """The contract of ``event_type`` if one was made in this process (generated, a task's, a report's).
+
+    A workflow step's slip names the contracts of the steps after it; a runtime can validate, and
+    so forward, only those it knows."""
+    return _KNOWN.get(event_type)
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +58,7 @@ class EventContract(Generic[ModelT]):
             object.__setattr__(self, "routing_key", self.type)
         # Let ``contract_for(Model)`` find the contract from the class alone.
         setattr(self.model, _CONTRACT_ATTRIBUTE, self)
+        _KNOWN[self.type] = self
 
     @property
     def schema_id(self) -> str:

@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Itera
 from concurrent.futures import Executor, Future
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 from pydantic import BaseModel
 
@@ -38,6 +38,7 @@ from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._tap import TappedMessage
 from .tasks import SyncTask
+from .workflows import Canvas
 
 __all__ = ["SyncEventBus", "TappedMessage"]
 
@@ -294,10 +295,24 @@ class SyncEventBus:
         self._register(lambda bus: bus.on_shutdown(_off_the_loop(hook)))
         return hook
 
-    def start(self) -> None:
-        """Run the start-up hooks, declare the topology of every subscription and consume (in the
-        background, on the loop thread); raises what ``EventBus.start`` raises."""
+    @overload
+    def start(self) -> None: ...
+
+    @overload
+    def start(self, canvas: Canvas, *, on_error: Canvas | None = None, workflow_id: str | None = None) -> str: ...
+
+    def start(self, canvas: Canvas | None = None, *, on_error: Canvas | None = None,
+              workflow_id: str | None = None) -> str | None:
+        """Without a canvas: run the start-up hooks, declare the topology of every subscription and
+        consume (in the background, on the loop thread); raises what ``EventBus.start`` raises.
+
+        With a canvas: start that workflow (``EventBus.start``), blocking until the broker confirms;
+        returns its id."""
+        if canvas is not None:
+            chosen = canvas
+            return self._call(lambda bus: bus.start(chosen, on_error=on_error, workflow_id=workflow_id))
         self._call(lambda bus: bus.start())
+        return None
 
     def run(self, *, until: Callable[[], bool] | None = None, timeout: float | None = None) -> None:
         """Consume until SIGTERM/SIGINT or ``stop()``, then drain and return; or until ``until()``

@@ -17,12 +17,15 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ValidationError
 
 from .._contract import EventContract, _pydantic_violations
 from .._exceptions import ConfigurationError, EventValidationError
+
+if TYPE_CHECKING:
+    from ..workflows._canvas import Signature
 
 __all__ = ["SyncTask", "Task"]
 
@@ -60,6 +63,25 @@ class _TaskBase(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.contract.type} ({self.fn.__module__}.{self.fn.__qualname__})>"
+
+    def s(self, **partial: Any) -> Signature:
+        """A workflow step of this task that takes the previous step's result for what ``partial`` lacks."""
+        from ..workflows._canvas import task_signature
+
+        return task_signature(self.contract, self._returns(), partial, immutable=False)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """A workflow step with its whole call given (validated now); it ignores the previous result."""
+        from ..workflows._canvas import task_signature
+
+        data = self.message(*args, **kwargs).model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return task_signature(self.contract, self._returns(), data, immutable=True)
+
+    def _returns(self) -> Any:
+        try:
+            return get_type_hints(self.fn).get("return")
+        except Exception:  # an annotation that does not resolve: the result type is unknown
+            return None
 
     def message(self, *args: Any, **kwargs: Any) -> BaseModel:
         """The validated message of the call ``fn(*args, **kwargs)`` (``EventValidationError`` if not).

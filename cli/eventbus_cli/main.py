@@ -17,6 +17,7 @@ from ._publish import publish
 from ._tail import tail
 from ._topology_cmd import topology
 from ._worker import worker
+from ._workflow_cmd import workflow
 
 __all__ = ["cli", "main"]
 
@@ -37,7 +38,7 @@ def cli(verbose: bool, config_file: Path | None) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, dlq, docs, init, new, publish, tail, topology, worker):
+for command in (codegen, contracts, demo, dlq, docs, init, new, publish, tail, topology, worker, workflow):
     cli.add_command(command)
 
 

@@ -15,7 +15,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, TypeVar, overload
 
@@ -31,6 +31,8 @@ from ._exceptions import ConfigurationError, UnroutableError
 from ._outgoing import OutgoingMessage, build_outgoing, plan_delay
 from ._requests import Requests
 from ._retry import RetryPolicy
+from ._revocation_check import RevocationCheck
+from ._revocations import DEFAULT_REVOKE_TTL, Revocations, open_revocations, substituted_revocations
 from ._settings import BusSettings
 from ._subscribing import group_by_queue, make_subscription
 from ._tap import TappedMessage, tap
@@ -68,12 +70,17 @@ class EventBus:
     """
 
     def __init__(
-        self, settings: BusSettings, *, middleware: Sequence[Middleware] = (), transport: Transport | str | None = None
+        self, settings: BusSettings, *, middleware: Sequence[Middleware] = (), transport: Transport | str | None = None,
+        revocations: Revocations | None = None,
     ) -> None:
         """``transport`` picks the broker client: ``"lean"`` (default), ``"aio-pika"``, or a
         ``Transport`` such as ``eventbus.testing.MemoryBroker().transport()``; None means
-        ``settings.transport``."""
+        ``settings.transport``. ``revocations`` is the revocation store (``cancel``, ``revoke``);
+        None means Redis at ``settings.revocations_url``, or no store when that is unset."""
         self.settings = settings
+        self._revocations_given = revocations or substituted_revocations()
+        self._revocation_check: RevocationCheck | None = None
+        self._revocations_opened = False
         self._middleware = tuple(middleware)
         self._publisher = AsyncPublisher(settings, transport)
         self._subscriptions: list[Subscription] = []
@@ -183,6 +190,52 @@ class EventBus:
         for name in names:
             await self._publisher.ensure_exchange(name)
         return names
+
+    # -- cancel and revoke ------------------------------------------------------------------------
+
+    def _revocations(self) -> RevocationCheck | None:
+        """The revocation check, opened on first need from the settings in force then."""
+        if not self._revocations_opened:
+            self._revocations_opened = True
+            store = open_revocations(self._revocations_given, self.settings.revocations_url)
+            self._revocation_check = RevocationCheck(store) if store is not None else None
+        return self._revocation_check
+
+    def _store(self, what: str) -> Revocations:
+        check = self._revocations()
+        if check is None:
+            raise ConfigurationError(
+                f"{what} needs a revocation store: set BusSettings(revocations_url='redis://…') or "
+                "EVENTBUS_REVOCATIONS_URL, or pass EventBus(..., revocations=RedisRevocations(url))"
+            )
+        return check.store
+
+    async def revoke(self, event_id: str, *, ttl: float | timedelta = DEFAULT_REVOKE_TTL) -> None:
+        """Revoke one event (the id ``publish``, ``delay`` or ``apply_async`` returned): a consumer
+        with the same store drops it, unrun, if it is delayed or a workflow step (a plain event
+        already delivered is not looked up). Kept ``ttl`` (default 7 days, the longest delay)."""
+        await self._store("revoke").revoke(event_id, ttl)
+
+    async def cancel(self, workflow_id: str, *, ttl: float | timedelta = DEFAULT_REVOKE_TTL) -> None:
+        """Cancel a workflow: its steps not yet run are dropped at dispatch (running ones finish,
+        but what they forward is dropped in turn), and the ``eventbus.workflow.cancelled.v1`` report
+        is published (confirmed) to the ``eventbus.workflow`` exchange for the engine and tracking."""
+        await self._store("cancel").revoke(workflow_id, ttl)
+        from .workflows._reports import CANCELLED, WorkflowCancelled
+        from .workflows._slip import report_id
+
+        report = WorkflowCancelled(workflow_id=workflow_id, cancelled_at=datetime.now(UTC))
+        message = build_outgoing(report, source=self.settings.source, contract=CANCELLED,
+                                 event_id=report_id(workflow_id, "", "cancelled"))
+        (outcome,) = await self._publisher.publish_outcomes([message], ticks=None, window=1)
+        if outcome is not None and not isinstance(outcome, UnroutableError):  # no engine is no error
+            raise outcome
+
+    @property
+    def revoked_dropped(self) -> int:
+        """How many revoked deliveries this bus's consumers dropped (acked without running)."""
+        check = self._revocation_check
+        return check.dropped if check is not None else 0
 
     def tap(
         self, pattern: str, exchanges: Iterable[str], *, timeout: float | None = None
@@ -357,7 +410,7 @@ class EventBus:
             QueueDispatcher(queue, subscriptions, self.settings.limits)
             for queue, subscriptions in group_by_queue(self._subscriptions).items()
         ]
-        consumer = AsyncConsumer(self.settings, self._publisher, dispatchers)
+        consumer = AsyncConsumer(self.settings, self._publisher, dispatchers, self._revocations())
         await consumer.start()
         self._consumer = consumer
 
@@ -401,6 +454,8 @@ class EventBus:
         """Stop consuming (if started), then close the publishing connection."""
         await self.stop(grace)
         await self._publisher.close()
+        if self._revocation_check is not None:
+            await self._revocation_check.store.close()  # its client belongs to this loop; reopened on use
         for executor in self._executors.values():
             executor.shutdown(wait=False, cancel_futures=True)
         self._executors.clear()

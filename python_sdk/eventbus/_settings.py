@@ -79,6 +79,10 @@ class BusSettings:
     ``when_blocked`` is what a publish does while the broker blocks publishers (memory or disk
     alarm): ``"wait"`` holds it until the alarm clears, up to ``confirm_timeout``, then raises
     ``PublishBlockedError``; ``"fail"`` raises ``PublishBlockedError`` at once.
+
+    ``revocations_url`` (``redis://…``, ``EVENTBUS_REVOCATIONS_URL``) is the revocation store:
+    with it, ``cancel``/``revoke`` work and consumers drop revoked workflow steps and delayed
+    messages (docs/workflows.md, Cancel and revoke); without it there is no check and no cost.
     """
 
     service: str
@@ -100,6 +104,7 @@ class BusSettings:
     limits: InputLimits = DEFAULT_LIMITS
     shutdown_grace: float = 30.0
     when_blocked: Literal["wait", "fail"] = "wait"
+    revocations_url: str | None = None
 
     def __post_init__(self) -> None:
         if not _SERVICE_NAME.match(self.service):
@@ -129,6 +134,10 @@ class BusSettings:
         if self.delivery_limit < 0:
             raise ConfigurationError("delivery_limit must be 0 (none) or positive")
         check_time_limit(self.handler_timeout, self.consumer_timeout)
+        store = self.revocations_url
+        if store is not None and urlsplit(store).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigurationError(f"revocations_url must start with redis://, rediss:// or unix://: "
+                                     f"{redact_url(store)}")
         if not self.source:
             object.__setattr__(self, "source", f"/services/{self.service}")
 
@@ -159,8 +168,9 @@ class BusSettings:
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None, **overrides: object) -> BusSettings:
         """Settings from ``EVENTBUS_URL`` (comma-separated for several brokers), ``EVENTBUS_PREFETCH``,
-        ``EVENTBUS_CONSUMER_TIMEOUT`` (seconds, when the broker's differs from 30 min) and
-        ``EVENTBUS_TRANSPORT`` (``lean`` or ``aio-pika``)."""
+        ``EVENTBUS_CONSUMER_TIMEOUT`` (seconds, when the broker's differs from 30 min),
+        ``EVENTBUS_TRANSPORT`` (``lean`` or ``aio-pika``) and ``EVENTBUS_REVOCATIONS_URL`` (the
+        revocation store, ``redis://…``)."""
         environ = os.environ if env is None else env
         urls = tuple(u.strip() for u in environ.get("EVENTBUS_URL", DEFAULT_URL).split(",") if u.strip())
         values: dict[str, object] = {"service": service, "urls": urls}
@@ -173,6 +183,8 @@ class BusSettings:
                     raise ConfigurationError(f"{name} must be a number") from None
         if environ.get("EVENTBUS_TRANSPORT"):
             values["transport"] = environ["EVENTBUS_TRANSPORT"]
+        if environ.get("EVENTBUS_REVOCATIONS_URL"):
+            values["revocations_url"] = environ["EVENTBUS_REVOCATIONS_URL"]
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

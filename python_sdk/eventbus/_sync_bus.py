@@ -35,6 +35,7 @@ from ._dispatch import Subscription, handler_arity
 from ._exceptions import ConfigurationError
 from ._loop_thread import LoopThread
 from ._retry import RetryPolicy
+from ._revocations import DEFAULT_REVOKE_TTL, Revocations
 from ._settings import BusSettings
 from ._tap import TappedMessage
 from .tasks import SyncTask
@@ -88,9 +89,13 @@ class SyncEventBus:
     ``settings.shutdown_grace`` seconds, the rest goes back to the queue.
     """
 
-    def __init__(self, settings: BusSettings, *, middleware: Sequence[Middleware | SyncMiddleware] = ()) -> None:
+    def __init__(self, settings: BusSettings, *, middleware: Sequence[Middleware | SyncMiddleware] = (),
+                 revocations: Revocations | None = None) -> None:
+        """``revocations``: the revocation store (see ``EventBus``); its connections live on this
+        bus's loop thread."""
         self._settings = settings
         self._middleware = tuple(middleware)
+        self._revocations = revocations
         self._registrations: list[Callable[[EventBus], Any]] = []
         self._runner = LoopThread(f"eventbus-{settings.service}")
         self._bus = self._new_bus()
@@ -123,7 +128,8 @@ class SyncEventBus:
     # -- the async core on its thread ---------------------------------------------------------------
 
     def _new_bus(self) -> EventBus:
-        bus = EventBus(self._settings, middleware=[m for m in self._middleware if _is_async(m)])
+        bus = EventBus(self._settings, middleware=[m for m in self._middleware if _is_async(m)],
+                       revocations=self._revocations)
         for register in self._registrations:
             register(bus)
         return bus
@@ -186,6 +192,19 @@ class SyncEventBus:
     def declare_exchanges(self, contracts: Iterable[EventContract[Any]]) -> list[str]:
         """Declare the topic exchange of every contract (idempotent); returns their names."""
         return self._call(lambda bus: bus.declare_exchanges(contracts))
+
+    def revoke(self, event_id: str, *, ttl: float | timedelta = DEFAULT_REVOKE_TTL) -> None:
+        """Revoke a delayed event or a workflow step by its id; see ``EventBus.revoke``."""
+        self._call(lambda bus: bus.revoke(event_id, ttl=ttl))
+
+    def cancel(self, workflow_id: str, *, ttl: float | timedelta = DEFAULT_REVOKE_TTL) -> None:
+        """Cancel a workflow's pending steps and report it; see ``EventBus.cancel``."""
+        self._call(lambda bus: bus.cancel(workflow_id, ttl=ttl))
+
+    @property
+    def revoked_dropped(self) -> int:
+        """How many revoked deliveries this bus dropped (see ``EventBus.revoked_dropped``)."""
+        return self._bus.revoked_dropped
 
     def tap(
         self, pattern: str, exchanges: Iterable[str], *, timeout: float | None = None

@@ -19,11 +19,14 @@ a throwaway vhost per test). See docs/testing.md.
 from __future__ import annotations
 
 import contextlib as _contextlib
+import weakref as _weakref
 from collections.abc import Iterator as _Iterator
 from typing import Any
 
 from .._async_bus import EventBus as _EventBus
 from .._async_bus import Middleware as _Middleware
+from .._revocations import MemoryRevocations
+from .._revocations import _substitute_with as _revocations_instead
 from .._settings import BusSettings as _BusSettings
 from ..transports import _substitute_with
 from ..transports._memory import MemoryBroker, MemoryClock, MemoryTransport, StoredMessage
@@ -32,19 +35,34 @@ from ._published import PublishedEvents
 __all__ = [
     "MemoryBroker",
     "MemoryClock",
+    "MemoryRevocations",
     "MemoryTransport",
     "PublishedEvents",
     "StoredMessage",
     "in_memory",
     "memory_bus",
+    "memory_revocations",
 ]
+
+_REVOCATIONS: _weakref.WeakKeyDictionary[MemoryBroker, MemoryRevocations] = _weakref.WeakKeyDictionary()
+
+
+def memory_revocations(broker: MemoryBroker) -> MemoryRevocations:
+    """The revocation store of ``broker`` (one per broker, expiring on its clock): every memory bus
+    of the broker checks it, so ``cancel`` and ``revoke`` work in tests as on Redis."""
+    store = _REVOCATIONS.get(broker)
+    if store is None:
+        clock = broker.clock
+        store = _REVOCATIONS[broker] = MemoryRevocations(lambda: clock.now)
+    return store
 
 
 def memory_bus(
     broker: MemoryBroker, service: str = "test", *, middleware: tuple[_Middleware, ...] = (), **settings: Any
 ) -> _EventBus:
     """An ``EventBus`` for ``service`` on ``broker``; ``settings`` are ``BusSettings`` fields."""
-    return _EventBus(_BusSettings(service=service, **settings), middleware=middleware, transport=broker.transport())
+    return _EventBus(_BusSettings(service=service, **settings), middleware=middleware, transport=broker.transport(),
+                     revocations=memory_revocations(broker))
 
 
 @_contextlib.contextmanager
@@ -53,10 +71,13 @@ def in_memory(broker: MemoryBroker) -> _Iterator[MemoryBroker]:
 
     For testing code that builds its own bus from settings, e.g. a whole service:
     ``with in_memory(broker): service = create_service(settings)``. So do a ``Scheduler`` (its
-    leader lock and ticks, on the broker's clock) and ``DeadLetters`` made in the block.
+    leader lock and ticks, on the broker's clock) and ``DeadLetters`` made in the block; their
+    revocation store is the broker's (``memory_revocations``).
     """
     previous = _substitute_with(broker.transport)
+    previous_store = _revocations_instead(lambda: memory_revocations(broker))
     try:
         yield broker
     finally:
         _substitute_with(previous)
+        _revocations_instead(previous_store)

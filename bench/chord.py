@@ -251,7 +251,28 @@ async def celery_round(run: Round) -> Measured:
 
 
 async def eventbus_round(run: Round) -> Measured:
-    raise NotImplementedError("the eventbus side needs the canvas (wf-canvas) and the engine (wf-engine)")
+    env = {"BENCH_CHORD_BROKER": run.url, "BENCH_CHORD_BACKEND": run.redis_url,
+           "BENCH_CHORD_KEYPREFIX": run.key_prefix, "BENCH_CHORD_PREFETCH": str(run.args.prefetch)}
+    os.environ.update(env)  # the publisher imports the same app module below
+    sys.modules.pop("bench._eventbus_chord_app", None)
+    from bench import _eventbus_chord_app as app
+    from eventbus import consumer_queue_name
+    from eventbus.workflows import ENGINE_QUEUE, chord
+
+    command = [sys.executable, "-m", "eventbus_cli", "worker", "bench._eventbus_chord_app:bus",
+               "--log-level", "warning"]
+
+    async def publish(count: int, done_key: str) -> None:
+        await app.bus.start(chord([app.square.si(n=n) for n in range(count)],
+                                  app.collect.s(count=count, done_key=done_key)))
+
+    try:
+        with workers([command, command], env, run.logs) as processes:
+            for queue in (consumer_queue_name("bench-chord", app.square.type), ENGINE_QUEUE):
+                await wait_consumers(run.vhost, queue, 2, processes, run.logs)
+            return await measure(run, [p.pid for p in processes], publish)
+    finally:
+        await app.bus.close()
 
 
 PEERS: dict[str, Callable[[Round], Awaitable[Measured]]] = {

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import importlib
 import json
 import os
 import resource
@@ -219,14 +220,19 @@ async def cleanup_redis(redis_url: str, prefix: str) -> int:
 
 # --- the peers -----------------------------------------------------------------------------------
 
+def _fresh(name: str) -> Any:
+    """Import ``name`` anew: its app reads this round's vhost and Redis prefix from the environment."""
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
 async def celery_round(run: Round) -> Measured:
     env = {"BENCH_CHORD_BROKER": run.url, "BENCH_CHORD_BACKEND": run.redis_url,
            "BENCH_CHORD_KEYPREFIX": run.key_prefix, "BENCH_CHORD_PREFETCH": str(run.args.prefetch)}
     os.environ.update(env)  # the publisher imports the same app module below
-    sys.modules.pop("bench._celery_chord_app", None)
     from celery import chord
 
-    from bench import _celery_chord_app as celery_app
+    celery_app = _fresh("bench._celery_chord_app")
 
     command = [sys.executable, "-m", "celery", "-A", "bench._celery_chord_app", "worker", "-P", "prefork",
                "-c", "2", "--prefetch-multiplier", str(run.args.prefetch), "--without-gossip",
@@ -254,20 +260,25 @@ async def eventbus_round(run: Round) -> Measured:
     env = {"BENCH_CHORD_BROKER": run.url, "BENCH_CHORD_BACKEND": run.redis_url,
            "BENCH_CHORD_KEYPREFIX": run.key_prefix, "BENCH_CHORD_PREFETCH": str(run.args.prefetch)}
     os.environ.update(env)  # the publisher imports the same app module below
-    sys.modules.pop("bench._eventbus_chord_app", None)
-    from bench import _eventbus_chord_app as app
     from eventbus import consumer_queue_name
     from eventbus.workflows import ENGINE_QUEUE, chord
 
+    app = _fresh("bench._eventbus_chord_app")
+
     command = [sys.executable, "-m", "eventbus_cli", "worker", "bench._eventbus_chord_app:bus",
                "--log-level", "warning"]
+    commands = [command, command]
+    if run.args.profile:  # a cProfile of each worker process (written when it exits on SIGTERM)
+        run.args.profile.mkdir(parents=True, exist_ok=True)
+        commands = [[sys.executable, "-m", "cProfile", "-o", str(run.args.profile / f"eventbus-worker-{i}.prof"),
+                     *command[1:]] for i in range(2)]
 
     async def publish(count: int, done_key: str) -> None:
         await app.bus.start(chord([app.square.si(n=n) for n in range(count)],
                                   app.collect.s(count=count, done_key=done_key)))
 
     try:
-        with workers([command, command], env, run.logs) as processes:
+        with workers(commands, env, run.logs) as processes:
             for queue in (consumer_queue_name("bench-chord", app.square.type), ENGINE_QUEUE):
                 await wait_consumers(run.vhost, queue, 2, processes, run.logs)
             return await measure(run, [p.pid for p in processes], publish)
@@ -298,6 +309,8 @@ async def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a callback")
     parser.add_argument("--skip", default="", help="comma-separated peers to leave out (eventbus, celery)")
     parser.add_argument("--json-out", type=Path, help="write the rounds and medians as JSON")
+    parser.add_argument("--profile", type=Path, help="a directory for a cProfile of each eventbus worker "
+                        "(diagnosis only: profiling slows them down)")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     peers = {name: run for name, run in PEERS.items() if name not in skip}

@@ -21,7 +21,7 @@ import os
 
 from bench._chord_work import Squared, check_results, signal_done
 from eventbus import BusSettings, EventBus, EventContract
-from eventbus.workflows import WorkflowEngine
+from eventbus.workflow_engine import WorkflowEngine
 
 _schema = Squared.model_json_schema()
 _schema["$id"] = "https://eventbus.dev/bench/squared.json"

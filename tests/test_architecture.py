@@ -64,7 +64,7 @@ AMQP_CLIENTS = {"transports._amqp", "transports._broker", "transports._connect",
 # Each capability has its room (docs/architecture.md): the core (the flat modules) knows none of
 # the optional rooms; the exactly-once SQL machinery and the scheduler do not know each other's
 # insides beyond what is named here.
-ROOMS = ("sql", "scheduler", "tasks", "testing", "transports", "workflows")
+ROOMS = ("sql", "scheduler", "tasks", "testing", "transports", "workflow_engine", "workflows")
 
 
 def _sdk_imports(path: Path) -> set[str]:
@@ -141,6 +141,33 @@ def test_tasks_are_a_room_the_buses_hook_into_and_that_knows_no_broker() -> None
         assert not names & {"aio_pika", "aiormq", "pika"}, path
     hooks = {path.name for path in SDK.glob("*.py") if _reaches(_sdk_imports(path), ("tasks",))}
     assert hooks <= {"__init__.py", "_async_bus.py", "_sync_bus.py"}, sorted(hooks)
+
+
+def test_workflows_are_a_room_the_buses_and_the_consumer_hook_into_and_that_knows_no_broker() -> None:
+    """``workflows/`` (the canvas, the slip, the step runtime's decisions) has no I/O: it reaches the
+    broker only through the bus and consumer that call it, and knows none of the other rooms; of the
+    core, only the two buses, the consumer (and the package's ``__init__``) import it."""
+    for path in (SDK / "workflows").rglob("*.py"):
+        names = _sdk_imports(path)
+        assert not _reaches(names, ("transports", "sql", "scheduler", "testing", "tasks", "_async_bus", "_sync_bus",
+                                    "_async_consumer", "_async_publisher")), path
+        assert not names & {"aio_pika", "aiormq", "pika", "redis"}, path
+    hooks = {path.name for path in SDK.glob("*.py") if _reaches(_sdk_imports(path), ("workflows",))}
+    assert hooks <= {"__init__.py", "_async_bus.py", "_sync_bus.py", "_async_consumer.py"}, sorted(hooks)
+
+
+def test_the_workflow_engine_is_a_room_only_testing_hooks_into() -> None:
+    """``workflow_engine/`` keeps the state of workflows (Redis): it works on the bus it is given and
+    the no-I/O ``workflows`` room, never on a transport; of the SDK, only ``testing`` imports it (its
+    memory store), and ``workflows`` does not know it."""
+    for path in (SDK / "workflow_engine").rglob("*.py"):
+        names = _sdk_imports(path)
+        assert not _reaches(names, ("transports", "sql", "scheduler", "testing", "tasks", "_async_consumer",
+                                    "_async_publisher")), path
+        assert not names & {"aio_pika", "aiormq", "pika"}, path
+    hooks = {str(path.relative_to(SDK)) for path in SDK.rglob("*.py")
+             if path.parent.name != "workflow_engine" and _reaches(_sdk_imports(path), ("workflow_engine",))}
+    assert hooks <= {"testing/__init__.py"}, sorted(hooks)
 
 
 def test_every_room_is_a_package() -> None:

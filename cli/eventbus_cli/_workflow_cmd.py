@@ -1,7 +1,7 @@
-"""``eventbus workflow list|show|retry|cancel``: the workflows the engine tracked in Redis, from the command line.
+"""``eventbus workflow list|show|retry``: the workflows the engine tracked in Redis, from the command line.
 
 ``list`` and ``show`` read Redis only; ``retry`` also needs the broker (``--url``): it replays the
-failed step's parked message from its DLQ. ``cancel`` is ``bus.cancel`` (revocation key + report).
+failed step's parked message from its DLQ. (``workflow cancel`` is ``_revoke_cmd``'s, added by ``main``.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from eventbus import BusSettings, ConfigurationError
-from eventbus.workflows import StepView, Workflows, WorkflowView
+from eventbus.workflow_engine import StepView, Workflows, WorkflowView
 
 from ._errors import fail, one_line_errors
 from ._options import url_option
@@ -113,10 +113,21 @@ def _leaf(step: StepView) -> Text:
     return text
 
 
+def _group_label(name: str, view: WorkflowView, kind: str = "group") -> str:
+    join = view.joins.get(name)
+    label = f"{kind} {name}".rstrip()
+    if join is not None:
+        label += f"  joined {join.counted}/{join.size} at {_when(join.fired_at)}"
+    return label
+
+
 def _grow(tree: Tree, node: Any, view: WorkflowView) -> None:
-    """Add a plan node: a list is a chain, an object with ``step`` a step, ``members`` a group."""
+    """Add a plan node (``kind`` step, chain, group or chord; any other list is a chain, object with
+    ``step`` a step, with ``members`` a group)."""
+    if isinstance(node, dict) and node.get("kind") == "chain":
+        node = node.get("steps", [])
     if isinstance(node, list):
-        branch = tree.add("chain", style="dim") if len(node) > 1 and tree.label != "chain" else tree
+        branch = tree.add("chain", style="dim") if len(node) > 1 else tree
         for item in node:
             _grow(branch, item, view)
         return
@@ -130,12 +141,16 @@ def _grow(tree: Tree, node: Any, view: WorkflowView) -> None:
         tree.add(_leaf(found))
         return
     if "members" in node:
-        group = str(node.get("group", ""))
-        join = view.joins.get(group)
-        label = f"group {group}"
-        if join is not None:
-            label += f"  joined {join.counted}/{join.size} at {_when(join.fired_at)}"
-        branch = tree.add(label, style="blue")
+        name = str(node.get("group", ""))
+        if node.get("kind") == "chord":
+            branch = tree.add(_group_label(name, view, "chord"), style="blue")
+            members = branch.add("group", style="blue")
+            callback = branch.add("callback", style="blue")
+            for member in node["members"]:
+                _grow(members, member, view)
+            _grow(callback, node.get("callback"), view)
+            return
+        branch = tree.add(_group_label(name, view), style="blue")
         for member in node["members"]:
             _grow(branch, member, view)
         return
@@ -195,23 +210,3 @@ def retry(workflow_id: str, redis_url: str, prefix: str, url: str) -> None:
     steps = _run(redis_url, prefix, lambda w: w.retry(workflow_id), url=url)
     click.echo(f"workflow {workflow_id}: replayed step(s) {', '.join(steps)}")
 
-
-@workflow.command()
-@click.argument("workflow_id")
-@redis_option
-@url_option
-@one_line_errors
-def cancel(workflow_id: str, redis_url: str, url: str) -> None:
-    """Cancel WORKFLOW_ID: its pending steps are dropped at dispatch and its joins never fire.
-
-    Writes the revocation key in the Redis of --redis (``bus.cancel``) and publishes the cancelled report.
-    """
-    from eventbus import EventBus
-
-    async def run() -> None:
-        settings = BusSettings(service="eventbus-workflow", urls=(url,), revocations_url=redis_url)
-        async with EventBus(settings) as bus:
-            await bus.cancel(workflow_id)
-
-    asyncio.run(run())
-    click.echo(f"workflow {workflow_id}: cancelled")

@@ -14,6 +14,7 @@ from ._dlq_cmd import dlq
 from ._docs_cmd import docs
 from ._init_cmd import init, new
 from ._publish import publish
+from ._revoke_cmd import cancel, revoke
 from ._tail import tail
 from ._topology_cmd import topology
 from ._worker import worker
@@ -38,8 +39,15 @@ def cli(verbose: bool, config_file: Path | None) -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-for command in (codegen, contracts, demo, dlq, docs, init, new, publish, tail, topology, worker, workflow):
+for command in (codegen, contracts, demo, dlq, docs, init, new, publish, revoke, tail, topology, worker, workflow):
     cli.add_command(command)
+
+# `workflow cancel` joins the `workflow` group (list, show, retry) when there is one, else starts it.
+_workflow = cli.commands.get("workflow")
+if not isinstance(_workflow, click.Group):
+    _workflow = click.Group("workflow", help="Workflows: cancel (and, with the engine, list, show, retry).")
+    cli.add_command(_workflow)
+_workflow.add_command(cancel)
 
 
 def main() -> None:

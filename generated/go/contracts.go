@@ -11,6 +11,7 @@ package contracts
 
 import (
 	"context"
+	"time"
 
 	eventbus "github.com/eventbus-dev/eventbus/runtimes/go"
 )
@@ -36,6 +37,16 @@ func SubscribeConversationEndedV1(ctx context.Context, bus *eventbus.Bus, handle
 	return eventbus.Subscribe(ctx, bus, ConversationEndedV1Contract, handler, options)
 }
 
+// ServeConversationEndedV1 is SubscribeConversationEndedV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeConversationEndedV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[ConversationEndedV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, ConversationEndedV1Contract, handler, options)
+}
+
+// RequestConversationEndedV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestConversationEndedV1[R any](ctx context.Context, bus *eventbus.Bus, event ConversationEndedV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, ConversationEndedV1Contract, event, reply, timeout)
+}
+
 // CandidatesUpdatedV1Contract is context.candidates.updated.v1: A user's ranked friend candidates (people two hops away through friend or close_friend pairs, not already friends) were recomputed. Published by the context-handling service.
 var CandidatesUpdatedV1Contract = eventbus.NewContract[CandidatesUpdatedV1](
 	"context.candidates.updated.v1",
@@ -55,6 +66,16 @@ func PublishCandidatesUpdatedV1(ctx context.Context, bus *eventbus.Bus, event Ca
 // SubscribeCandidatesUpdatedV1 consumes context.candidates.updated.v1 on <service>.context.candidates.updated.v1, with retries and a dead-letter queue.
 func SubscribeCandidatesUpdatedV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.TypedHandler[CandidatesUpdatedV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
 	return eventbus.Subscribe(ctx, bus, CandidatesUpdatedV1Contract, handler, options)
+}
+
+// ServeCandidatesUpdatedV1 is SubscribeCandidatesUpdatedV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeCandidatesUpdatedV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[CandidatesUpdatedV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, CandidatesUpdatedV1Contract, handler, options)
+}
+
+// RequestCandidatesUpdatedV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestCandidatesUpdatedV1[R any](ctx context.Context, bus *eventbus.Bus, event CandidatesUpdatedV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, CandidatesUpdatedV1Contract, event, reply, timeout)
 }
 
 // FriendshipStatusChangedV1Contract is context.friendship.status_changed.v1: The friendship status of a pair of users moved to another tier, after a conversation or through decay. Published by the context-handling service.
@@ -79,9 +100,27 @@ func SubscribeFriendshipStatusChangedV1(ctx context.Context, bus *eventbus.Bus, 
 	return eventbus.Subscribe(ctx, bus, FriendshipStatusChangedV1Contract, handler, options)
 }
 
+// ServeFriendshipStatusChangedV1 is SubscribeFriendshipStatusChangedV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeFriendshipStatusChangedV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[FriendshipStatusChangedV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, FriendshipStatusChangedV1Contract, handler, options)
+}
+
+// RequestFriendshipStatusChangedV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestFriendshipStatusChangedV1[R any](ctx context.Context, bus *eventbus.Bus, event FriendshipStatusChangedV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, FriendshipStatusChangedV1Contract, event, reply, timeout)
+}
+
 // Contracts holds every contract of the package by event type.
 var Contracts = map[string]eventbus.AnyContract{
 	"chat.conversation.ended.v1":           ConversationEndedV1Contract,
 	"context.candidates.updated.v1":        CandidatesUpdatedV1Contract,
 	"context.friendship.status_changed.v1": FriendshipStatusChangedV1Contract,
+}
+
+// The package's contracts are known to the runtime: a workflow step may name them and a
+// handler may return their structs as results.
+func init() {
+	for _, contract := range Contracts {
+		eventbus.Register(contract)
+	}
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from ._delay import Binding, ExchangeSpec
 from ._dispatch import QueueDispatcher, Subscription
 from ._envelope import ordering_extensions
 from ._exceptions import ConfigurationError, UnroutableError
+from ._limits import InputLimits
 from ._outgoing import OutgoingMessage, build_outgoing, plan_delay
 from ._requests import Requests
 from ._retry import RetryPolicy
@@ -222,11 +224,11 @@ class EventBus:
         is published (confirmed) to the ``eventbus.workflow`` exchange for the engine and tracking."""
         await self._store("cancel").revoke(workflow_id, ttl)
         from .workflows._reports import CANCELLED, WorkflowCancelled
-        from .workflows._slip import report_id
+        from .workflows._slip import NAMESPACE
 
         report = WorkflowCancelled(workflow_id=workflow_id, cancelled_at=datetime.now(UTC))
-        message = build_outgoing(report, source=self.settings.source, contract=CANCELLED,
-                                 event_id=report_id(workflow_id, "", "cancelled"))
+        message = build_outgoing(report, source=self.settings.source, contract=CANCELLED,  # id: as "started"'s
+                                 event_id=str(uuid.uuid5(NAMESPACE, f"{workflow_id}/cancelled")))
         (outcome,) = await self._publisher.publish_outcomes([message], ticks=None, window=1)
         if outcome is not None and not isinstance(outcome, UnroutableError):  # no engine is no error
             raise outcome
@@ -273,6 +275,7 @@ class EventBus:
         executor: Literal["thread", "process"] | Executor | None = None,
         middleware: Sequence[Middleware] = (),
         single_active_consumer: bool = False,
+        limits: InputLimits | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(event)`` or ``handler(event, context)`` for ``model``.
 
@@ -286,6 +289,7 @@ class EventBus:
         handler never starves the connection's heartbeats. ``single_active_consumer=True``
         declares the queue with ``x-single-active-consumer``: however many replicas subscribe,
         one receives, in queue order (for per-key order, see docs/ordering.md).
+        ``limits`` replaces ``settings.limits`` for this queue (e.g. a queue of large messages).
         """
 
         def register(handler: Handler) -> Handler:
@@ -304,7 +308,7 @@ class EventBus:
                 raise ConfigurationError(f"{handler!r} is async; executor= applies to sync handlers only")
             subscription = make_subscription(
                 self.settings, model, handler, call, queue=queue, binding_keys=binding_keys, retry=retry,
-                timeout=timeout, single_active_consumer=single_active_consumer,
+                timeout=timeout, single_active_consumer=single_active_consumer, limits=limits,
             )
             layers = self._middleware + tuple(middleware)
             if layers:

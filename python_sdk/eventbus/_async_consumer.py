@@ -8,8 +8,8 @@ Settling a delivery (after ``QueueDispatcher.prepare`` and the handler ran):
   is nacked back to the queue: nothing is acked unsettled.
 - a request (``reply_to`` set) is answered before the ack (``_replies``): the handler's result,
   or its error once the delivery is parked; a retry answers nothing (its last attempt does).
-- a workflow step or delayed message that was revoked (``_revocation_check``, before the
-  handler) → ack, nothing runs; the store unreachable → nack back to the queue after a pause.
+- a workflow step or delayed message that was revoked (``_revocation_check``, before anything
+  else) → ack, nothing runs; the store unreachable → nack back to the queue after a pause.
 
 Deliveries reach ``_on_message`` straight from the transport (for the lean client, inside the
 socket read), in order, and wait in a deque for a worker task. Workers are long-lived and made
@@ -43,7 +43,7 @@ from ._outgoing import OutgoingMessage
 from ._parking import ParkReason
 from ._replies import error_reply, ok_reply
 from ._retry import ExponentialBackoff, Retry
-from ._revocation_check import RevocationCheck, Verdict, revocation_ids
+from ._revocation_check import RevocationCheck, Verdict, event_type_of, revocation_ids
 from ._settings import BusSettings
 from ._settlement import after_republish, plan_failure
 from ._time_limits import TimeLimits
@@ -202,7 +202,28 @@ class AsyncConsumer:
             finally:
                 in_flight.discard(task)
 
+    async def _revoked(self, message: Any, queue: str) -> bool:
+        """True when the revocation check settled the delivery, before anything else runs: revoked →
+        ack (no handler, no step forwarded, nothing parked); store unreachable → hand it back after a
+        pause. Deliveries without a workflow id or a deliver-at header cost no look-up."""
+        properties = message.properties
+        ids = revocation_ids(properties.headers, properties.message_id)
+        if not ids or self._revocations is None:
+            return False
+        event_type = event_type_of(properties.headers, properties.message_type)
+        verdict = await self._revocations.verdict(ids, event_type=event_type, queue=queue)
+        if verdict is Verdict.RUN:
+            return False
+        if verdict is Verdict.UNKNOWN:
+            await asyncio.sleep(_SETTLE_PAUSE)
+            self._settle(message, requeue=True)
+        else:
+            self._settle(message)
+        return True
+
     async def _handle(self, dispatcher: QueueDispatcher, message: Any) -> None:
+        if self._revocations is not None and await self._revoked(message, dispatcher.queue):
+            return
         properties = message.properties
         delivery = Delivery(
             body=message.body,
@@ -220,8 +241,6 @@ class AsyncConsumer:
         if not isinstance(outcome, Ready):
             log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
             await self._settle_failure(dispatcher, delivery, message, outcome, 1, None)
-            return
-        if self._revocations is not None and await self._revoked(message, outcome, dispatcher.queue):
             return
         subscription = outcome.subscription
         try:
@@ -248,8 +267,6 @@ class AsyncConsumer:
         if not isinstance(outcome, Ready):
             log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
             await self._settle_failure(dispatcher, delivery, message, outcome, 1, None, run)
-            return
-        if self._revocations is not None and await self._revoked(message, outcome, dispatcher.queue):
             return
         context = outcome.context
         try:
@@ -295,23 +312,6 @@ class AsyncConsumer:
             if outcome is not None and not (item[0] == REPORTS_EXCHANGE and isinstance(outcome, UnroutableError)):
                 return outcome
         return None
-
-    async def _revoked(self, message: Any, ready: Ready, queue: str) -> bool:
-        """True when the revocation check settled the delivery: revoked → ack (nothing runs or is
-        forwarded); store unreachable → hand it back after a pause. Plain events cost no look-up."""
-        context = ready.context
-        ids = revocation_ids(context.headers, context.id)
-        if not ids or self._revocations is None:
-            return False
-        verdict = await self._revocations.verdict(ids, event_type=context.type, queue=queue)
-        if verdict is Verdict.RUN:
-            return False
-        if verdict is Verdict.UNKNOWN:
-            await asyncio.sleep(_SETTLE_PAUSE)
-            self._settle(message, requeue=True)
-        else:
-            self._settle(message)
-        return True
 
     async def _answer(self, reply: Outgoing) -> None:
         """Send a request's reply (best effort: a requester that is gone cannot be answered).

@@ -52,6 +52,7 @@ class Subscription:
     retry: RetryPolicy = DEFAULT_RETRY
     timeout: float | None = None
     single_active_consumer: bool = False
+    limits: InputLimits | None = None  # this queue's input limits, when not the bus's
 
     def with_layers(self, layers: Sequence[Callable[..., Any]]) -> Subscription:
         """The same subscription with ``layer(call_next, event, context)`` wrapped around the handler."""
@@ -146,8 +147,10 @@ class QueueDispatcher:
     def __init__(
         self, queue: str, subscriptions: Iterable[Subscription], limits: InputLimits = DEFAULT_LIMITS
     ) -> None:
+        subscriptions = list(subscriptions)
         self.queue = queue
-        self.limits = limits
+        own = [s.limits for s in subscriptions if s.limits is not None]
+        self.limits = own[0] if own else limits
         self._by_type = {s.contract.type: s for s in subscriptions}
 
     @property

@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._parking import DELIVER_AT_HEADER
-from ._revocations import Revocations, RevocationStoreError
+from ._revocations import Revocations
 
-__all__ = ["WORKFLOW_ID_HEADER", "RevocationCheck", "Verdict", "revocation_ids"]
+__all__ = ["WORKFLOW_ID_HEADER", "RevocationCheck", "Verdict", "event_type_of", "revocation_ids"]
 
 log = logging.getLogger("eventbus")
 
 WORKFLOW_ID_HEADER = "eventbus-workflow-id"  # workflows._slip.WORKFLOW_HEADER (the core imports no room)
+_ID_PREFIXES = ("cloudEvents_", "cloudEvents:", "ce-", "ce_")  # _envelope's binary-mode prefixes, in its order
 
 
 class Verdict(enum.Enum):
@@ -35,14 +36,31 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
-def revocation_ids(headers: Mapping[str, Any], event_id: str) -> tuple[str, ...]:
-    """The ids to look up for a delivery: none for a plain event, else its workflow id and its own id."""
+def _attribute(headers: Mapping[str, Any], name: str) -> str | None:
+    for prefix in _ID_PREFIXES:
+        value = headers.get(prefix + name)
+        if value is not None:
+            return _text(value)
+    return None
+
+
+def revocation_ids(headers: Mapping[str, Any] | None, message_id: str | None) -> tuple[str, ...]:
+    """The ids to look up for a delivery, read from its headers before anything is parsed: none for
+    a plain event; else its workflow id (if any) and its CloudEvents id (binary mode, whichever
+    prefix; else the AMQP ``message_id``, which the SDK and the runtimes set to the same id)."""
+    if not headers:
+        return ()
     workflow = headers.get(WORKFLOW_ID_HEADER)
-    if workflow is not None:
-        return (_text(workflow), event_id)
-    if DELIVER_AT_HEADER in headers:
-        return (event_id,)
-    return ()
+    if workflow is None and DELIVER_AT_HEADER not in headers:
+        return ()
+    event_id = _attribute(headers, "id") or message_id or ""
+    ids = (event_id,) if workflow is None else (_text(workflow), event_id)
+    return tuple(i for i in ids if i)
+
+
+def event_type_of(headers: Mapping[str, Any], message_type: str | None) -> str:
+    """The CloudEvents type of a delivery, for the log line (the ``type`` attribute, else the AMQP type)."""
+    return _attribute(headers, "type") or message_type or "event"
 
 
 class RevocationCheck:
@@ -57,7 +75,7 @@ class RevocationCheck:
         """``DROP`` when any of ``ids`` is revoked; ``UNKNOWN`` (logged) when the store did not answer."""
         try:
             revoked = await self.store.revoked(*ids)
-        except RevocationStoreError as exc:
+        except Exception as exc:  # RevocationStoreError, or whatever a store of the user's own raised
             self.unknown += 1
             log.error("cannot tell whether %s %s on %s was revoked (%s); handing it back to the queue",
                       event_type, ids[-1], queue, exc)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from ._contract import contract_for
 from ._delay import target_binding_key
 from ._dispatch import Subscription, handler_arity
+from ._limits import InputLimits
 from ._retry import RetryPolicy
 from ._settings import BusSettings
 from ._topology import consumer_queue_name
@@ -33,6 +34,7 @@ def make_subscription(
     retry: RetryPolicy | None,
     timeout: float | None,
     single_active_consumer: bool = False,
+    limits: InputLimits | None = None,
 ) -> Subscription:
     """A subscription that calls ``call`` (the shell's wrapper of ``handler``) with ``handler``'s arity."""
     contract = contract_for(model)
@@ -47,6 +49,7 @@ def make_subscription(
         retry=retry or settings.retry,
         timeout=settings.time_limit(timeout),
         single_active_consumer=single_active_consumer,
+        limits=limits,
     )
 
 

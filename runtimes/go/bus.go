@@ -35,6 +35,9 @@ type Options struct {
 	Limits          InputLimits   // what consumers refuse to parse; zero: DefaultLimits
 	Logger          Logger        // default NopLogger: the runtime never writes to stderr itself
 	Middleware      []Middleware  // wrapped around every handler, first is outermost
+	// RevocationsURL is the revocation store (Redis, redis://host:port/db): when set, workflow
+	// steps and delayed deliveries are checked against it before they run (revocations.go).
+	RevocationsURL string
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -80,11 +83,12 @@ func (o Options) withDefaults() (Options, error) {
 // Bus publishes and consumes for one service, over two connections as in Python (RabbitMQ
 // blocks publishing connections under a resource alarm; acks must keep flowing).
 type Bus struct {
-	options   Options
-	publisher *publisher
-	consumer  *consumer
-	closeOnce sync.Once
-	closeErr  error
+	options     Options
+	publisher   *publisher
+	consumer    *consumer
+	revocations *revocations // nil without Options.RevocationsURL
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 // Connect checks that the broker answers and returns the bus; consuming starts with the first
@@ -97,6 +101,9 @@ func Connect(ctx context.Context, options Options) (*Bus, error) {
 	bus := &Bus{options: options}
 	bus.publisher = &publisher{options: &bus.options}
 	bus.consumer = newConsumer(bus)
+	if options.RevocationsURL != "" {
+		bus.revocations = newRevocations(options.RevocationsURL)
+	}
 	bus.publisher.mu.Lock()
 	err = bus.publisher.open()
 	bus.publisher.mu.Unlock()
@@ -137,6 +144,9 @@ func (b *Bus) Shutdown(grace time.Duration) error {
 	b.closeOnce.Do(func() {
 		b.consumer.stop(grace)
 		b.closeErr = b.publisher.close()
+		if b.revocations != nil {
+			_ = b.revocations.close()
+		}
 	})
 	return b.closeErr
 }

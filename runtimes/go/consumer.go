@@ -56,6 +56,10 @@ type SubscribeOptions struct {
 	Timeout     time.Duration // time limit of one handler run; default Options.HandlerTimeout
 	Prefetch    int           // default Options.Prefetch
 	Middleware  []Middleware  // inside the bus's middleware
+	// SingleActiveConsumer declares the queue with x-single-active-consumer: of all consumers
+	// on it the broker delivers to one at a time, so the queue's order holds across replicas
+	// (docs/ordering.md). Combine with Prefetch 1 for one event at a time in order.
+	SingleActiveConsumer bool
 }
 
 // Subscription is one running consumer.
@@ -69,6 +73,7 @@ type Subscription struct {
 	retry       RetryPolicy
 	timeout     time.Duration
 	prefetch    int
+	single      bool // x-single-active-consumer
 	bus         *Bus
 	feed        chan amqp.Delivery
 	stopping    atomic.Bool
@@ -100,6 +105,27 @@ func Subscribe[T any](ctx context.Context, bus *Bus, contract *Contract[T], hand
 	limits := bus.options.Limits
 	decode := func(data []byte) (any, error) { return contract.Decode(data, limits) }
 	call := func(ctx context.Context, m *Message) error { return handler(ctx, m.Event.(T), m.Context) }
+	Register(contract)
+	return bus.consumer.subscribe(ctx, contract.Type, contract.Exchange, contract.RoutingKey, decode, call, options)
+}
+
+// ResultHandler handles one event of type T and returns its result: a struct (or a pointer to
+// one) of a registered contract, or nil. The result is the reply when the event is a request,
+// and the input of the next steps when it is a workflow step.
+type ResultHandler[T any] func(ctx context.Context, event T, meta EventContext) (any, error)
+
+// SubscribeResult is Subscribe for a handler that returns a result (see ResultHandler).
+func SubscribeResult[T any](ctx context.Context, bus *Bus, contract *Contract[T], handler ResultHandler[T], options SubscribeOptions) (*Subscription, error) {
+	limits := bus.options.Limits
+	decode := func(data []byte) (any, error) { return contract.Decode(data, limits) }
+	call := func(ctx context.Context, m *Message) error {
+		result, err := handler(ctx, m.Event.(T), m.Context)
+		if err == nil {
+			m.Result = result
+		}
+		return err
+	}
+	Register(contract)
 	return bus.consumer.subscribe(ctx, contract.Type, contract.Exchange, contract.RoutingKey, decode, call, options)
 }
 
@@ -124,7 +150,7 @@ func (c *consumer) subscribe(ctx context.Context, eventType, exchange, routingKe
 	s := &Subscription{
 		Queue: options.Queue, eventType: eventType, exchange: exchange, bindingKeys: options.BindingKeys,
 		decode: decode, retry: *b.options.Retry, timeout: options.Timeout, prefetch: options.Prefetch, bus: b,
-		feed: make(chan amqp.Delivery), done: make(chan struct{}),
+		feed: make(chan amqp.Delivery), done: make(chan struct{}), single: options.SingleActiveConsumer,
 	}
 	if s.Queue == "" {
 		s.Queue = b.options.Service + "." + eventType
@@ -251,7 +277,7 @@ func (s *Subscription) attach(connection *amqp.Connection) error {
 	options := &s.bus.options
 	d := &declarer{connection: connection}
 	defer d.close()
-	main, deadLetters := QueueSpecs(s.Queue, options.QueueType, options.DeliveryLimit)
+	main, deadLetters := ConsumerQueueSpecs(s.Queue, options.QueueType, options.DeliveryLimit, s.single)
 	steps := []func() error{
 		func() error { return d.delays(options.Logger) },
 		func() error { return d.exchange(ExchangeSpec{s.exchange, "topic", nil}) },

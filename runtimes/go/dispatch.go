@@ -35,16 +35,30 @@ func (s *Subscription) process(d *amqp.Delivery) {
 		acks.settled(d)
 		return
 	}
-	message, reason := s.prepare(d)
-	if reason != nil {
-		s.bus.options.Logger.Warn("parking a delivery", "queue", s.Queue, "reason", reason.Code, "error", reason.Error)
-		s.park(d, *reason, 1)
+	logger := s.bus.options.Logger
+	if s.bus.revocations != nil && needsCheck(d.Headers) && s.dropRevoked(d) {
 		acks.settled(d)
 		return
 	}
+	// A workflow step's slip is read first (Python's order): a bad one is parked unrun.
+	step, slipErr := stepOf(d.Headers)
+	var message *Message
+	var reason *ParkReason
+	if slipErr != nil {
+		reason = &ParkReason{"invalid_slip", slipErr.Error(), "SlipError"}
+	} else {
+		message, reason = s.prepare(d)
+	}
+	if reason != nil {
+		logger.Warn("parking a delivery", "queue", s.Queue, "reason", reason.Code, "error", reason.Error)
+		s.park(d, *reason, 1, step, reason.Error)
+		acks.settled(d)
+		return
+	}
+	started := time.Now()
 	err := s.call(message)
 	if err == nil {
-		acks.ack(d) // with the acks of its neighbours when they finish together (acks.go)
+		s.succeeded(d, message, step, started)
 		return
 	}
 	if errors.Is(err, errCutOff) {
@@ -55,15 +69,79 @@ func (s *Subscription) process(d *amqp.Delivery) {
 	meta := &message.Context
 	decision := s.retry.Decide(err, meta.Attempt, rand.Float64)
 	if decision.Park != nil {
-		s.bus.options.Logger.Warn("handler failed; parking", "type", meta.Type, "id", meta.ID, "attempt", meta.Attempt, "error", err.Error())
-		s.park(d, *decision.Park, meta.Attempt)
+		logger.Warn("handler failed; parking", "type", meta.Type, "id", meta.ID, "attempt", meta.Attempt, "error", err.Error())
+		s.park(d, *decision.Park, meta.Attempt, step, err.Error())
 		acks.settled(d)
 		return
 	}
-	s.bus.options.Logger.Warn("handler failed; retrying", "type", meta.Type, "id", meta.ID, "attempt", meta.Attempt,
+	logger.Warn("handler failed; retrying", "type", meta.Type, "id", meta.ID, "attempt", meta.Attempt,
 		"error", err.Error(), "delay", decision.Delay.String())
 	s.retryLater(d, FailureReason(err), decision)
 	acks.settled(d)
+}
+
+// succeeded settles a delivery whose handler returned nil: a workflow step's next steps and
+// report go out first (confirmed; nacked if not), a request is answered, then it is acked.
+func (s *Subscription) succeeded(d *amqp.Delivery, message *Message, step *workflowStep, started time.Time) {
+	acks := s.ackBatcher()
+	if step != nil {
+		batch, err := s.forwardStep(step, &message.Context, message.Result, started)
+		var invalid *StepResultError
+		if errors.As(err, &invalid) {
+			s.bus.options.Logger.Warn("a step's result does not fit its next step; parking it", "workflow", step.workflowID,
+				"step", step.step, "error", invalid.Message)
+			s.park(d, ParkReason{"workflow_result_invalid", invalid.Message, "StepResultError"}, message.Context.Attempt, step, invalid.Message)
+			acks.settled(d)
+			return
+		}
+		if err == nil {
+			err = firstError(s.bus.publisher.publish(context.Background(), batch))
+		}
+		if err != nil {
+			s.bus.options.Logger.Error("could not forward a workflow step; handing the delivery back to the queue",
+				"workflow", step.workflowID, "step", step.step, "error", err.Error())
+			time.Sleep(settlePause)
+			_ = d.Nack(false, true)
+			acks.settled(d)
+			return
+		}
+	}
+	if d.ReplyTo != "" {
+		s.bus.answer(s.bus.okReply(d, message.Result))
+	}
+	acks.ack(d) // with the acks of its neighbours when they finish together (acks.go)
+}
+
+// dropRevoked acks a revoked delivery and says so; a store that cannot answer hands the
+// delivery back after a pause (never dropped unchecked). False: run it.
+func (s *Subscription) dropRevoked(d *amqp.Delivery) bool {
+	id := d.MessageId
+	if attrs, _, err := ParseEnvelope(d.Headers, d.ContentType, d.Body); err == nil {
+		id = attrs.ID
+	}
+	workflow := headerString(d.Headers[WorkflowHeader])
+	revoked, err := s.bus.revocations.revoked(workflow, id)
+	logger := s.bus.options.Logger
+	if err != nil {
+		logger.Error("the revocation store did not answer; handing the delivery back to the queue", "queue", s.Queue, "error", err.Error())
+		time.Sleep(settlePause)
+		_ = d.Nack(false, true)
+		return true
+	}
+	if revoked {
+		logger.Info("dropping a revoked delivery", "queue", s.Queue, "id", id, "workflow", workflow)
+		_ = d.Ack(false)
+	}
+	return revoked
+}
+
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Subscription) ackBatcher() *ackBatcher {
@@ -149,18 +227,33 @@ func (s *Subscription) call(message *Message) (err error) {
 	return err
 }
 
-func copyOf(d *amqp.Delivery, headers amqp.Table) amqp.Publishing {
+// copyOf is a retry or park copy of d; replyTo is the request's reply_to for a retry (its last
+// attempt answers) and "" for a park copy (a replay from the DLQ answers no one).
+func copyOf(d *amqp.Delivery, headers amqp.Table, replyTo string) amqp.Publishing {
 	return amqp.Publishing{
 		ContentType: d.ContentType, ContentEncoding: d.ContentEncoding, DeliveryMode: amqp.Persistent,
 		MessageId: d.MessageId, Type: d.Type, Timestamp: d.Timestamp, AppId: d.AppId, CorrelationId: d.CorrelationId,
-		Headers: headers, Body: d.Body,
+		ReplyTo: replyTo, Headers: headers, Body: d.Body,
 	}
 }
 
-func (s *Subscription) park(d *amqp.Delivery, reason ParkReason, attempt int) {
-	headers := ParkHeaders(d.Headers, reason, originOf(d, s.Queue), attempt, time.Now())
-	o := &outgoing{exchange: "", routingKey: DeadLetterQueue(s.Queue), label: "parked message", message: copyOf(d, headers)}
-	s.republishThenAck(d, o, "park a delivery from "+s.Queue)
+// park copies d to <queue>.dlq; for a workflow step the failed report and the on_error steps go
+// in the same confirmed batch; a request is answered with the error once that is confirmed.
+func (s *Subscription) park(d *amqp.Delivery, reason ParkReason, attempt int, step *workflowStep, replyError string) {
+	now := time.Now()
+	headers := ParkHeaders(d.Headers, reason, originOf(d, s.Queue), attempt, now)
+	o := &outgoing{exchange: "", routingKey: DeadLetterQueue(s.Queue), label: "parked message", message: copyOf(d, headers, "")}
+	batch := append([]*outgoing{o}, s.failedStep(step, d, reason, attempt, now)...)
+	if err := firstError(s.bus.publisher.publish(context.Background(), batch)); err != nil {
+		s.bus.options.Logger.Error("could not park a delivery from "+s.Queue+"; handing the delivery back to the queue", "error", err.Error())
+		time.Sleep(settlePause)
+		_ = d.Nack(false, true)
+		return
+	}
+	if d.ReplyTo != "" {
+		s.bus.answer(s.bus.errorReply(d, reason.ErrorType, replyError))
+	}
+	_ = d.Ack(false)
 }
 
 func (s *Subscription) retryLater(d *amqp.Delivery, reason ParkReason, decision Decision) {
@@ -171,7 +264,7 @@ func (s *Subscription) retryLater(d *amqp.Delivery, reason ParkReason, decision 
 	exchange, key, _ := DelayRoute(ticks, s.Queue)
 	delay := time.Duration(ticks) * TickMS * time.Millisecond
 	headers := RetryHeaders(d.Headers, reason, originOf(d, s.Queue), decision.Attempt, delay, time.Now())
-	o := &outgoing{exchange: exchange, routingKey: key, label: "retry", delayed: true, message: copyOf(d, headers)}
+	o := &outgoing{exchange: exchange, routingKey: key, label: "retry", delayed: true, message: copyOf(d, headers, d.ReplyTo)}
 	s.republishThenAck(d, o, "schedule a retry on "+s.Queue)
 }
 

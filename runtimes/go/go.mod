@@ -3,6 +3,7 @@ module github.com/eventbus-dev/eventbus/runtimes/go
 go 1.19
 
 require (
+	github.com/gomodule/redigo v1.8.3
 	github.com/google/uuid v1.3.0
 	github.com/rabbitmq/amqp091-go v1.5.0
 	github.com/xeipuuv/gojsonreference v0.0.0-20180127040603-bd5ef7bd5415

@@ -8,6 +8,7 @@ type Message struct {
 	Event   any
 	Context EventContext
 	Body    []byte
+	Result  any // what a ResultHandler returned (the reply, or a workflow step's result)
 }
 
 // Handler handles one message; nil acks it, an error is retried or parked (RetryLater and

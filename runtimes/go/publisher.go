@@ -35,6 +35,8 @@ type outgoing struct {
 	declare    string     // a domain exchange to declare first ("" for none)
 	delayed    bool       // goes through the delay machinery: declare it first
 	landing    *QueueSpec // a delayed event's landing queue, declared and bound first
+	optional   bool       // not mandatory: reports and replies
+	request    bool       // a request: the channel consumes direct reply-to first
 }
 
 type waiter struct {
@@ -144,6 +146,7 @@ type publisher struct {
 	state      *confirms
 	declared   map[string]bool
 	closed     bool
+	replies    *replies // requests waiting for their replies (request.go), once the first is made
 }
 
 var errLost = errors.New("eventbus: the publishing connection is down")
@@ -248,11 +251,19 @@ func (p *publisher) send(ctx context.Context, o *outgoing) (*waiter, error) {
 		}
 		return nil, err
 	}
+	if o.request {
+		if err := p.listen(); err != nil {
+			if p.channel.IsClosed() {
+				return nil, &lost{err}
+			}
+			return nil, err
+		}
+	}
 	w, _, ok := p.state.register(o.message.MessageId)
 	if !ok {
 		return nil, errLost
 	}
-	if err := p.channel.PublishWithContext(ctx, o.exchange, o.routingKey, true, false, o.message); err != nil {
+	if err := p.channel.PublishWithContext(ctx, o.exchange, o.routingKey, !o.optional, false, o.message); err != nil {
 		p.channel.Close() // the sequence may be off now: start a new channel; pending ones are lost
 		return nil, &lost{err}
 	}

@@ -30,8 +30,17 @@ func DeadLetterQueue(queue string) string { return queue + ".dlq" }
 
 // QueueSpecs are the consumer queue and its dead-letter queue.
 func QueueSpecs(queue, queueType string, deliveryLimit int) (QueueSpec, QueueSpec) {
+	return ConsumerQueueSpecs(queue, queueType, deliveryLimit, false)
+}
+
+// ConsumerQueueSpecs are QueueSpecs with x-single-active-consumer on the consumer queue when
+// singleActiveConsumer is set, as Python's queue_specs(..., single_active_consumer=True).
+func ConsumerQueueSpecs(queue, queueType string, deliveryLimit int, singleActiveConsumer bool) (QueueSpec, QueueSpec) {
 	deadLetters := DeadLetterQueue(queue)
 	main := amqp.Table{"x-queue-type": queueType}
+	if singleActiveConsumer {
+		main["x-single-active-consumer"] = true
+	}
 	if queueType == "quorum" && deliveryLimit > 0 {
 		main["x-delivery-limit"] = int64(deliveryLimit)
 		main["x-dead-letter-exchange"] = ""

@@ -50,6 +50,7 @@ RUNTIME = TOOLCHAIN.parents[1] / "runtimes" / "typescript"
 DEBIAN_GOCODE = Path("/usr/share/gocode/src")
 # Module path → the version the generated go.mod requires (what Debian ships).
 GO_DEPENDENCIES = {
+    "github.com/gomodule/redigo": "v1.8.3",
     "github.com/google/uuid": "v1.3.0",
     "github.com/rabbitmq/amqp091-go": "v1.5.0",
     "github.com/xeipuuv/gojsonschema": "v1.2.0",

@@ -37,12 +37,13 @@ def build_node_harness(package: Path, build: Path) -> list[str]:
     return ["node", str(build / "dist" / "harness" / "harness.js")]
 
 
-def build_go_harness(module: Path, build: Path) -> list[str]:
-    """``go vet`` the generated module at ``module`` and build the harness against it in ``build``."""
+def build_go_harness(module: Path, build: Path, harness: Path = HARNESS / "go") -> list[str]:
+    """``go vet`` the generated module at ``module`` and build the harness against it in ``build``
+    (``harness``: the conformance harness, or ``HARNESS / "go-workflows"`` on the workflow demo's module)."""
     if not have_go():
         pytest.fail("Go and the Debian Go libraries are missing: .ci/run installs them (golang-go, ...-dev)")
-    work = go_workspace(build, [module, HARNESS / "go"])
+    work = go_workspace(build, [module, harness])
     run(["go", "vet", "./..."], module, env=go_env(work))
     binary = build / "harness"
-    run(["go", "build", "-o", str(binary), "."], HARNESS / "go", env=go_env(work))
+    run(["go", "build", "-o", str(binary), "."], harness, env=go_env(work))
     return [str(binary)]

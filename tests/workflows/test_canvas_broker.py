@@ -18,6 +18,7 @@ from eventbus import (
     EventBus,
     ExponentialBackoff,
     RetryPolicy,
+    SyncEventBus,
     consumer_queue_name,
     dead_letter_queue_name,
 )
@@ -272,3 +273,26 @@ async def test_a_result_that_breaks_the_next_contract_parks_the_step_that_made_i
     assert [(r["workflow_id"], r["step"], r["reason"], r["attempt"]) for r in failed] == [
         (workflow_id, "0", "workflow_result_invalid", 1)]
     assert "/score" in failed[0]["error"]
+
+
+def test_the_sync_bus_starts_a_workflow_and_runs_sync_steps(url: str) -> None:
+    runs: list[tuple[str, int]] = []
+    bus = SyncEventBus(_settings(url, "wf-sync"))
+
+    @bus.task
+    def fetch(user_id: str) -> Profile:
+        return Profile(user_id=user_id, score=2)
+
+    @bus.task
+    def bump(profile: Profile, by: int = 1) -> None:
+        runs.append((profile.user_id, profile.score + by))
+
+    try:
+        bus.start()
+        workflow_id = bus.start(chain(fetch.si("sam"), bump.s(by=3)))
+        deadline = time.monotonic() + 20
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        bus.close()
+    assert runs == [("sam", 5)] and isinstance(workflow_id, str)

@@ -186,3 +186,22 @@ def test_a_large_group_after_a_step_is_refused_but_starts_fine_at_the_top() -> N
 def test_a_first_step_whose_payload_breaks_its_contract_fails_at_build() -> None:
     with pytest.raises(ConfigurationError, match=r"breaks the contract"):
         compile_canvas(step(rescore.model, {"user_id": "x", "score": "nope"}))
+
+
+def test_steps_of_generated_contracts_of_other_languages_are_checked_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    from pathlib import Path
+
+    generated = Path(__file__).resolve().parents[2] / "examples" / "workflows" / "generated" / "python"
+    monkeypatch.syspath_prepend(str(generated))
+    sys.modules.pop("wfdemo_contracts", None)
+    from wfdemo_contracts import NotifyV1, PrepareV1, ScoreV1, SquaredV1, SquareV1, TotalV1
+
+    squares = chord([step(SquareV1, {"n": i}, returns=SquaredV1) for i in range(3)], step(TotalV1))
+    compiled, _ = compile_canvas(squares)
+    callback = next(f for f in _steps(compiled.frames) if f.step == "0.cb")
+    assert (callback.input, callback.field) == ("field", "results")
+    compiled, _ = compile_canvas(chain(step(PrepareV1, {"user_id": "u"}, returns=ScoreV1), step(ScoreV1)))
+    assert [f.input for f in _steps(compiled.frames)] == ["none", "merge"]
+    with pytest.raises(ConfigurationError, match=r"wfdemo.*points|points.*wfdemo"):
+        compile_canvas(chain(step(PrepareV1, {"user_id": "u"}, returns=ScoreV1), step(NotifyV1)))

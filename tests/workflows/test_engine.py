@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from eventbus import BusSettings, EventBus
-from eventbus.workflows import WorkflowEngine, Workflows
+from eventbus.workflow_engine import RedisStore, WorkflowEngine, Workflows
 from eventbus.workflows._reports import (
     ENGINE_QUEUE,
     JoinReport,
@@ -28,7 +28,6 @@ from eventbus.workflows._reports import (
     WorkflowStarted,
 )
 from eventbus.workflows._slip import report_id, step_event_id
-from eventbus.workflows._store import RedisStore
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
@@ -146,8 +145,7 @@ async def test_a_join_fires_once_with_results_in_index_order_whatever_the_duplic
         await _until(lambda: len(runs) == 1)
         # and once more after it fired
         await _publish(bus, members[:5])
-        # ... plus the callback's own step report: it runs as a step (its step runtime reports it)
-        await _until(lambda: handled.count == len(reports) + 5 + 1)
+        await _until(lambda: handled.count == len(reports) + 5 + 1)  # + the callback step's own report
         await bus.stop()
         assert _depth(vhost_url, ENGINE_QUEUE) == 0  # every report was handled, none is left to fire late
         callbacks = _drain(connection, probe)
@@ -160,10 +158,10 @@ async def test_a_join_fires_once_with_results_in_index_order_whatever_the_duplic
         view = await workflows.show(workflow_id)
     assert view is not None
     assert view.joins["g"].counted == size and view.joins["g"].callbacks == ["1"]
-    # the callback ran as a step, so its runtime reported it: every step of the plan is completed
+    # the callback ran as a step (the consumer's step runtime) and reported: every step of the plan is done
     assert view.state == "completed"
     assert {view.steps[f"0.{i}"].state for i in range(size)} == {"completed"}
-    assert view.steps["1"].state == "completed"
+    assert view.steps["1"].state == "completed" and view.steps["1"].type == total.type
     ttls = _ttls(redis_prefix)
     assert ttls and all(0 < ttl <= TTL for ttl in ttls.values()), ttls
 
@@ -261,3 +259,22 @@ async def test_concurrent_members_fire_once_and_a_dead_firer_is_replaced_after_i
     assert all(0 < ttl <= TTL for ttl in _ttls(redis_prefix).values())
     for store in stores:
         await store.close()
+
+
+async def test_the_engine_reads_a_started_report_larger_than_the_bus_limit(vhost_url: str, redis_prefix: str) -> None:
+    workflow_id = str(uuid.uuid4())
+    steps = [{"kind": "step", "step": f"0.{i}", "type": "tasks.wf_engine_test.a_rather_long_task_name.v1",
+              "result_type": "tasks.wf_engine_test.a_rather_long_result_name.v1"} for i in range(12_000)]
+    plan = {"kind": "chain", "steps": [{"kind": "group", "group": "0", "members": steps}]}
+    handled = Handled()
+    async with EventBus(_settings(vhost_url), middleware=[handled]) as bus:
+        assert bus.settings.limits.max_body_bytes == 1 << 20
+        WorkflowEngine(bus, REDIS_URL, prefix=redis_prefix, ttl=TTL)
+        await bus.start()
+        started = WorkflowStarted(workflow_id=workflow_id, plan=plan, started_at=datetime.now(UTC))
+        assert len(started.model_dump_json()) > 1 << 20
+        await bus.publish(started)
+        await _until(lambda: handled.count == 1)
+    async with Workflows(REDIS_URL, prefix=redis_prefix) as workflows:
+        view = await workflows.show(workflow_id)
+    assert view is not None and len(view.plan_steps) == 12_000 and view.state == "running"

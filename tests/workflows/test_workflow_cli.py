@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventbus.workflows._store import RedisStore
+from eventbus.workflow_engine import RedisStore
 
 from .._databases import REDIS_URL
 from ..cli._run import eventbus
@@ -50,3 +50,25 @@ async def test_list_and_show_a_failed_and_a_running_workflow(redis_prefix: str, 
 
     unknown = eventbus("workflow", "show", str(uuid.uuid4()), "--prefix", redis_prefix, cwd=tmp_path, env=env)
     assert unknown.returncode != 0 and "not known" in unknown.stderr
+
+
+@pytest.mark.broker
+def test_cancel_sets_the_revocation_key_and_retry_refuses_an_unknown_workflow(redis_prefix: str,
+                                                                              tmp_path: Path) -> None:
+    import redis
+
+    from .._vhosts import amqp_url, private_vhost
+
+    workflow_id = f"cli-{uuid.uuid4()}"
+    client = redis.Redis.from_url(REDIS_URL)
+    env = {"EVENTBUS_REDIS_URL": REDIS_URL}
+    try:
+        with private_vhost("wf-cli") as vhost:
+            env["EVENTBUS_URL"] = amqp_url(vhost)
+            cancelled = eventbus("workflow", "cancel", workflow_id, "--store", REDIS_URL, cwd=tmp_path, env=env)
+            assert cancelled.returncode == 0, cancelled.stderr
+            assert client.exists(f"eventbus:revoked:{workflow_id}") == 1  # the revocation store's key (wire format)
+            retried = eventbus("workflow", "retry", workflow_id, "--prefix", redis_prefix, cwd=tmp_path, env=env)
+            assert retried.returncode != 0 and "not known" in retried.stderr
+    finally:
+        client.delete(f"eventbus:revoked:{workflow_id}")

@@ -55,7 +55,7 @@ __all__ = ["RUNTIME_MODULE", "RUNTIME_VERSION", "check_go", "generate_go", "rend
 _TEMPLATES = Path(__file__).parent / "templates"
 # The runtime library generated modules import (runtimes/go), and the release they require.
 RUNTIME_MODULE = "github.com/eventbus-dev/eventbus/runtimes/go"
-RUNTIME_VERSION = "v0.1.0"
+RUNTIME_VERSION = "v0.2.0"
 _MODULE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*")
 _GO_KEYWORDS = frozenset({
     "break", "case", "chan", "const", "continue", "default", "defer", "else", "fallthrough", "for", "func", "go",

@@ -30,6 +30,7 @@ from .._revocations import _substitute_with as _revocations_instead
 from .._settings import BusSettings as _BusSettings
 from ..transports import _substitute_with
 from ..transports._memory import MemoryBroker, MemoryClock, MemoryTransport, StoredMessage
+from ..workflow_engine._memory_store import MemoryWorkflowStore
 from ._published import PublishedEvents
 
 __all__ = [
@@ -37,11 +38,13 @@ __all__ = [
     "MemoryClock",
     "MemoryRevocations",
     "MemoryTransport",
+    "MemoryWorkflowStore",
     "PublishedEvents",
     "StoredMessage",
     "in_memory",
     "memory_bus",
     "memory_revocations",
+    "memory_workflows",
 ]
 
 _REVOCATIONS: _weakref.WeakKeyDictionary[MemoryBroker, MemoryRevocations] = _weakref.WeakKeyDictionary()
@@ -54,6 +57,22 @@ def memory_revocations(broker: MemoryBroker) -> MemoryRevocations:
     if store is None:
         clock = broker.clock
         store = _REVOCATIONS[broker] = MemoryRevocations(lambda: clock.now)
+    return store
+
+
+_WORKFLOWS: _weakref.WeakKeyDictionary[MemoryBroker, MemoryWorkflowStore] = _weakref.WeakKeyDictionary()
+
+
+def memory_workflows(broker: MemoryBroker) -> MemoryWorkflowStore:
+    """The workflow engine's store of ``broker`` (one per broker): chords and tracking without Redis.
+
+    ``WorkflowEngine(bus, store=memory_workflows(broker))`` joins chords; ``Workflows(store=...,
+    bus=bus)`` lists, shows and retries; a join of a workflow cancelled on the broker never fires."""
+    store = _WORKFLOWS.get(broker)
+    if store is None:
+        revocations = memory_revocations(broker)
+        store = _WORKFLOWS[broker] = MemoryWorkflowStore(lambda workflow_id: revocations.revoked(workflow_id),
+                                                         replay_scope=lambda: in_memory(broker))
     return store
 
 

@@ -1,16 +1,14 @@
 """Workflows: chain, group and chord of typed steps, moved on by a routing slip (docs/workflows.md).
 
-The engine (``WorkflowEngine``, Redis) joins chords exactly once and tracks every workflow;
-``Workflows`` reads what it tracked and retries failed steps.
+The engine that joins chords and tracks workflows (Redis) is ``eventbus.workflow_engine``.
 """
 
+from .._revocations import MemoryRevocations, RedisRevocations, Revocations, RevocationStoreError
 from ._canvas import Canvas, Chain, Chord, Group, Signature, chain, chord, group, step
 from ._compile import compile_canvas, plan_steps, start_messages
-from ._engine import WorkflowEngine
 from ._forward import STEP_RESULT_ERRORS, StepResultError
 from ._reports import ENGINE_QUEUE, REPORTS_EXCHANGE, WorkflowFailed
 from ._slip import SLIP_HEADER, STEP_HEADER, WORKFLOW_HEADER, Slip, SlipError, StepInputError, advance, parse_slip
-from ._tracking import JoinView, StepView, Workflows, WorkflowSummary, WorkflowView
 
 __all__ = [
     "ENGINE_QUEUE",
@@ -23,18 +21,16 @@ __all__ = [
     "Chain",
     "Chord",
     "Group",
-    "JoinView",
+    "MemoryRevocations",
+    "RedisRevocations",
+    "RevocationStoreError",
+    "Revocations",
     "Signature",
     "Slip",
     "SlipError",
     "StepInputError",
     "StepResultError",
-    "StepView",
-    "WorkflowEngine",
     "WorkflowFailed",
-    "WorkflowSummary",
-    "WorkflowView",
-    "Workflows",
     "advance",
     "chain",
     "chord",

@@ -60,7 +60,7 @@ def _compile(node: Canvas, previous: Result, first: bool, path: str) -> Compiled
                 raise ConfigurationError(f"step {path} ({node.type}): its payload breaks the contract: {detail}")
         frame = StepFrame(path, node.contract.type, node.contract.exchange, node.contract.routing_key,
                           dict(node.args), decision.input, decision.field)
-        plan = {"kind": "step", "step": path, "type": node.type,
+        plan: dict[str, Any] = {"kind": "step", "step": path, "type": node.type,
                 "result_type": node.returns.type if node.returns is not None else None}
         return Compiled((frame,), plan, node.returns)
     if isinstance(node, Chain):
@@ -76,8 +76,8 @@ def _compile(node: Canvas, previous: Result, first: bool, path: str) -> Compiled
         return _group(node, previous, first, path, path)
     header = _group(node.header, previous, first, path, path)
     callback = _compile(node.callback, header.result, False, _path(path, "cb"))
-    plan = {"kind": "chord", "group": path, "members": header.plan["members"], "callback": callback.plan}
-    return Compiled(header.frames + callback.frames, plan, callback.result)
+    node_plan = {"kind": "chord", "group": path, "members": header.plan["members"], "callback": callback.plan}
+    return Compiled(header.frames + callback.frames, node_plan, callback.result)
 
 
 def _group(node: Group, previous: Result, first: bool, path: str, group_id: str) -> Compiled:

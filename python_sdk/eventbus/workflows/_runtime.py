@@ -23,16 +23,11 @@ from ._forward import STEP_RESULT_ERRORS, advance_result, completed_report, step
 from ._reports import FAILED, WorkflowFailed
 from ._slip import SLIP_HEADER, STEP_HEADER, WORKFLOW_HEADER, Slip, SlipError, advance, parse_slip, report_id
 
-__all__ = ["INVALID_SLIP", "StepRun", "after_park", "after_success", "is_step", "read_step"]
+__all__ = ["INVALID_SLIP", "StepRun", "after_park", "after_success", "read_step"]
 
 log = logging.getLogger("eventbus")
 
 INVALID_SLIP = "invalid_slip"
-
-
-def is_step(headers: Mapping[str, Any] | None) -> bool:
-    """Whether a delivery belongs to a workflow (either header: both are checked by ``read_step``)."""
-    return bool(headers) and (WORKFLOW_HEADER in headers or SLIP_HEADER in headers)  # type: ignore[operator]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +66,10 @@ def read_step(headers: Mapping[str, Any]) -> StepRun:
 def after_success(run: StepRun, result: Any, *, event_type: str, attempt: int, source: str) -> list[OutgoingMessage]:
     """The next steps and the ``step_completed`` report; raises ``STEP_RESULT_ERRORS`` (park at once)."""
     assert run.slip is not None
+    if not run.slip.next:  # the branch ends here: whatever it returned moves nothing on
+        report = completed_report(workflow_id=run.workflow_id, step=run.step, event_type=event_type,
+                                  attempt=attempt, started_at=run.started_at, result=result, join=None, source=source)
+        return [report]
     actions = advance(run.slip.next, advance_result(result), run.slip.on_error)
     messages, join = step_messages(actions, workflow_id=run.workflow_id, contracts=known_contract, source=source)
     report = completed_report(workflow_id=run.workflow_id, step=run.step, event_type=event_type, attempt=attempt,

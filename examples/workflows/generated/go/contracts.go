@@ -11,6 +11,7 @@ package wfdemo
 
 import (
 	"context"
+	"time"
 
 	eventbus "github.com/eventbus-dev/eventbus/runtimes/go"
 )
@@ -34,6 +35,16 @@ func SubscribeCleanupV1(ctx context.Context, bus *eventbus.Bus, handler eventbus
 	return eventbus.Subscribe(ctx, bus, CleanupV1Contract, handler, options)
 }
 
+// ServeCleanupV1 is SubscribeCleanupV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeCleanupV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[CleanupV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, CleanupV1Contract, handler, options)
+}
+
+// RequestCleanupV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestCleanupV1[R any](ctx context.Context, bus *eventbus.Bus, event CleanupV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, CleanupV1Contract, event, reply, timeout)
+}
+
 // NotifyV1Contract is tasks.wfdemo.notify.v1: Words a message for a user (the Node step of the demo chain); its result is the record command.
 var NotifyV1Contract = eventbus.NewContract[NotifyV1](
 	"tasks.wfdemo.notify.v1",
@@ -51,6 +62,16 @@ func PublishNotifyV1(ctx context.Context, bus *eventbus.Bus, event NotifyV1, opt
 // SubscribeNotifyV1 consumes tasks.wfdemo.notify.v1 on <service>.tasks.wfdemo.notify.v1, with retries and a dead-letter queue.
 func SubscribeNotifyV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.TypedHandler[NotifyV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
 	return eventbus.Subscribe(ctx, bus, NotifyV1Contract, handler, options)
+}
+
+// ServeNotifyV1 is SubscribeNotifyV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeNotifyV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[NotifyV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, NotifyV1Contract, handler, options)
+}
+
+// RequestNotifyV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestNotifyV1[R any](ctx context.Context, bus *eventbus.Bus, event NotifyV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, NotifyV1Contract, event, reply, timeout)
 }
 
 // PrepareV1Contract is tasks.wfdemo.prepare.v1: Starts the demo chain: the first step (Python) of a chain that crosses Python, Go and Node.
@@ -72,6 +93,16 @@ func SubscribePrepareV1(ctx context.Context, bus *eventbus.Bus, handler eventbus
 	return eventbus.Subscribe(ctx, bus, PrepareV1Contract, handler, options)
 }
 
+// ServePrepareV1 is SubscribePrepareV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServePrepareV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[PrepareV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, PrepareV1Contract, handler, options)
+}
+
+// RequestPrepareV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestPrepareV1[R any](ctx context.Context, bus *eventbus.Bus, event PrepareV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, PrepareV1Contract, event, reply, timeout)
+}
+
 // RecordV1Contract is tasks.wfdemo.record.v1: Records the outcome of the demo chain (its last step, in Python).
 var RecordV1Contract = eventbus.NewContract[RecordV1](
 	"tasks.wfdemo.record.v1",
@@ -89,6 +120,16 @@ func PublishRecordV1(ctx context.Context, bus *eventbus.Bus, event RecordV1, opt
 // SubscribeRecordV1 consumes tasks.wfdemo.record.v1 on <service>.tasks.wfdemo.record.v1, with retries and a dead-letter queue.
 func SubscribeRecordV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.TypedHandler[RecordV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
 	return eventbus.Subscribe(ctx, bus, RecordV1Contract, handler, options)
+}
+
+// ServeRecordV1 is SubscribeRecordV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeRecordV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[RecordV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, RecordV1Contract, handler, options)
+}
+
+// RequestRecordV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestRecordV1[R any](ctx context.Context, bus *eventbus.Bus, event RecordV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, RecordV1Contract, event, reply, timeout)
 }
 
 // ScoreV1Contract is tasks.wfdemo.score.v1: Scores a user (the Go step of the demo chain); its result is the notify command.
@@ -110,6 +151,16 @@ func SubscribeScoreV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.T
 	return eventbus.Subscribe(ctx, bus, ScoreV1Contract, handler, options)
 }
 
+// ServeScoreV1 is SubscribeScoreV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeScoreV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[ScoreV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, ScoreV1Contract, handler, options)
+}
+
+// RequestScoreV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestScoreV1[R any](ctx context.Context, bus *eventbus.Bus, event ScoreV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, ScoreV1Contract, event, reply, timeout)
+}
+
 // SquareV1Contract is tasks.wfdemo.square.v1: Squares a number: a member of the demo group and chord; its result is a squared result.
 var SquareV1Contract = eventbus.NewContract[SquareV1](
 	"tasks.wfdemo.square.v1",
@@ -127,6 +178,16 @@ func PublishSquareV1(ctx context.Context, bus *eventbus.Bus, event SquareV1, opt
 // SubscribeSquareV1 consumes tasks.wfdemo.square.v1 on <service>.tasks.wfdemo.square.v1, with retries and a dead-letter queue.
 func SubscribeSquareV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.TypedHandler[SquareV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
 	return eventbus.Subscribe(ctx, bus, SquareV1Contract, handler, options)
+}
+
+// ServeSquareV1 is SubscribeSquareV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeSquareV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[SquareV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, SquareV1Contract, handler, options)
+}
+
+// RequestSquareV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestSquareV1[R any](ctx context.Context, bus *eventbus.Bus, event SquareV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, SquareV1Contract, event, reply, timeout)
 }
 
 // SquaredV1Contract is tasks.wfdemo.squared.v1: The result of a square step: the number and its square.
@@ -148,6 +209,16 @@ func SubscribeSquaredV1(ctx context.Context, bus *eventbus.Bus, handler eventbus
 	return eventbus.Subscribe(ctx, bus, SquaredV1Contract, handler, options)
 }
 
+// ServeSquaredV1 is SubscribeSquaredV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeSquaredV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[SquaredV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, SquaredV1Contract, handler, options)
+}
+
+// RequestSquaredV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestSquaredV1[R any](ctx context.Context, bus *eventbus.Bus, event SquaredV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, SquaredV1Contract, event, reply, timeout)
+}
+
 // TotalV1Contract is tasks.wfdemo.total.v1: Adds up the results of the demo chord (the callback), which arrive in group order.
 var TotalV1Contract = eventbus.NewContract[TotalV1](
 	"tasks.wfdemo.total.v1",
@@ -167,6 +238,16 @@ func SubscribeTotalV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.T
 	return eventbus.Subscribe(ctx, bus, TotalV1Contract, handler, options)
 }
 
+// ServeTotalV1 is SubscribeTotalV1 for a handler that returns a result (a struct of a registered contract, or nil): the reply to a request, or the input of a workflow's next step.
+func ServeTotalV1(ctx context.Context, bus *eventbus.Bus, handler eventbus.ResultHandler[TotalV1], options eventbus.SubscribeOptions) (*eventbus.Subscription, error) {
+	return eventbus.SubscribeResult(ctx, bus, TotalV1Contract, handler, options)
+}
+
+// RequestTotalV1 publishes event as a request and waits up to timeout for its reply, an event of contract reply.
+func RequestTotalV1[R any](ctx context.Context, bus *eventbus.Bus, event TotalV1, reply *eventbus.Contract[R], timeout time.Duration) (R, error) {
+	return eventbus.Request(ctx, bus, TotalV1Contract, event, reply, timeout)
+}
+
 // Contracts holds every contract of the package by event type.
 var Contracts = map[string]eventbus.AnyContract{
 	"tasks.wfdemo.cleanup.v1": CleanupV1Contract,
@@ -177,4 +258,12 @@ var Contracts = map[string]eventbus.AnyContract{
 	"tasks.wfdemo.square.v1":  SquareV1Contract,
 	"tasks.wfdemo.squared.v1": SquaredV1Contract,
 	"tasks.wfdemo.total.v1":   TotalV1Contract,
+}
+
+// The package's contracts are known to the runtime: a workflow step may name them and a
+// handler may return their structs as results.
+func init() {
+	for _, contract := range Contracts {
+		eventbus.Register(contract)
+	}
 }

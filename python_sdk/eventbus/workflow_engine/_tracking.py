@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +20,8 @@ from typing import Any
 from .._dead_letters import DeadLetters
 from .._exceptions import ConfigurationError
 from .._settings import BusSettings
-from ._engine import plan_steps
-from ._store import DEFAULT_TTL, RedisStore
+from ._engine import step_ids
+from ._store import DEFAULT_TTL, RedisStore, WorkflowStore
 
 __all__ = ["JoinView", "StepView", "WorkflowSummary", "WorkflowView", "Workflows"]
 
@@ -97,7 +99,7 @@ class WorkflowView:
 
     @property
     def plan_steps(self) -> list[str]:
-        return list(dict.fromkeys(plan_steps(self.plan)))
+        return list(dict.fromkeys(step_ids(self.plan)))
 
     def failed(self) -> list[StepView]:
         return [s for s in self.steps.values() if s.state == "failed"]
@@ -109,9 +111,14 @@ class Workflows:
     Async: ``await Workflows(url).list()``. ``prefix`` must be the engine's.
     """
 
-    def __init__(self, redis_url: str, bus: Any = None, *, settings: BusSettings | None = None,
-                 prefix: str = "eventbus:", ttl: int = DEFAULT_TTL, client: Any = None) -> None:
-        self.store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client)
+    def __init__(self, redis_url: str | None = None, bus: Any = None, *, settings: BusSettings | None = None,
+                 prefix: str = "eventbus:", ttl: int = DEFAULT_TTL, client: Any = None,
+                 store: WorkflowStore | None = None) -> None:
+        if store is None:
+            if redis_url is None:
+                raise ConfigurationError("Workflows needs redis_url (or store=, e.g. eventbus.testing's)")
+            store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client)
+        self.store = store
         self._settings = settings if settings is not None else getattr(bus, "settings", None)
 
     async def close(self) -> None:
@@ -148,7 +155,7 @@ class Workflows:
         meta, records, joins = loaded
         plan = json.loads(meta["plan"]) if "plan" in meta else None
         on_error = json.loads(meta["on_error"]) if "on_error" in meta else []
-        steps = {s: StepView.of(s, records.get(s)) for s in plan_steps(plan)}
+        steps = {s: StepView.of(s, records.get(s)) for s in step_ids(plan)}
         steps.update({s: StepView.of(s, r) for s, r in records.items() if s not in steps})
         join_views = {g: JoinView(g, int(j.get("size", 0)), int(j.get("counted", 0)), _time(j.get("fired_at")),
                                   list(j.get("callbacks", []))) for g, j in joins.items()}
@@ -176,14 +183,32 @@ class Workflows:
                 raise ConfigurationError(f"step {step.step} failed without a parked message ({step.reason}): "
                                          "there is nothing to replay")
             await self.store.retrying(workflow_id, step.step)
-            result = await asyncio.to_thread(self._replay, step.queue, step.message_id)
-            if not result:
-                raise ConfigurationError(f"step {step.step}: message {step.message_id} is not in {step.queue}")
+            try:
+                found = await asyncio.to_thread(self._replay, step.queue, step.message_id)
+            except BaseException:
+                await self._still_failed(workflow_id, step)
+                raise
+            if not found:
+                await self._still_failed(workflow_id, step)
+                raise ConfigurationError(f"step {step.step}: message {step.message_id} is not in {step.queue} "
+                                         "(replayed already, or purged)")
             replayed.append(step.step)
         return replayed
 
+    async def _still_failed(self, workflow_id: str, step: StepView) -> None:
+        """The replay did not happen: the workflow is failed again, as before ``retry``."""
+        record = {"state": "failed", "type": step.type, "attempt": step.attempt, "message_id": step.message_id,
+                  "reason": step.reason, "error_type": step.error_type, "error": step.error, "queue": step.queue,
+                  "failed_at": step.finished_at.timestamp() if step.finished_at else None}
+        await self.store.failed(workflow_id, step.step, record, time.time())
+
     def _replay(self, queue: str, message_id: str) -> bool:
         assert self._settings is not None
-        with DeadLetters(self._settings) as tool:
+        with self._broker_scope(), DeadLetters(self._settings) as tool:
             result = tool.replay(queue, lambda parked: parked.event_id == message_id, limit=1)
         return bool(result.replayed)
+
+    def _broker_scope(self) -> contextlib.AbstractContextManager[Any]:
+        """Where the replay goes: RabbitMQ, or the memory broker of an ``eventbus.testing`` store."""
+        scope = getattr(self.store, "replay_scope", None)
+        return scope() if scope is not None else contextlib.nullcontext()

@@ -24,15 +24,15 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-__all__ = ["DEFAULT_TTL", "JoinOutcome", "RedisStore"]
+__all__ = ["DEFAULT_TTL", "JoinOutcome", "RedisStore", "WorkflowStore"]
 
 DEFAULT_TTL = 7 * 24 * 3600
 Outcome = Literal["wait", "fire", "busy", "done", "revoked"]
 Arg = bytes | str | int | float
 
-# KEYS: results, joins, lease, revoked, meta   ARGV: group, index, result, size, ttl, token, lease_ms
+# KEYS: results, joins, lease, revoked   ARGV: group, index, result, size, ttl, token, lease_ms
 _JOIN = """
 local ttl = tonumber(ARGV[5])
 if redis.call('EXISTS', KEYS[4]) == 1 then return {'revoked', 0, 0, 0} end
@@ -45,7 +45,7 @@ if redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', tonumber(ARGV[7])) then retur
 return {'busy', added, count, redis.call('PTTL', KEYS[3])}
 """
 
-# KEYS: results, joins, lease, meta   ARGV: group, record JSON, token, ttl
+# KEYS: results, joins, lease   ARGV: group, record JSON, token, ttl
 _FIRED = """
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
@@ -105,6 +105,7 @@ redis.call('HSET', KEYS[5], ARGV[4], ARGV[5])
 redis.call('SADD', KEYS[4], ARGV[4])
 redis.call('EXPIRE', KEYS[5], ttl)
 redis.call('EXPIRE', KEYS[4], ttl)
+redis.call('EXPIRE', KEYS[3], ttl)
 return complete_if_done(KEYS[1], KEYS[3], KEYS[4], ARGV[1])
 """
 
@@ -161,6 +162,29 @@ class JoinOutcome:
     lease_ms: int = 0
 
 
+class WorkflowStore(Protocol):
+    """What the engine and ``Workflows`` need of a store: ``RedisStore``, or ``MemoryWorkflowStore`` in tests."""
+
+    async def close(self) -> None: ...
+    async def count(self, workflow_id: str, group: str, index: int, size: int, result_json: bytes, *,
+                    token: str, lease_ms: int) -> JoinOutcome: ...
+    async def results(self, workflow_id: str, group: str, size: int) -> list[Any]: ...
+    async def mark_fired(self, workflow_id: str, group: str, *, token: str, size: int, counted: int,
+                         callbacks: Iterable[str]) -> None: ...
+    async def release(self, workflow_id: str, group: str, token: str) -> None: ...
+    async def started(self, workflow_id: str, *, plan: Any, on_error: Any, started_at: float,
+                      steps: Iterable[str]) -> bool: ...
+    async def completed(self, workflow_id: str, step: str, record: Mapping[str, Any]) -> bool: ...
+    async def failed(self, workflow_id: str, step: str, record: Mapping[str, Any], failed_at: float) -> bool: ...
+    async def cancelled(self, workflow_id: str, cancelled_at: float) -> None: ...
+    async def retrying(self, workflow_id: str, step: str) -> bool: ...
+    async def ids(self, *, failed: bool, limit: int) -> list[str]: ...
+    async def load(self, workflow_id: str
+                   ) -> tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, Any]] | None: ...
+    async def metas(self, ids: list[str]) -> list[dict[str, str] | None]: ...
+    async def forget(self, ids: list[str]) -> None: ...
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -169,13 +193,18 @@ class RedisStore:
     """The engine's keys and scripts on one Redis (``redis.asyncio``); see the module docstring."""
 
     def __init__(self, redis_url: str, *, prefix: str = "eventbus:", ttl: int = DEFAULT_TTL,
-                 client: Any = None, revoked_prefix: str | None = None) -> None:
+                 client: Any = None, revoked_prefix: str | None = None, max_connections: int = 16) -> None:
         import redis.asyncio as aioredis
 
         self.prefix = prefix
         self.revoked_prefix = revoked_prefix if revoked_prefix is not None else f"{prefix}revoked:"
         self.ttl = int(ttl)
-        self.redis = client if client is not None else aioredis.Redis.from_url(redis_url)
+        if client is None:
+            # A bounded pool that waits for a free connection: a worker runs up to ``prefetch`` reports
+            # at once, and one connection per report would swamp a Redis shared with everything else.
+            pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=max_connections, timeout=30)
+            client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+        self.redis = client
         self._join = self.redis.register_script(_JOIN)
         self._fired = self.redis.register_script(_FIRED)
         self._started = self.redis.register_script(_STARTED)
@@ -209,7 +238,7 @@ class RedisStore:
                     token: str, lease_ms: int) -> JoinOutcome:
         """Store member ``index``'s result unless it has one, and say what to do (one script)."""
         keys = [self.key(workflow_id, "join", group), self.key(workflow_id, "joins"),
-                self.key(workflow_id, "join", group, "lease"), self.revoked(workflow_id), self.key(workflow_id)]
+                self.key(workflow_id, "join", group, "lease"), self.revoked(workflow_id)]
         reply = await self._join(keys=keys, args=[group, index, result_json, size, self.ttl, token, lease_ms])
         return JoinOutcome(_text(reply[0]), bool(reply[1]), int(reply[2]), int(reply[3]))  # type: ignore[arg-type]
 
@@ -223,7 +252,7 @@ class RedisStore:
                          callbacks: Iterable[str]) -> None:
         record = json.dumps({"size": size, "counted": counted, "fired_at": time.time(), "callbacks": list(callbacks)})
         keys = [self.key(workflow_id, "join", group), self.key(workflow_id, "joins"),
-                self.key(workflow_id, "join", group, "lease"), self.key(workflow_id)]
+                self.key(workflow_id, "join", group, "lease")]
         await self._fired(keys=keys, args=[group, record, token, self.ttl])
 
     async def release(self, workflow_id: str, group: str, token: str) -> None:

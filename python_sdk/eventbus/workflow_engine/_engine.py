@@ -17,18 +17,22 @@ publishing can publish the same callback id twice, which an inbox downstream dro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from .._contract import EventContract
+from .._async_bus import EventBus
+from .._contract import EventContract, known_contract
+from .._exceptions import ConfigurationError
 from .._outgoing import OutgoingMessage, build_outgoing
-from ._forward import STEP_RESULT_ERRORS, step_messages
-from ._reports import (
+from .._retry import ExponentialBackoff, RetryPolicy
+from ..workflows._forward import STEP_RESULT_ERRORS, step_messages
+from ..workflows._reports import (
     ENGINE_QUEUE,
     FAILED,
     StepCompleted,
@@ -36,29 +40,31 @@ from ._reports import (
     WorkflowFailed,
     WorkflowStarted,
 )
-from ._slip import STEP_HEADER, Join, advance, frame_from_json, report_id, step_event_id
-from ._store import DEFAULT_TTL, RedisStore
+from ..workflows._slip import STEP_HEADER, Join, advance, frame_from_json, report_id, step_event_id
+from ._store import DEFAULT_TTL, RedisStore, WorkflowStore
 
-if TYPE_CHECKING:
-    from .._async_bus import EventBus
+__all__ = ["ENGINE_RETRY", "REPORT_BODY_LIMIT", "WorkflowEngine", "step_ids"]
 
-__all__ = ["WorkflowEngine", "plan_steps"]
+REPORT_BODY_LIMIT = 16 << 20
+ENGINE_RETRY = RetryPolicy(max_attempts=25, backoff=ExponentialBackoff(first=1.0, factor=2.0, maximum=120.0))
+"""A report the engine cannot handle (Redis down) is retried for about 40 minutes before it is parked
+in ``eventbus.workflow.engine.dlq`` (replay it from there: every decision is idempotent)."""
 
 log = logging.getLogger("eventbus.workflows")
 
 
-def plan_steps(plan: Any) -> Iterator[str]:
+def step_ids(plan: Any) -> Iterator[str]:
     """Every step id in a plan tree (any nesting of lists and objects; a step is an object with ``step``)."""
     if isinstance(plan, list):
         for item in plan:
-            yield from plan_steps(item)
+            yield from step_ids(item)
     elif isinstance(plan, dict):
         step = plan.get("step")
         if isinstance(step, str):
             yield step
         for key, value in plan.items():
             if key != "args" and isinstance(value, (list, dict)):
-                yield from plan_steps(value)
+                yield from step_ids(value)
 
 
 def _epoch(moment: datetime) -> float:
@@ -72,29 +78,42 @@ class WorkflowEngine:
     the key prefix (``revoked_prefix``, default ``<prefix>revoked:``, must be the revocation store's,
     ``eventbus:revoked:`` on the wire, so that a cancelled workflow's joins never fire); ``lease``
     (seconds) how long a firing engine holds a join before another may fire it; ``contracts`` the
-    contracts of callback steps that are not among the bus's own subscriptions and tasks.
+    contracts of callback steps that are not among the bus's own subscriptions and tasks; ``store``
+    another store than Redis (``eventbus.testing.memory_workflows(broker)``); ``retry`` the retry
+    policy of a report the engine could not handle (``ENGINE_RETRY``: about 40 minutes).
     """
 
-    def __init__(self, bus: EventBus, redis_url: str, *, ttl: int = DEFAULT_TTL, prefix: str = "eventbus:",
-                 lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (), client: Any = None,
-                 revoked_prefix: str | None = None) -> None:
+    def __init__(self, bus: EventBus, redis_url: str | None = None, *, ttl: int = DEFAULT_TTL,
+                 prefix: str = "eventbus:", lease: float = 30.0, contracts: Iterable[EventContract[Any]] = (),
+                 client: Any = None, revoked_prefix: str | None = None, store: WorkflowStore | None = None,
+                 retry: RetryPolicy = ENGINE_RETRY) -> None:
+        if not isinstance(bus, EventBus):
+            raise ConfigurationError(f"WorkflowEngine runs on an asyncio EventBus, got {type(bus).__name__} "
+                                     "(a worker for the engine can be a bus of its own: eventbus worker app:bus)")
         self.bus = bus
-        self.store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client, revoked_prefix=revoked_prefix)
+        if store is None:
+            if redis_url is None:
+                raise ConfigurationError("WorkflowEngine needs redis_url (or store=, e.g. eventbus.testing's)")
+            store = RedisStore(redis_url, prefix=prefix, ttl=ttl, client=client, revoked_prefix=revoked_prefix)
+        self.store = store
         self.lease_ms = max(1, int(lease * 1000))
         self._extra = {c.type: c for c in contracts}
         self.fired = 0  # joins this process fired (for tests and metrics)
-        subscribe = bus.subscribe
-        subscribe(WorkflowStarted, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_started)
-        subscribe(StepCompleted, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_completed)
-        subscribe(WorkflowFailed, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_failed)
-        subscribe(WorkflowCancelled, queue=ENGINE_QUEUE, binding_keys=("#",))(self.on_cancelled)
+        # A started report carries the whole plan (about 1 MB for a chord of 10 000): the engine reads
+        # reports up to 16 MiB whatever the bus's own limit (docs/wire-format.md, Reports and the engine).
+        limits = dataclasses.replace(bus.settings.limits,
+                                     max_body_bytes=max(bus.settings.limits.max_body_bytes, REPORT_BODY_LIMIT))
+        for model, handler in ((WorkflowStarted, self.on_started), (StepCompleted, self.on_completed),
+                               (WorkflowFailed, self.on_failed), (WorkflowCancelled, self.on_cancelled)):
+            bus.subscribe(model, queue=ENGINE_QUEUE, binding_keys=("#",), limits=limits, retry=retry)(handler)
         bus.on_shutdown(self.close)
 
     async def close(self) -> None:
         await self.store.close()
 
     def contract(self, event_type: str) -> EventContract[Any] | None:
-        """The contract of a step type known to this process (the bus's subscriptions and tasks)."""
+        """The contract of a step type: ``contracts=``, the bus's subscriptions and tasks, then any
+        contract made in this process."""
         if event_type in self._extra:
             return self._extra[event_type]
         for subscription in self.bus.subscriptions:
@@ -103,12 +122,12 @@ class WorkflowEngine:
         for task in self.bus.tasks:
             if task.contract.type == event_type:
                 return task.contract
-        return None
+        return known_contract(event_type)  # any contract made in this process (generated, a task's)
 
     # -- the four reports -----------------------------------------------------------------------------
 
     async def on_started(self, report: WorkflowStarted) -> None:
-        steps = list(dict.fromkeys(plan_steps(report.plan)))
+        steps = list(dict.fromkeys(step_ids(report.plan)))
         await self.store.started(report.workflow_id, plan=report.plan, on_error=report.on_error,
                                  started_at=_epoch(report.started_at), steps=steps)
 

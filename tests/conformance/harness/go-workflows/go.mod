@@ -1,0 +1,3 @@
+module eventbus.example/wfharness
+
+go 1.19

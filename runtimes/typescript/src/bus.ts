@@ -26,7 +26,9 @@ import { inputLimits, type InputLimits } from "./limits.js";
 import { type Logger, SILENT_LOGGER } from "./logger.js";
 import { DELIVER_AT_HEADER } from "./parking.js";
 import { type OutgoingMessage, Publisher } from "./publisher.js";
+import { Requests } from "./requests.js";
 import { DEFAULT_RETRY, RetryPolicy, type RetryOptions } from "./retry.js";
+import { RedisRevocations } from "./revocations.js";
 import { consumerQueueName, DEFAULT_DELIVERY_LIMIT, type QueueType } from "./topology.js";
 
 export const DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F";
@@ -61,6 +63,13 @@ export interface BusOptions {
   readonly shutdownGraceMs?: number;
   /** Where the library reports; default: nowhere (it never writes to the console by itself). */
   readonly logger?: Logger;
+  /**
+   * The revocation store (Redis URL, e.g. `redis://127.0.0.1:6379/0`): workflow steps and delayed
+   * deliveries whose workflow or id was cancelled/revoked are dropped before they run. Default: none.
+   */
+  readonly revocationsUrl?: string;
+  /** How long one revocation lookup may take before the delivery is handed back (default 5 000 ms). */
+  readonly revocationsTimeoutMs?: number;
 }
 
 export interface PublishOptions {
@@ -92,6 +101,17 @@ export interface SubscribeOptions {
   readonly retry?: RetryPolicy | RetryOptions;
   /** This handler's time limit in ms; default: the bus's. */
   readonly timeoutMs?: number;
+  /** Declare the queue with `x-single-active-consumer`: one consumer at a time, in order (docs/ordering.md). */
+  readonly singleActiveConsumer?: boolean;
+}
+
+export interface RequestOptions<R> {
+  /** The contract of the reply; omitted: the reply carries no result and the request resolves to undefined. */
+  readonly reply?: EventContract<R>;
+  /** How long to wait for the reply (required, > 0). */
+  readonly timeoutMs: number;
+  readonly subject?: string;
+  readonly id?: string;
 }
 
 export interface SubscriptionHandle {
@@ -107,6 +127,7 @@ export class EventBus {
   readonly service: string;
   readonly source: string;
   private readonly consumer: Consumer;
+  private readonly requests: Requests;
   private readonly middleware: Middleware[] = [];
   private readonly retry: RetryPolicy;
   private readonly handlerTimeoutMs: number;
@@ -118,6 +139,7 @@ export class EventBus {
     private readonly publisher: Publisher,
     private readonly connections: readonly RobustConnection[],
     private readonly logger: Logger,
+    private readonly revocations?: RedisRevocations,
   ) {
     this.service = options.service;
     this.source = options.source ?? `/services/${options.service}`;
@@ -134,7 +156,10 @@ export class EventBus {
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       logger,
       middleware: this.middleware,
+      source: this.source,
+      revocations,
     });
+    this.requests = new Requests(publisher, inputLimits(options.limits), logger);
   }
 
   /** Open the publish connection (the consume connection opens with the first subscription). */
@@ -159,7 +184,12 @@ export class EventBus {
     });
     await publisher.start();
     await connections[0].ready(connectTimeoutMs);
-    return new EventBus(options, publisher, connections, logger);
+    let revocations: RedisRevocations | undefined;
+    if (options.revocationsUrl !== undefined) {
+      revocations = new RedisRevocations(options.revocationsUrl, options.revocationsTimeoutMs ?? 5_000, logger);
+      await revocations.ready();
+    }
+    return new EventBus(options, publisher, connections, logger, revocations);
   }
 
   /** Add a middleware around every handler (outermost first); add them before subscribing. */
@@ -236,6 +266,20 @@ export class EventBus {
   }
 
   /**
+   * Publish `event` as a request and wait for its reply (RabbitMQ direct reply-to, a fresh correlation
+   * id): resolves to the reply's data, validated against `options.reply` (undefined without one).
+   * Rejects with RemoteTaskError when the responder's handler failed for good (its type and message),
+   * RequestTimeoutError after `timeoutMs` (nothing is left behind on the broker; a late reply is
+   * dropped), UnroutableError when no queue takes the request.
+   */
+  request<T, R>(contract: EventContract<T>, event: T, options: RequestOptions<R> & { readonly reply: EventContract<R> }): Promise<R>;
+  request<T>(contract: EventContract<T>, event: T, options: RequestOptions<never>): Promise<undefined>;
+  async request<T, R>(contract: EventContract<T>, event: T, options: RequestOptions<R>): Promise<R | undefined> {
+    const message = this.outgoing(contract, event, { subject: options.subject, id: options.id }, undefined);
+    return this.requests.request(message, options.reply, options.timeoutMs);
+  }
+
+  /**
    * Declare `<service>.<type>` (quorum, with its `.dlq`), bind it, and call `handler` for every
    * valid event, up to `prefetch` at once. Acked after the handler resolves; a failure is retried
    * through the delay queues by the handler's policy and parked after the last attempt; invalid
@@ -250,6 +294,7 @@ export class EventBus {
       bindingKeys: options.bindingKeys ?? [contract.routingKey],
       retry: policy(options.retry, this.retry),
       timeoutMs: options.timeoutMs ?? this.handlerTimeoutMs,
+      singleActiveConsumer: options.singleActiveConsumer,
     });
     return { queue };
   }
@@ -264,6 +309,7 @@ export class EventBus {
     this.closing ??= (async () => {
       await this.consumer.stop(graceMs);
       for (const connection of this.connections) await connection.close();
+      await this.revocations?.close();
     })();
     return this.closing;
   }

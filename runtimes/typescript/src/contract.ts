@@ -10,6 +10,7 @@ import addFormatsModule from "ajv-formats";
 import { EventValidationError, type SchemaViolation } from "./errors.js";
 import type { JsonValue } from "./json.js";
 import { DEFAULT_LIMITS, type InputLimits, loadJson } from "./limits.js";
+import { registerContract } from "./registry.js";
 
 // Ajv and ajv-formats are CommonJS modules whose class is also their `default` export.
 const Ajv2020 = Ajv2020Module as unknown as typeof Ajv2020Module.default;
@@ -61,7 +62,7 @@ function violation(error: ErrorObject): SchemaViolation {
   return { instancePath: error.instancePath || "/", schemaPath: error.schemaPath, message: error.message ?? error.keyword };
 }
 
-/** The run-time contract of one event type, its validator compiled on first use. */
+/** The run-time contract of one event type, its validator compiled on first use; registered (registry.ts). */
 export function defineContract<T>(spec: ContractSpec, schemas: Readonly<Record<string, JsonValue>>): EventContract<T> {
   let validate: ValidateFunction | undefined;
   const validator = (): ValidateFunction => {
@@ -96,5 +97,5 @@ export function defineContract<T>(spec: ContractSpec, schemas: Readonly<Record<s
       return Buffer.from(JSON.stringify(contract.check(event)), "utf8");
     },
   };
-  return contract;
+  return registerContract(contract);
 }

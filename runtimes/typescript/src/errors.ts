@@ -102,6 +102,33 @@ export class HandlerTimeoutError extends EventBusError {
   }
 }
 
+/**
+ * The handler of a request failed for good on the responder's side (its last attempt, or the
+ * request was parked): `remoteType` is the responder's exception type (Python: `module.Class`, Node:
+ * the error's name) and `remoteMessage` its message, as in the responder's parked copy.
+ */
+export class RemoteTaskError extends EventBusError {
+  constructor(
+    readonly remoteType: string,
+    readonly remoteMessage: string,
+    readonly eventType?: string,
+    readonly eventId?: string,
+  ) {
+    super(`${eventType ?? "request"} ${eventId ?? ""} failed remotely: ${remoteType}: ${remoteMessage}`);
+  }
+}
+
+/** No reply to a request within its timeout; nothing of it is left on the broker (direct reply-to). */
+export class RequestTimeoutError extends EventBusError {
+  constructor(
+    readonly timeoutMs: number,
+    readonly eventType?: string,
+    readonly eventId?: string,
+  ) {
+    super(`no reply to ${eventType ?? "request"} ${eventId ?? ""} within ${timeoutMs / 1000}s`);
+  }
+}
+
 /** Thrown by a handler on purpose to steer what happens to the message; not a failure. */
 export class HandlerControl extends Error {
   constructor(

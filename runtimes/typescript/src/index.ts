@@ -4,7 +4,7 @@
  * generated contract packages import it; see docs/runtime-typescript.md.
  */
 export { DEFAULT_URL, EventBus } from "./bus.js";
-export type { BusOptions, PublishOptions, SubscribeOptions, SubscriptionHandle } from "./bus.js";
+export type { BusOptions, PublishOptions, RequestOptions, SubscribeOptions, SubscriptionHandle } from "./bus.js";
 export { redactUrl } from "./connection.js";
 export { defineContract } from "./contract.js";
 export type { ContractSpec, EventContract } from "./contract.js";
@@ -40,6 +40,8 @@ export {
   PublishError,
   PublishNackedError,
   PublishTimeoutError,
+  RemoteTaskError,
+  RequestTimeoutError,
   RetryLater,
   TopologyError,
   TopologyMismatchError,
@@ -82,3 +84,32 @@ export {
   withoutSafetyNet,
 } from "./topology.js";
 export type { QueueSpec, QueueType } from "./topology.js";
+export { DIRECT_REPLY_TO } from "./publisher.js";
+export { isKnownContract, lookupContract, registerContract } from "./registry.js";
+export { errorReply, okReply, readReply, REPLY_STATUS_HEADER } from "./replies.js";
+export type { RequestProperties } from "./replies.js";
+export { isTaskResult, result } from "./results.js";
+export type { HandlerResult, TaskResult } from "./results.js";
+export { RedisRevocations, REVOKED_PREFIX, revocationKeys } from "./revocations.js";
+export type { RevocationStore } from "./revocations.js";
+export {
+  advance,
+  encodeSlip,
+  frameFromJson,
+  frameToJson,
+  MAX_SLIP_BYTES,
+  MAX_SLIP_DEPTH,
+  parseSlip,
+  reportId,
+  SLIP_HEADER,
+  SlipError,
+  STEP_HEADER,
+  stepBody,
+  stepEventId,
+  StepResultError,
+  WORKFLOW_HEADER,
+  WORKFLOW_NAMESPACE,
+} from "./slip.js";
+export type { Action, Frame, GroupFrame, JoinAction, JoinFrame, PublishAction, Slip, StepFrame, StepInput } from "./slip.js";
+export { completedReport, failedReport, readStep, REPORTS_EXCHANGE, STEP_COMPLETED_TYPE, stepMessages, WORKFLOW_FAILED_TYPE } from "./steps.js";
+export type { Completed, StepInfo, WorkflowFailure } from "./steps.js";

@@ -19,6 +19,9 @@ import { delayRoute, delayTopology, DELIVER_EXCHANGE, landingQueue, targetBindin
 import { PublishError, PublishNackedError, PublishTimeoutError, UnroutableError } from "./errors.js";
 import type { Logger } from "./logger.js";
 
+/** RabbitMQ's direct reply-to pseudo-queue (docs/wire-format.md, Request-reply). */
+export const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to";
+
 export interface OutgoingMessage {
   readonly exchange: string;
   readonly routingKey: string;
@@ -44,6 +47,8 @@ interface Live {
   readonly returned: Map<string, number>;
   /** Why the broker closed the channel, when it did (say, NOT_FOUND for a missing exchange). */
   failure?: string;
+  /** Consuming direct reply-to on this channel (requests), once asked to. */
+  listening?: Promise<void>;
 }
 
 export class Publisher {
@@ -53,6 +58,7 @@ export class Publisher {
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly deadlines: Deadlines;
+  private replyHandler: ((message: amqp.ConsumeMessage) => void) | undefined;
 
   constructor(
     private readonly connection: RobustConnection,
@@ -85,8 +91,28 @@ export class Publisher {
       const id = String(message.properties.messageId ?? "");
       live.returned.set(id, (live.returned.get(id) ?? 0) + 1);
     });
+    if (this.replyHandler !== undefined) await this.listen(live); // before any request goes out on it
     this.live = live;
     return live;
+  }
+
+  /** Hand every reply that reaches the publishing channel (direct reply-to) to `handler`. */
+  onReplies(handler: (message: amqp.ConsumeMessage) => void): void {
+    this.replyHandler = handler;
+  }
+
+  /** Make sure the publishing channel consumes direct reply-to (no-ack), as a request's publish needs. */
+  async listenForReplies(): Promise<void> {
+    await this.listen(this.live ?? (await this.channel()));
+  }
+
+  private listen(live: Live): Promise<void> {
+    live.listening ??= live.channel
+      .consume(DIRECT_REPLY_TO, (message) => {
+        if (message !== null) this.replyHandler?.(message);
+      }, { noAck: true })
+      .then(() => undefined);
+    return live.listening;
   }
 
   /** The confirm channel; a new one when the broker closed the last on a live connection. */

@@ -33,10 +33,18 @@ export function deadLetterQueueName(queue: string): string {
  * The consumer queue and its dead-letter queue. A quorum queue also gets a broker-side safety
  * net: after `deliveryLimit` deliveries never acked (a consumer that crashes on a message before
  * it can count attempts) the broker dead-letters it to the DLQ through the default exchange.
+ * `singleActiveConsumer` adds `x-single-active-consumer`: the broker delivers to one consumer of the
+ * queue at a time (the next when it goes), so deliveries keep the queue's order across replicas.
  */
-export function queueSpecs(queue: string, queueType: QueueType = "quorum", deliveryLimit: number = DEFAULT_DELIVERY_LIMIT): [QueueSpec, QueueSpec] {
+export function queueSpecs(
+  queue: string,
+  queueType: QueueType = "quorum",
+  deliveryLimit: number = DEFAULT_DELIVERY_LIMIT,
+  options: { readonly singleActiveConsumer?: boolean } = {},
+): [QueueSpec, QueueSpec] {
   const deadLetters = deadLetterQueueName(queue);
   const main: Record<string, unknown> = { "x-queue-type": queueType };
+  if (options.singleActiveConsumer === true) main["x-single-active-consumer"] = true;
   if (queueType === "quorum" && deliveryLimit > 0) {
     main["x-delivery-limit"] = deliveryLimit;
     main["x-dead-letter-exchange"] = "";

@@ -14,7 +14,9 @@ before the clock and warmed up with a chord of ``--warmup`` members. Measured pe
   publishing without confirms);
 - ``callback``: from the start of publishing until the callback ran (its own timestamp);
 - ``cpu``: user + system CPU of the worker processes and all their children (``/proc``) between the
-  start of publishing and the callback; the publisher's own CPU is printed beside it.
+  start of publishing and the callback; the publisher's own CPU is printed beside it, and so is the
+  CPU of the Redis server (``INFO cpu``) and of the process listening on 5672 (RabbitMQ, ``/proc``)
+  over the same span: shared services, so other sessions' work is in those two figures too.
 
 Printed: every round, then the medians and the ratio Celery / eventbus (above 1: eventbus is faster).
 Redis keys live in database ``--redis-db`` under a per-round prefix and are removed after the round.
@@ -67,6 +69,8 @@ class Measured:
     callback_s: float
     worker_cpu_s: float
     publisher_cpu_s: float
+    redis_cpu_s: float
+    rabbitmq_cpu_s: float
     ok: bool
     results: int
 
@@ -113,6 +117,29 @@ def tree_cpu(roots: list[int]) -> float:
                 wanted.add(pid)
                 frontier.append(pid)
     return sum(stats[pid][1] for pid in wanted if pid in stats) / _TICK
+
+
+def listener_pid(port: int) -> int | None:
+    """The process listening on TCP ``port`` (the shared RabbitMQ), from /proc; None if not found."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir()):
+                    return int(entry.name)
+    return None
+
+
+async def redis_cpu(client: aioredis.Redis) -> float:
+    """The Redis server's CPU seconds so far (INFO cpu: user + system)."""
+    info = await client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def own_cpu() -> float:
@@ -193,17 +220,23 @@ async def measure(run: Round, roots: list[int], publish: Callable[[int, str], Aw
             warm = await wait_done(client, run.done_key + ":warmup", run.args.timeout)
             if not warm["ok"]:
                 raise RuntimeError(f"the warm-up chord's callback saw wrong results: {warm}")
-        cpu_before, own_before = tree_cpu(roots), own_cpu()
+        broker = listener_pid(5672)
+        services = [broker] if broker is not None else []
+        cpu_before, own_before, broker_before = tree_cpu(roots), own_cpu(), tree_cpu(services)
+        redis_before = await redis_cpu(client)
         started = time.time()
         await publish(run.args.count, run.done_key)
         published = time.time()
         own_after = own_cpu()
         done = await wait_done(client, run.done_key, run.args.timeout)
-        cpu_after = tree_cpu(roots)
+        cpu_after, broker_after = tree_cpu(roots), tree_cpu(services)
+        redis_after = await redis_cpu(client)
     finally:
         await client.aclose()
     return Measured(publish_s=published - started, callback_s=float(done["t"]) - started,
                     worker_cpu_s=cpu_after - cpu_before, publisher_cpu_s=own_after - own_before,
+                    redis_cpu_s=redis_after - redis_before,
+                    rabbitmq_cpu_s=broker_after - broker_before if broker is not None else float("nan"),
                     ok=bool(done["ok"]), results=int(done["count"]))
 
 
@@ -292,7 +325,8 @@ PEERS: dict[str, Callable[[Round], Awaitable[Measured]]] = {
 }
 
 COLUMNS = (("publish_s", "publish s"), ("callback_s", "to callback s"), ("worker_cpu_s", "worker CPU s"),
-           ("publisher_cpu_s", "publisher CPU s"))
+           ("publisher_cpu_s", "publisher CPU s"), ("redis_cpu_s", "Redis CPU s*"),
+           ("rabbitmq_cpu_s", "RabbitMQ CPU s*"))
 
 
 def _load() -> str:
@@ -336,6 +370,7 @@ async def main() -> None:
             loads.append(_load())
             print(f"round {number} {name:<9} publish {measured.publish_s:7.2f} s  callback {measured.callback_s:7.2f} s"
                   f"  worker CPU {measured.worker_cpu_s:7.2f} s  publisher CPU {measured.publisher_cpu_s:6.2f} s"
+                  f"  Redis CPU {measured.redis_cpu_s:6.2f} s  RabbitMQ CPU {measured.rabbitmq_cpu_s:6.2f} s"
                   f"  results {measured.results} ok={measured.ok}  load {loads[-1]}", flush=True)
             if not measured.ok or measured.results != args.count:
                 raise SystemExit(f"{name}: the callback saw wrong results; no table")
@@ -352,6 +387,7 @@ async def main() -> None:
     for name, m in medians.items():
         print(f"{name}: {args.count / m['callback_s']:,.0f} members/s to the callback, "
               f"{m['worker_cpu_s'] / args.count * 1e6:,.0f} worker CPU µs per member")
+    print("* the shared services' CPU over the same span: other sessions' load included, not attributable")
     print(f"load average after each round: {', '.join(loads)}")
     if args.json_out:
         args.json_out.write_text(json.dumps({

@@ -161,6 +161,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         scheduler=False,
         batch_max=args.batch,
         relay=not args.relay_process,
+        decay_shards=1,  # no decay chord, so no workflow engine consuming beside the measured service
     )
     queue = consumer_queue_name(service_name, "chat.conversation.ended.v1")
     stream = simulate(users=args.users, conversations=args.events, days=60, seed=args.seed, duplicate_share=0.0)

@@ -8,6 +8,7 @@ from the message bytes, so no intermediate objects are built for data that is go
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,7 +47,7 @@ class EventContract(Generic[ModelT]):
 
     type: str
     exchange: str
-    model: type[ModelT]
+    model: builtins.type[ModelT]  # ``builtins``: the field ``type`` above shadows the builtin here
     schema: Mapping[str, Any]
     resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     routing_key: str = ""
@@ -67,7 +68,8 @@ class EventContract(Generic[ModelT]):
 
     @cached_property
     def _validator(self) -> Any:
-        registry = jsonschema_rs.Registry(list(self.resources.items())) if self.resources else None
+        resources: list[tuple[str, Any]] = list(self.resources.items())
+        registry = jsonschema_rs.Registry(resources) if self.resources else None
         return jsonschema_rs.validator_for(dict(self.schema), registry=registry, validate_formats=True)
 
     def violations(self, instance: Any) -> list[SchemaViolation]:

@@ -118,7 +118,7 @@ def _scan(
     # are let go first.
     keys = 0
     suspicious = False
-    stack = [value]
+    stack: list[Any] = [value]
     pop = stack.pop
     push = stack.append
     while stack:

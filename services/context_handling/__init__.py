@@ -8,6 +8,7 @@ publishes ``context.friendship.status_changed.v1`` and ``context.candidates.upda
     derived                  derived events and their deterministic ids
     storage, processor       tables and the one-transaction write path
     batcher, cache, jobs     batching, the candidate cache, the periodic jobs
+    decay, decay_chord       the decay recompute by shards, and as a chord of them (a canvas)
     observability, app       metrics and health, the assembled service
     commands, cli            the console script's commands, and its entry point
 

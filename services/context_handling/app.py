@@ -34,11 +34,13 @@ from eventbus import (
     create_sql_engine,
     run_transaction,
 )
+from eventbus.workflow_engine import WorkflowEngine
 from eventbus_contracts import ConversationEndedV1
 
 from . import jobs
 from .batcher import Batcher, Submitted
 from .cache import open_cache
+from .decay_chord import DecayChord
 from .observability import HealthServer, SampledCollector, ServiceMetrics, counter, gauge
 from .processor import BatchResult, ConversationProcessor, Incoming, Outcome
 from .settings import ServiceSettings
@@ -91,6 +93,23 @@ class ContextHandlingService:
         self.scheduler.job(settings.decay_cron, name=jobs.DECAY_JOB, misfire_grace=None)(self._decay_job)
         self.scheduler.job(settings.fallback_cron, name=jobs.FALLBACK_JOB)(self._fallback_job)
         self.bus.subscribe(ConversationEndedV1)(self.on_conversation_ended)
+        # The daily recompute as a chord of shards on the replicas when there is Redis for the joins.
+        self.decay_chord: DecayChord | None = None
+        self.workflow_engine: WorkflowEngine | None = None
+        self.last_decay: jobs.DecayReport | None = None
+        if settings.decay_as_chord:
+            assert settings.redis_url is not None
+            self.decay_chord = DecayChord(
+                self.bus,
+                self.storage,
+                self.cache,
+                shards=settings.decay_shards,
+                record=self._record_decay,
+                failed=lambda failure: self.metrics.decay_failed.inc(),
+                wake=self.relay.wake,
+            )
+            if settings.workflow_engine:
+                self.workflow_engine = WorkflowEngine(self.bus, settings.redis_url, prefix=settings.workflow_prefix)
         self.metrics.watch(SampledCollector(self._sample_database))
         self.metrics.watch(SampledCollector(self._sample_runtime, max_age=0.0))
         self.http: HealthServer | None = None
@@ -141,10 +160,20 @@ class ContextHandlingService:
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    async def _decay_job(self, tick: Tick) -> jobs.DecayReport:
+    async def _decay_job(self, tick: Tick) -> jobs.DecayReport | str:
+        """The recompute in this process (its report), or started as a chord of shards (its workflow id)."""
+        if self.decay_chord is not None:
+            return await self.decay_chord.start(tick.scheduled_at)
         report = await asyncio.to_thread(jobs.decay_recompute, self.storage, self.cache, tick.scheduled_at)
         self.relay.wake()
+        self._record_decay(report)
         return report
+
+    def _record_decay(self, report: jobs.DecayReport) -> None:
+        self.last_decay = report
+        self.metrics.decay_examined.inc(report.examined)
+        for status, n in report.lowered.items():
+            self.metrics.decay_lowered.labels(status.value).inc(n)
 
     async def _fallback_job(self, tick: Tick) -> jobs.FallbackReport:
         stale = await asyncio.to_thread(jobs.stale_cache_users, self.storage, self.cache)

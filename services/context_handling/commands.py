@@ -98,7 +98,8 @@ def run() -> None:
 
 
 async def _relay(settings: ServiceSettings) -> None:
-    service = create_service(settings.with_(scheduler=False, http=None))
+    # in this process: the decay recompute as one walk, not a chord (no workers need to be running)
+    service = create_service(settings.with_(scheduler=False, http=None, decay_shards=1))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -117,7 +118,8 @@ def relay() -> None:
 
 
 async def _run_job(settings: ServiceSettings, name: str, at: datetime | None) -> Any:
-    service = create_service(settings.with_(scheduler=False, http=None))
+    # in this process: the decay recompute as one walk, not a chord (no workers need to be running)
+    service = create_service(settings.with_(scheduler=False, http=None, decay_shards=1))
     try:
         await service.bus.declare_exchanges(REGISTRY)  # a job publishes: fail fast when no broker answers
         await service.prepare()

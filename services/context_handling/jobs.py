@@ -27,17 +27,16 @@ from eventbus import (
     consumer_queue_name,
     dead_letter_queue_name,
     run_transaction,
-    tick_id,
 )
 from eventbus_contracts import CONVERSATION_ENDED_V1
 
 from .cache import CachedCandidates, CandidateCache
 from .candidates import friend_graph, rank_candidates
-from .derived import pair_key, status_changed
-from .scoring import Status
+from .decay import DECAY_JOB, DecayReport, lower_decayed
 from .storage import Storage
 
 __all__ = [
+    "DECAY_JOB",
     "DecayReport",
     "FallbackReport",
     "decay_recompute",
@@ -48,7 +47,6 @@ __all__ = [
 
 log = logging.getLogger("context_handling.jobs")
 
-DECAY_JOB = "decay-recompute"
 OUTBOX_RETENTION = timedelta(days=7)
 FALLBACK_JOB = "fallback"
 
@@ -68,17 +66,6 @@ TRANSIENT_ERROR_TYPES = frozenset(
         "redis.exceptions.TimeoutError",
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class DecayReport:
-    midnight: datetime
-    examined: int
-    lowered: dict[Status, int]
-
-    def __str__(self) -> str:
-        moved = ", ".join(f"{n} to {status.value}" for status, n in self.lowered.items() if n) or "none lowered"
-        return f"as of {self.midnight.isoformat()}: {self.examined} pairs examined, {moved}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,55 +90,17 @@ def purge_published(storage: Storage) -> int:
 
 
 def decay_recompute(storage: Storage, cache: CandidateCache, midnight: datetime, *, chunk: int = 1000) -> DecayReport:
-    """Lower the status of every pair that decayed into a lower tier by ``midnight`` (see above)."""
-    cause = tick_id(DECAY_JOB, midnight)
-    examined = 0
-    lowered = dict.fromkeys(Status, 0)
-    touched: set[str] = set()
-    after: tuple[str, str] | None = None
-    while True:
+    """Lower the status of every pair that decayed into a lower tier by ``midnight``, in this process.
 
-        def one_chunk(connection, after=after):  # type: ignore[no-untyped-def]
-            rows = storage.pairs_decayable(connection, midnight, after=after, limit=chunk)
-            changes: dict[tuple[str, str], Status] = {}
-            lowered_rows = []
-            for row in rows:
-                lower = row.state.decayed_status(midnight)
-                if lower is None:
-                    continue
-                changes[(row.user_a, row.user_b)] = lower
-                lowered_rows.append((row, lower))
-            versions = storage.outbox.next_sequences(connection, [pair_key(key) for key in changes])
-            entries = [
-                status_changed(
-                    (row.user_a, row.user_b),
-                    row.status,
-                    lower,
-                    row.state.score_at(midnight),
-                    midnight,
-                    cause_id=cause,
-                    conversation_id=None,
-                    version=version,
-                )
-                for (row, lower), version in zip(lowered_rows, versions, strict=True)
-            ]
-            now = datetime.now(UTC)
-            storage.set_statuses(connection, changes, now)
-            storage.outbox.add_many(connection, entries, now=now)
-            return rows, changes
-
-        rows, changes = run_transaction(storage.engine, one_chunk)
-        examined += len(rows)
-        for (a, b), status in changes.items():
-            lowered[status] += 1
-            touched.update((a, b))
-        if len(rows) < chunk:
-            break
-        after = (rows[-1].user_a, rows[-1].user_b)
+    The whole recompute as one walk (``decay.lower_decayed`` with one shard), then the candidate
+    caches of the users it touched. The scheduler runs it as a chord of shards instead when the
+    service has Redis (``decay_chord``).
+    """
+    report, touched = lower_decayed(storage, midnight, chunk=chunk)
     if touched:
         rebuild_candidate_caches(storage, cache, sorted(touched))
-    log.info("decay recompute as of %s: %d pairs examined, %d lowered", midnight, examined, sum(lowered.values()))
-    return DecayReport(midnight, examined, lowered)
+    log.info("decay recompute %s", report)
+    return report
 
 
 def rebuild_candidate_caches(storage: Storage, cache: CandidateCache, users: list[str], *, chunk: int = 500) -> int:

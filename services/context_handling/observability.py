@@ -9,7 +9,8 @@ WSGI app serves /metrics), so probes are answered even while the event loop is b
 
 Metrics (prefix ``context_``): events consumed by outcome, retried deliveries, parked events by
 reason, processing latency (receipt to commit) and batch size histograms, derived events by
-type, the outbox backlog and relay results, pairs by status, scheduler ticks and leadership.
+type, the outbox backlog and relay results, pairs by status, scheduler ticks and leadership, and the
+pairs the decay recomputes examined and lowered (counted where the recompute's report is recorded).
 Backlog and pair counts are read from the database when scraped, at most every few seconds.
 """
 
@@ -58,6 +59,18 @@ class ServiceMetrics:
         )
         self.derived = Counter(
             "context_derived_events", "Derived events written to the outbox, by type.", ["type"], registry=r
+        )
+        self.decay_examined = Counter(
+            "context_decay_pairs_examined", "Pairs examined by decay recomputes recorded here.", registry=r
+        )
+        self.decay_lowered = Counter(
+            "context_decay_pairs_lowered",
+            "Pairs lowered by decay recomputes recorded here, by new status.",
+            ["status"],
+            registry=r,
+        )
+        self.decay_failed = Counter(
+            "context_decay_failed", "Decay recomputes whose shard failed for good (on_error ran here).", registry=r
         )
 
     def watch(self, collector: Collector) -> None:

@@ -16,6 +16,9 @@
 | ``CONTEXT_CACHE_PREFIX`` | ``context-handling:`` | Redis key prefix |
 | ``CONTEXT_RELAY`` | ``on`` | ``off``: this process publishes no outbox rows (run ``context-handling relay`` apart) |
 | ``CONTEXT_OUTBOX_LEASE`` | 15 | seconds a relay holds claimed outbox rows; a dead relay's rows wait this long |
+| ``CONTEXT_DECAY_SHARDS`` | 8 | with ``REDIS_URL``: the daily decay recompute is a chord of N shards; 1: in-process |
+| ``CONTEXT_WORKFLOW_ENGINE`` | ``on`` | with a chord: this process also runs the workflow engine (the joins) |
+| ``CONTEXT_WORKFLOW_PREFIX`` | ``eventbus:`` | the engine's Redis key prefix (``eventbus workflow list`` reads it) |
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ class ServiceSettings:
     relay_batch: int = 500
     outbox_lease: int = 15
     relay: bool = True
+    decay_shards: int = 8
+    workflow_engine: bool = True
+    workflow_prefix: str = "eventbus:"
 
     def __post_init__(self) -> None:
         CronSchedule(self.fallback_cron, self.timezone)
@@ -85,12 +91,19 @@ class ServiceSettings:
             raise ConfigurationError("CONTEXT_CANDIDATES_TTL must be at least 1 second")
         if self.outbox_lease < 1:
             raise ConfigurationError("CONTEXT_OUTBOX_LEASE must be at least 1 second")
+        if self.decay_shards < 1:
+            raise ConfigurationError("CONTEXT_DECAY_SHARDS must be at least 1")
         if self.batch_max < 1:
             raise ConfigurationError("the batch size must be at least 1")
 
     @property
     def service(self) -> str:
         return self.bus.service
+
+    @property
+    def decay_as_chord(self) -> bool:
+        """The daily recompute runs as a chord of shards: it needs Redis (the engine's joins) and 2+ shards."""
+        return self.redis_url is not None and self.decay_shards > 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServiceSettings:
@@ -112,6 +125,9 @@ class ServiceSettings:
             "relay": _switch(environ, "CONTEXT_RELAY"),
             "http": _address(environ.get("CONTEXT_HTTP", "127.0.0.1:9480")),
             "outbox_lease": _int(environ, "CONTEXT_OUTBOX_LEASE", 15),
+            "decay_shards": _int(environ, "CONTEXT_DECAY_SHARDS", 8),
+            "workflow_engine": _switch(environ, "CONTEXT_WORKFLOW_ENGINE"),
+            "workflow_prefix": environ.get("CONTEXT_WORKFLOW_PREFIX") or "eventbus:",
         }
         values.update(overrides)
         return cls(**values)

@@ -230,6 +230,56 @@ class Storage:
             query = query.where(sa.tuple_(p.c.user_a, p.c.user_b) > sa.tuple_(*after))
         return [PairRow(a, b, s, t, sc, Status(st), n) for a, b, s, t, sc, st, n in connection.execute(query)]
 
+    def decayable_keys(
+        self, connection: Connection, moment: datetime, *, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """The keys ``pairs_decayable`` would return, without locking: a shard of the decay recompute
+        walks these and locks only its own pairs (``lock_decayable``)."""
+        p = self.pairs
+        query = (
+            sa.select(p.c.user_a, p.c.user_b)
+            .where(p.c.status != Status.stranger.value, p.c.t_ref < moment)
+            .order_by(p.c.user_a, p.c.user_b)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(sa.tuple_(p.c.user_a, p.c.user_b) > sa.tuple_(*after))
+        return [(a, b) for a, b in connection.execute(query)]
+
+    def lock_decayable(
+        self, connection: Connection, moment: datetime, keys: Sequence[tuple[str, str]]
+    ) -> list[PairRow]:
+        """Those of ``keys`` that are still above stranger with T_ref before ``moment``, locked, in key order.
+
+        Checked again under the lock: a conversation may have changed a pair since the unlocked walk.
+        """
+        if not keys:
+            return []
+        p = self.pairs
+        found: list[PairRow] = []
+        for chunk in _chunks(sorted(keys), CHUNK):
+            query = (
+                sa.select(p.c.user_a, p.c.user_b, p.c.strength, p.c.t_ref, p.c.score, p.c.status, p.c.conversations)
+                .where(
+                    keys_in(connection, p, ["user_a", "user_b"], chunk),
+                    p.c.status != Status.stranger.value,
+                    p.c.t_ref < moment,
+                )
+                .order_by(p.c.user_a, p.c.user_b)
+                .with_for_update()
+            )
+            found.extend(PairRow(a, b, s, t, sc, Status(st), n) for a, b, s, t, sc, st, n in connection.execute(query))
+        return found
+
+    def users_changed_since(self, connection: Connection, since: datetime) -> list[str]:
+        """Users with a pair written at or after ``since`` (wall clock), sorted."""
+        p = self.pairs
+        query = sa.union(
+            sa.select(p.c.user_a.label("user_id")).where(p.c.updated_at >= since),
+            sa.select(p.c.user_b.label("user_id")).where(p.c.updated_at >= since),
+        )
+        return sorted(connection.execute(query).scalars())
+
     def set_statuses(self, connection: Connection, changes: Mapping[tuple[str, str], Status], now: datetime) -> None:
         rows = [
             {"user_a": a, "user_b": b, "status": status.value, "updated_at": now}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from eventbus import (
     SyncEventBus,
 )
 from eventbus_contracts import REGISTRY, ConversationEndedV1
+from tests._queues import until
 
 from ..conftest import RawBroker, wait_until
 
@@ -53,11 +55,8 @@ class Calls:
         return [call for call in self.seen if call[0] == conversation_id]
 
 
-async def _until(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
+async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    await until(predicate, timeout, 0.02)
 
 
 def _check_transient(calls: Calls) -> None:

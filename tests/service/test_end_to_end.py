@@ -51,6 +51,7 @@ def process(
         "REDIS_URL": REDIS_URL,
         "CONTEXT_CACHE_PREFIX": redis_prefix,
         "CONTEXT_SCHEDULER": "off",
+        "CONTEXT_DECAY_SHARDS": "1",  # no decay chord: no workflow engine on the shared broker's engine queue
         "CONTEXT_HTTP": "127.0.0.1:0",
         "EVENTBUS_PREFETCH": "200",
         # a killed relay's claimed rows wait out this lease before another relay sends them

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pika
 import pytest
@@ -21,6 +20,7 @@ from eventbus import (
     RetryPolicy,
     SyncEventBus,
 )
+from tests._queues import until
 
 from .._vhosts import amqp_url, private_vhost
 
@@ -39,11 +39,8 @@ def _settings(url: str) -> BusSettings:
     return BusSettings(urls=(url,), service="billing-svc", handler_timeout=10, shutdown_grace=2)
 
 
-async def _until(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
+async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    await until(predicate, timeout, 0.02)
 
 
 def _dlq(url: str, queue: str) -> list[tuple[pika.BasicProperties, bytes]]:

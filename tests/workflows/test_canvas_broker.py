@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import orjson
@@ -24,6 +24,7 @@ from eventbus import (
 )
 from eventbus.workflows import ENGINE_QUEUE, SLIP_HEADER, STEP_HEADER, WORKFLOW_HEADER, WorkflowFailed, chain, group
 from eventbus.workflows._slip import report_id, step_event_id
+from tests._queues import until
 
 from .._vhosts import amqp_url, private_vhost
 from ._models import Profile, Summary
@@ -44,11 +45,8 @@ def _settings(url: str, service: str = "wf-svc") -> BusSettings:
     return BusSettings(urls=(url,), service=service, handler_timeout=10, shutdown_grace=2)
 
 
-async def _until(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
+async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    await until(predicate, timeout, 0.02)
 
 
 def _drain(url: str, queue: str) -> list[tuple[pika.BasicProperties, bytes]]:

@@ -24,6 +24,7 @@ import redis
 from eventbus.workflow_engine import Workflows
 from eventbus.workflows import ENGINE_QUEUE, chord, group
 from eventbus.workflows._slip import step_event_id
+from tests._queues import queue_depth as _depth
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
@@ -78,12 +79,6 @@ class Workers:
         self.processes.clear()
 
 
-def _depth(url: str, queue: str) -> int:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        return connection.channel().queue_declare(queue, passive=True).method.message_count
-    finally:
-        connection.close()
 
 
 def _exists(url: str, queue: str) -> bool:

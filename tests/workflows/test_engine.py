@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +27,8 @@ from eventbus.workflows._reports import (
     WorkflowStarted,
 )
 from eventbus.workflows._slip import report_id, step_event_id
+from tests._queues import queue_depth as _depth
+from tests._queues import until
 
 from .._databases import REDIS_URL
 from .._vhosts import amqp_url, private_vhost
@@ -60,11 +61,8 @@ class Handled:
         return result
 
 
-async def _until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
+async def _until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    await until(predicate, timeout, 0.05)
 
 
 def _probe(url: str, exchange: str, key: str) -> tuple[pika.BlockingConnection, str]:
@@ -86,12 +84,6 @@ def _drain(connection: pika.BlockingConnection, queue: str) -> list[tuple[pika.B
         found.append((properties, body))
 
 
-def _depth(url: str, queue: str) -> int:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        return connection.channel().queue_declare(queue, passive=True).method.message_count
-    finally:
-        connection.close()
 
 
 def _member(workflow_id: str, index: int, size: int, result: Any, callback: dict[str, Any]) -> StepCompleted:

@@ -22,7 +22,7 @@ from .._envelope import format_time
 from .._exceptions import ConfigurationError
 
 try:
-    from croniter import croniter
+    from croniter import croniter  # type: ignore[import-untyped]  # (no stubs in the package)
 except ImportError:  # pragma: no cover - exercised only without the extra
     croniter = None
 

@@ -161,12 +161,14 @@ def _binary_arrays(engine: Engine) -> None:
 
 def dialect_insert(table: Any, dialect_name: str) -> Any:
     if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect_name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise ConfigurationError(f"database {dialect_name!r} is not supported (use sqlite or postgresql)")
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    if dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    raise ConfigurationError(f"database {dialect_name!r} is not supported (use sqlite or postgresql)")
 
 
 def insert_ignoring_conflicts(table: Any, dialect_name: str) -> Any:

@@ -32,7 +32,7 @@ from ._published import PublishedEvents
 try:
     from pytest_asyncio import fixture as _async_fixture
 except ImportError:  # pragma: no cover - without pytest-asyncio async fixtures need another runner
-    _async_fixture = pytest.fixture
+    _async_fixture = pytest.fixture  # type: ignore[assignment]  # same call shape, other overloads
 
 __all__ = ["clock", "memory_broker", "memory_bus", "published", "rabbitmq_bus", "rabbitmq_vhost"]
 

@@ -53,7 +53,7 @@ _ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, RuntimeError, 
 async def _connect(settings: BusSettings, role: str) -> AbstractConnection:
     errors: list[tuple[str, BaseException]] = []
     name = f"{settings.service}:{role}"
-    properties = {"connection_name": name, **settings.client_properties}
+    properties: dict[str, Any] = {"connection_name": name, **settings.client_properties}
     for url in settings.urls:
         try:
             return await aio_pika.connect(
@@ -144,6 +144,11 @@ def _message(properties: Properties, body: bytes) -> aio_pika.Message:
         type=properties.message_type,
         app_id=properties.app_id,
     )
+
+
+async def _awaited(settle: Callable[[], Awaitable[None]]) -> None:
+    """``settle()`` as a coroutine of its own: aio-pika's ack and nack return awaitables, tasks want coroutines."""
+    await settle()
 
 
 async def _on_throwaway_channel(connection: AbstractConnection, work: Callable[[Any], Awaitable[None]]) -> None:
@@ -354,7 +359,7 @@ class AioPikaSession:
         if not self.owns(delivery) or delivery not in self._unacked:
             return
         self._unacked.discard(delivery)
-        task = asyncio.get_running_loop().create_task(settle())
+        task = asyncio.get_running_loop().create_task(_awaited(settle))
         self._tasks.add(task)
         task.add_done_callback(self._settled)
 

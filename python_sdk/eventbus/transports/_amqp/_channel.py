@@ -325,14 +325,16 @@ class Channel:
     def _on_method(self, method: MethodFrame) -> None:
         if isinstance(method, spec.Channel.Close):
             self.connection.write(encode_method(self.number, spec.Channel.CloseOk()))
-            self._closed(ChannelClosedError(method.reply_text or "channel closed by the broker", method.reply_code))
+            reason = method.reply_text or "channel closed by the broker"
+            self._closed(ChannelClosedError(reason, method.reply_code or 0))
             return
         if isinstance(method, spec.Basic.Cancel):
-            self._consumers.pop(method.consumer_tag, None)
+            tag = method.consumer_tag or ""
+            self._consumers.pop(tag, None)
             if not method.nowait:
-                self.connection.write(encode_method(self.number, spec.Basic.CancelOk(method.consumer_tag)))
+                self.connection.write(encode_method(self.number, spec.Basic.CancelOk(tag)))
             if self.on_cancel is not None:
-                self.on_cancel(method.consumer_tag)
+                self.on_cancel(tag)
             return
         if isinstance(method, spec.Channel.Flow):
             self.flow_active = bool(method.active)

@@ -188,7 +188,7 @@ class Connection(asyncio.Protocol):
         elif isinstance(method, spec.Connection.Close):
             self.write(encode_method(0, spec.Connection.CloseOk()))
             self._flush()
-            self._abort(ConnectionClosedError(method.reply_text or "closed by the broker", method.reply_code))
+            self._abort(ConnectionClosedError(method.reply_text or "closed by the broker", method.reply_code or 0))
         elif isinstance(method, spec.Connection.CloseOk) and self._close_ok and not self._close_ok.done():
             self._close_ok.set_result(None)
 

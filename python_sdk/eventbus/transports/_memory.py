@@ -28,19 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import heapq
 import itertools
 import weakref
-from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .._delay import Binding, ExchangeSpec
 from .._exceptions import PublishError, TopologyMismatchError, UnroutableError
 from .._topology import QueueSpec
+from ._memory_clock import MemoryClock
+from ._memory_model import Exchange, MemoryDelivery, Queue, StoredMessage, topic_matches, with_headers
 from ._outcomes import publish_failure
 from ._protocol import DIRECT_REPLY_TO, DeliveryCallback, Outgoing, Properties, Topology
 
@@ -58,155 +57,6 @@ __all__ = [
 _RETURNED = UnroutableError("NO_ROUTE")
 
 
-@lru_cache(maxsize=16384)
-def topic_matches(pattern: str, key: str) -> bool:
-    """AMQP topic matching: ``*`` is exactly one word, ``#`` zero or more."""
-    return _match(tuple(pattern.split(".")), tuple(key.split(".")))
-
-
-def _match(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_match(rest, words[i:]) for i in range(len(words) + 1))
-    return bool(words) and (head == "*" or head == words[0]) and _match(rest, words[1:])
-
-
-class MemoryClock:
-    """The broker's time in seconds; it moves only when a test says so (``advance``).
-
-    ``now`` counts seconds from ``start`` (a UTC datetime, by default 2026-01-01 00:00); code
-    that reads wall-clock time and sleeps (the scheduler) uses ``utcnow()`` and ``sleep()``,
-    which wake when ``advance`` passes their deadline.
-    """
-
-    def __init__(self, broker: MemoryBroker, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
-        self._broker = broker
-        self.now = 0.0
-        self.start = start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-        self.waking = 0
-        """Sleepers woken by ``advance`` that have not resumed yet (the broker counts as busy)."""
-
-    async def advance(self, seconds: float) -> None:
-        """Move time forward, delivering whatever falls due on the way (delayed publishes,
-        retries, sleepers), and let the handlers run after each step, as they would meanwhile."""
-        await self._broker.advance(seconds)
-
-    def utcnow(self) -> datetime:
-        return self.start + timedelta(seconds=self.now)
-
-    async def sleep(self, seconds: float, interrupt: asyncio.Future[Any] | None = None) -> None:
-        """Return once the clock has moved ``seconds`` on, or ``interrupt`` is done."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (self.now + max(0.0, seconds), next(self._order), future)
-        heapq.heappush(self._sleepers, entry)
-
-        def interrupted(_: Any) -> None:
-            if not future.done():
-                self.waking += 1
-                future.set_result(None)
-
-        if interrupt is not None:
-            interrupt.add_done_callback(interrupted)
-        try:
-            await future
-        finally:
-            if future.done() and not future.cancelled():
-                self.waking -= 1
-            if interrupt is not None:
-                interrupt.remove_done_callback(interrupted)
-            if entry in self._sleepers:
-                self._sleepers.remove(entry)
-                heapq.heapify(self._sleepers)
-
-    def next_wake(self) -> float | None:
-        while self._sleepers and self._sleepers[0][2].done():
-            heapq.heappop(self._sleepers)
-        return self._sleepers[0][0] if self._sleepers else None
-
-    def wake(self) -> None:
-        """Wake every sleeper whose time has come."""
-        while self._sleepers and self._sleepers[0][0] <= self.now + 1e-9:
-            _, _, future = heapq.heappop(self._sleepers)
-            if not future.done():
-                self.waking += 1
-                future.set_result(None)
-
-
-@dataclass(slots=True)
-class StoredMessage:
-    """A message on a queue (or as it was published): what a handler or a test can look at."""
-
-    exchange: str
-    routing_key: str
-    properties: Properties
-    body: bytes
-    redelivered: bool = False
-    delivery_count: int = 0
-    expires_at: float | None = None
-
-    @property
-    def headers(self) -> dict[str, Any]:
-        return dict(self.properties.headers or {})
-
-    @property
-    def event_type(self) -> str | None:
-        return self.properties.message_type
-
-    @property
-    def message_id(self) -> str | None:
-        return self.properties.message_id
-
-
-@dataclass(slots=True, eq=False)
-class MemoryDelivery:
-    """One delivery to one consumer; the ``Incoming`` of the seam."""
-
-    session: MemorySession
-    queue: _Queue
-    stored: StoredMessage
-    exchange: str
-    routing_key: str
-    redelivered: bool
-
-    @property
-    def body(self) -> bytes:
-        return self.stored.body
-
-    @property
-    def properties(self) -> Properties:
-        return self.stored.properties
-
-
-@dataclass(eq=False)
-class _Queue:
-    name: str
-    arguments: dict[str, Any]
-    messages: deque[StoredMessage] = field(default_factory=deque)
-    consumers: list[tuple[MemorySession, DeliveryCallback]] = field(default_factory=list)
-    turn: int = 0
-
-    @property
-    def ttl(self) -> float | None:
-        value = self.arguments.get("x-message-ttl")
-        return None if value is None else int(value) / 1000
-
-    @property
-    def quorum(self) -> bool:
-        return self.arguments.get("x-queue-type") == "quorum"
-
-
-@dataclass(eq=False)
-class _Exchange:
-    name: str
-    type: str
-    arguments: dict[str, Any]
-    bindings: list[Binding] = field(default_factory=list)
-
-
 class MemoryBroker:
     """One in-memory broker (think: one vhost). Give each bus ``broker.transport()``."""
 
@@ -215,8 +65,8 @@ class MemoryBroker:
         self.clock = MemoryClock(self) if start is None else MemoryClock(self, start)
         self.published: list[StoredMessage] = []
         """Every message a client published and the broker accepted, in order (for assertions)."""
-        self._exchanges: dict[str, _Exchange] = {"": _Exchange("", "direct", {})}
-        self._queues: dict[str, _Queue] = {}
+        self._exchanges: dict[str, Exchange] = {"": Exchange("", "direct", {})}
+        self._queues: dict[str, Queue] = {}
         self._sessions: set[MemorySession] = set()
         self._pumping: set[str] = set()
         self._locks: dict[str, MemoryLock] = {}
@@ -303,7 +153,7 @@ class MemoryBroker:
     def _declare_exchange(self, spec: ExchangeSpec) -> None:
         existing = self._exchanges.get(spec.name)
         if existing is None:
-            self._exchanges[spec.name] = _Exchange(spec.name, spec.type, dict(spec.arguments))
+            self._exchanges[spec.name] = Exchange(spec.name, spec.type, dict(spec.arguments))
         elif existing.type != spec.type or existing.arguments != dict(spec.arguments):
             raise TopologyMismatchError(
                 f"exchange {spec.name!r}", f"declared as {spec.type} {spec.arguments}, exists as "
@@ -313,7 +163,7 @@ class MemoryBroker:
     def _declare_queue(self, spec: QueueSpec) -> None:
         existing = self._queues.get(spec.name)
         if existing is None:
-            self._queues[spec.name] = _Queue(spec.name, dict(spec.arguments))
+            self._queues[spec.name] = Queue(spec.name, dict(spec.arguments))
             return
         for name in sorted(set(spec.arguments) | set(existing.arguments), key=lambda n: (n != "x-queue-type", n)):
             if spec.arguments.get(name) != existing.arguments.get(name):
@@ -376,7 +226,7 @@ class MemoryBroker:
             reached = self._route(alternate, routing_key, properties, body, seen)
         return reached
 
-    def _enqueue(self, queue: _Queue, message: StoredMessage, *, front: bool = False) -> None:
+    def _enqueue(self, queue: Queue, message: StoredMessage, *, front: bool = False) -> None:
         ttl = queue.ttl
         if ttl == 0 and not self._has_room(queue):
             self._dead_letter(queue, message, "expired")  # TTL 0: gone unless a consumer takes it now
@@ -389,7 +239,7 @@ class MemoryBroker:
             queue.messages.append(message)
         self._schedule(queue)
 
-    def _dead_letter(self, queue: _Queue, message: StoredMessage, reason: str) -> None:
+    def _dead_letter(self, queue: Queue, message: StoredMessage, reason: str) -> None:
         """As RabbitMQ does: to the queue's dead-letter exchange, with ``x-death`` history."""
         exchange = queue.arguments.get("x-dead-letter-exchange")
         if exchange is None:
@@ -413,20 +263,20 @@ class MemoryBroker:
         headers.update({"x-last-death-exchange": message.exchange, "x-last-death-queue": queue.name,
                         "x-last-death-reason": reason})
         headers.pop("x-delivery-count", None)
-        properties = _with_headers(message.properties, headers)
+        properties = with_headers(message.properties, headers)
         self._route(exchange, routing_key, properties, message.body, set())
 
     # -- delivering ----------------------------------------------------------------------------
 
-    def _has_room(self, queue: _Queue) -> bool:
+    def _has_room(self, queue: Queue) -> bool:
         return any(session.has_room(queue) for session, _ in queue.consumers)
 
-    def _schedule(self, queue: _Queue) -> None:
+    def _schedule(self, queue: Queue) -> None:
         if queue.consumers and queue.name not in self._pumping:
             self._pumping.add(queue.name)
             asyncio.get_running_loop().call_soon(self._pump, queue)
 
-    def _pump(self, queue: _Queue) -> None:
+    def _pump(self, queue: Queue) -> None:
         """Hand waiting messages to consumers with room, round robin, oldest first."""
         self._pumping.discard(queue.name)
         while queue.messages and queue.consumers:
@@ -442,7 +292,7 @@ class MemoryBroker:
             message = queue.messages.popleft()
             if message.delivery_count and queue.quorum:
                 headers = {**(message.properties.headers or {}), "x-delivery-count": message.delivery_count}
-                message.properties = _with_headers(message.properties, headers)
+                message.properties = with_headers(message.properties, headers)
             delivery = MemoryDelivery(session, queue, message, message.exchange, message.routing_key,
                                       message.redelivered)
             session.unacked.append(delivery)
@@ -509,14 +359,6 @@ class MemoryBroker:
                 await asyncio.sleep(0.001)  # a handler may be waiting on real I/O or a thread
 
 
-def _with_headers(properties: Properties, headers: dict[str, Any]) -> Properties:
-    copy = Properties()
-    for name in Properties.__slots__:
-        setattr(copy, name, getattr(properties, name))
-    copy.headers = headers
-    return copy
-
-
 class MemorySession:
     """One consumer session on the memory broker (the seam's ``Session``)."""
 
@@ -528,12 +370,12 @@ class MemorySession:
         self.unacked: list[MemoryDelivery] = []
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.id = next(self._ids)
-        self._queues: list[_Queue] = []
+        self._queues: list[Queue] = []
 
-    def has_room(self, queue: _Queue) -> bool:
+    def has_room(self, queue: Queue) -> bool:
         return sum(1 for d in self.unacked if d.queue is queue) < self.prefetch
 
-    def attach(self, queue: _Queue, callback: DeliveryCallback) -> None:
+    def attach(self, queue: Queue, callback: DeliveryCallback) -> None:
         queue.consumers.append((self, callback))
         self._queues.append(queue)
         self.broker._schedule(queue)

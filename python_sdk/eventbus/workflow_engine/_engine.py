@@ -135,13 +135,18 @@ class WorkflowEngine:
         record = {"state": "completed", "type": report.type, "attempt": report.attempt,
                   "started_at": _epoch(report.started_at), "finished_at": _epoch(report.finished_at),
                   "result_type": report.result_type}
-        await self.store.completed(report.workflow_id, report.step, record)
-        if report.join is not None:
-            join = report.join
-            frame = frame_from_json({"join": join.group, "index": join.index, "size": join.size})
-            next_frames = tuple(frame_from_json(f) for f in join.next)
-            on_error = tuple(frame_from_json(f) for f in join.on_error)
-            await self._count(report.workflow_id, Join(frame, join.result, next_frames, on_error))  # type: ignore[arg-type]
+        tracked = self.store.completed(report.workflow_id, report.step, record)
+        if report.join is None:
+            await tracked
+            return
+        join = report.join
+        frame = frame_from_json({"join": join.group, "index": join.index, "size": join.size})
+        next_frames = tuple(frame_from_json(f) for f in join.next)
+        on_error = tuple(frame_from_json(f) for f in join.on_error)
+        counted = self._count(report.workflow_id, Join(frame, join.result, next_frames, on_error))  # type: ignore[arg-type]
+        # Side by side, so that both scripts reach Redis in one round trip (the store pipelines them);
+        # both are idempotent, so a failure of either hands the report back for both to run again.
+        await asyncio.gather(tracked, counted)
 
     async def on_failed(self, report: WorkflowFailed) -> None:
         record = {"state": "failed", "type": report.type, "attempt": report.attempt,

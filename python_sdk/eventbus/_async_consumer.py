@@ -234,13 +234,17 @@ class AsyncConsumer:
             redelivered=message.redelivered,
         )
         headers = properties.headers
-        if headers and (WORKFLOW_HEADER in headers or SLIP_HEADER in headers):
-            await self._handle_step(dispatcher, delivery, message, read_step(headers))
+        # A workflow step (docs/wire-format.md, the routing slip): a bad slip parks it unrun.
+        step = read_step(headers) if headers and (WORKFLOW_HEADER in headers or SLIP_HEADER in headers) else None
+        if step is not None and step.problem is not None:
+            log.warning("parking workflow step %s/%s on %s: %s", step.workflow_id, step.step, dispatcher.queue,
+                        step.problem.error)
+            await self._settle_failure(dispatcher, delivery, message, step.problem, 1, None, step)
             return
         outcome = dispatcher.prepare(delivery)
         if not isinstance(outcome, Ready):
             log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
-            await self._settle_failure(dispatcher, delivery, message, outcome, 1, None)
+            await self._settle_failure(dispatcher, delivery, message, outcome, 1, None, step)
             return
         subscription = outcome.subscription
         try:
@@ -249,52 +253,35 @@ class AsyncConsumer:
             else:
                 result = await self._call_limited(outcome, subscription.timeout)
         except Exception as exc:
-            await self._settle_failure(dispatcher, delivery, message, exc, outcome.context.attempt, outcome)
+            await self._settle_failure(dispatcher, delivery, message, exc, outcome.context.attempt, outcome, step)
+            return
+        if step is not None and not await self._move_on(dispatcher, delivery, message, outcome, step, result):
             return
         if properties.reply_to:
             await self._answer(ok_reply(properties, result, source=self._settings.source))
         self._settle(message)
 
-    async def _handle_step(self, dispatcher: QueueDispatcher, delivery: Delivery, message: Any, run: StepRun) -> None:
-        """A workflow step (docs/wire-format.md, the routing slip): a bad slip parks it unrun; after
-        its handler, its next steps and its report go out in one confirmed batch before the ack."""
-        if run.problem is not None:
-            log.warning("parking workflow step %s/%s on %s: %s", run.workflow_id, run.step, dispatcher.queue,
-                        run.problem.error)
-            await self._settle_failure(dispatcher, delivery, message, run.problem, 1, None, run)
-            return
-        outcome = dispatcher.prepare(delivery)
-        if not isinstance(outcome, Ready):
-            log.warning("parking delivery on %s: %s: %s", dispatcher.queue, outcome.code, outcome.error)
-            await self._settle_failure(dispatcher, delivery, message, outcome, 1, None, run)
-            return
+    async def _move_on(self, dispatcher: QueueDispatcher, delivery: Delivery, message: Any, outcome: Ready,
+                       step: StepRun, result: Any) -> bool:
+        """After a step's handler: its next steps and its report go out in one confirmed batch; True
+        when they did (the delivery may be acked), False when the delivery was settled otherwise."""
         context = outcome.context
         try:
-            if outcome.subscription.timeout is None:
-                result = await outcome.call()
-            else:
-                result = await self._call_limited(outcome, outcome.subscription.timeout)
-        except Exception as exc:
-            await self._settle_failure(dispatcher, delivery, message, exc, context.attempt, outcome, run)
-            return
-        try:
-            messages = after_success(run, result, event_type=context.type, attempt=context.attempt,
+            messages = after_success(step, result, event_type=context.type, attempt=context.attempt,
                                      source=self._settings.source)
         except STEP_RESULT_ERRORS as exc:
             reason = ParkReason("workflow_result_invalid", str(exc), type(exc).__name__)
-            log.warning("workflow step %s/%s: %s; parking it", run.workflow_id, run.step, exc)
-            await self._settle_failure(dispatcher, delivery, message, reason, context.attempt, outcome, run)
-            return
+            log.warning("workflow step %s/%s: %s; parking it", step.workflow_id, step.step, exc)
+            await self._settle_failure(dispatcher, delivery, message, reason, context.attempt, outcome, step)
+            return False
         error = await self._send_workflow(messages)
-        if error is not None:
-            log.error("could not move workflow %s on after step %s (%s); handing the delivery back",
-                      run.workflow_id, run.step, error)
-            await asyncio.sleep(_SETTLE_PAUSE)
-            self._settle(message, requeue=True)
-            return
-        if message.properties.reply_to:
-            await self._answer(ok_reply(message.properties, result, source=self._settings.source))
-        self._settle(message)
+        if error is None:
+            return True
+        log.error("could not move workflow %s on after step %s (%s); handing the delivery back",
+                  step.workflow_id, step.step, error)
+        await asyncio.sleep(_SETTLE_PAUSE)
+        self._settle(message, requeue=True)
+        return False
 
     async def _send_workflow(self, messages: Sequence[OutgoingMessage], first: Outgoing | None = None
                              ) -> BaseException | None:

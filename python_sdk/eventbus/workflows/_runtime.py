@@ -66,12 +66,11 @@ def read_step(headers: Mapping[str, Any]) -> StepRun:
 def after_success(run: StepRun, result: Any, *, event_type: str, attempt: int, source: str) -> list[OutgoingMessage]:
     """The next steps and the ``step_completed`` report; raises ``STEP_RESULT_ERRORS`` (park at once)."""
     assert run.slip is not None
-    if not run.slip.next:  # the branch ends here: whatever it returned moves nothing on
-        report = completed_report(workflow_id=run.workflow_id, step=run.step, event_type=event_type,
-                                  attempt=attempt, started_at=run.started_at, result=result, join=None, source=source)
-        return [report]
-    actions = advance(run.slip.next, advance_result(result), run.slip.on_error)
-    messages, join = step_messages(actions, workflow_id=run.workflow_id, contracts=known_contract, source=source)
+    messages: list[OutgoingMessage] = []
+    join = None
+    if run.slip.next:  # at the end of its branch a step's result moves nothing on, whatever it is
+        actions = advance(run.slip.next, advance_result(result), run.slip.on_error)
+        messages, join = step_messages(actions, workflow_id=run.workflow_id, contracts=known_contract, source=source)
     report = completed_report(workflow_id=run.workflow_id, step=run.step, event_type=event_type, attempt=attempt,
                               started_at=run.started_at, result=result, join=join, source=source)
     return [*messages, report]

@@ -38,6 +38,7 @@ from typing import Any
 from ._async_publisher import AsyncPublisher, delay_machinery, properties_of
 from ._delay import DELIVER_EXCHANGE, Binding, ExchangeSpec, target_binding_key
 from ._dispatch import Delivery, QueueDispatcher, Ready
+from ._envelope import binary_attribute
 from ._exceptions import EventBusError, HandlerTimeoutError, TopologyError, UnroutableError
 from ._outgoing import OutgoingMessage
 from ._parking import ParkReason
@@ -377,10 +378,11 @@ class AsyncConsumer:
     def _failure_reports(self, dispatcher: QueueDispatcher, message: Any, reason: ParkReason, attempt: int,
                          step: StepRun) -> list[OutgoingMessage]:
         """The ``workflow.failed`` report and ``on_error`` steps of a parked step."""
-        headers = message.properties.headers or {}
-        event_type = headers.get("cloudEvents_type") or message.properties.message_type or ""
-        message_id = headers.get("cloudEvents_id") or message.properties.message_id or ""
-        return after_park(step, reason, event_type=str(event_type), message_id=str(message_id), attempt=attempt,
+        properties = message.properties
+        headers = properties.headers or {}
+        event_type = binary_attribute(headers, "type") or properties.message_type or ""
+        message_id = binary_attribute(headers, "id") or properties.message_id or ""
+        return after_park(step, reason, event_type=event_type, message_id=message_id, attempt=attempt,
                           queue=dead_letter_queue_name(dispatcher.queue), source=self._settings.source)
 
     # -- shutdown -----------------------------------------------------------------------------

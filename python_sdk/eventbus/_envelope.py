@@ -29,6 +29,7 @@ __all__ = [
     "SPECVERSION",
     "CloudEventAttributes",
     "IncomingEnvelope",
+    "binary_attribute",
     "build_headers",
     "format_time",
     "ordering_extensions",
@@ -146,6 +147,16 @@ def _text(value: Any, name: str = "") -> str:
     if isinstance(value, datetime):
         return format_time(value if value.tzinfo else value.replace(tzinfo=UTC))
     return str(value)
+
+
+def binary_attribute(headers: Mapping[str, Any], name: str) -> str | None:
+    """One binary-mode attribute (``id``, ``type`` …) under whichever prefix carries it, before the
+    envelope is parsed (the revocation check, the report of a step too broken to read)."""
+    for prefix in _READ_PREFIXES:
+        value = headers.get(prefix + name)
+        if value is not None:
+            return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
+    return None
 
 
 @functools.lru_cache(maxsize=1024)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from ._envelope import binary_attribute
 from ._parking import DELIVER_AT_HEADER
 from ._revocations import Revocations
 
@@ -23,7 +24,6 @@ __all__ = ["WORKFLOW_ID_HEADER", "RevocationCheck", "Verdict", "event_type_of", 
 log = logging.getLogger("eventbus")
 
 WORKFLOW_ID_HEADER = "eventbus-workflow-id"  # workflows._slip.WORKFLOW_HEADER (the core imports no room)
-_ID_PREFIXES = ("cloudEvents_", "cloudEvents:", "ce-", "ce_")  # _envelope's binary-mode prefixes, in its order
 
 
 class Verdict(enum.Enum):
@@ -36,14 +36,6 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
-def _attribute(headers: Mapping[str, Any], name: str) -> str | None:
-    for prefix in _ID_PREFIXES:
-        value = headers.get(prefix + name)
-        if value is not None:
-            return _text(value)
-    return None
-
-
 def revocation_ids(headers: Mapping[str, Any] | None, message_id: str | None) -> tuple[str, ...]:
     """The ids to look up for a delivery, read from its headers before anything is parsed: none for
     a plain event; else its workflow id (if any) and its CloudEvents id (binary mode, whichever
@@ -53,14 +45,14 @@ def revocation_ids(headers: Mapping[str, Any] | None, message_id: str | None) ->
     workflow = headers.get(WORKFLOW_ID_HEADER)
     if workflow is None and DELIVER_AT_HEADER not in headers:
         return ()
-    event_id = _attribute(headers, "id") or message_id or ""
+    event_id = binary_attribute(headers, "id") or message_id or ""
     ids = (event_id,) if workflow is None else (_text(workflow), event_id)
     return tuple(i for i in ids if i)
 
 
 def event_type_of(headers: Mapping[str, Any], message_type: str | None) -> str:
     """The CloudEvents type of a delivery, for the log line (the ``type`` attribute, else the AMQP type)."""
-    return _attribute(headers, "type") or message_type or "event"
+    return binary_attribute(headers, "type") or message_type or "event"
 
 
 class RevocationCheck:

@@ -7,6 +7,7 @@ connection of every process lands in it) and its own Redis key prefix; both are 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,8 +25,9 @@ def schema_url(base: str, schema: str) -> str:
     return f"{base}{separator}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextlib.contextmanager
+def private_schema() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL schema, dropped with all it holds afterwards."""
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL, poolclass=sa.pool.NullPool)
     with admin.begin() as connection:
@@ -36,6 +38,12 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with private_schema() as url:
+        yield url
 
 
 @pytest.fixture

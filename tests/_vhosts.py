@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -45,3 +46,10 @@ def private_vhost(prefix: str = "test") -> Iterator[str]:
 
 def amqp_url(vhost: str) -> str:
     return f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+
+
+def vhost_queues(vhost: str) -> list[str]:
+    """The names of the queues in ``vhost``, sorted (``rabbitmqctl``: no management API needed)."""
+    out = subprocess.run(["rabbitmqctl", "list_queues", "-p", vhost, "-q", "--no-table-headers", "name"],
+                         check=True, capture_output=True, text=True, timeout=60).stdout
+    return sorted(line.strip() for line in out.splitlines() if line.strip())

@@ -56,7 +56,7 @@ from eventbus.workflows._slip import (
     step_event_id,
 )
 from tests._databases import REDIS_URL
-from tests._vhosts import amqp_url, private_vhost
+from tests._vhosts import amqp_url, private_vhost, vhost_queues
 from tests.toolchain.harnesses import HARNESS, build_go_harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -289,16 +289,10 @@ def _settings(vhost: str, service: str) -> BusSettings:
     return BusSettings(urls=(amqp_url(vhost),), service=service, handler_timeout=10, shutdown_grace=2)
 
 
-def _queues(vhost: str) -> list[str]:
-    out = subprocess.run(["rabbitmqctl", "list_queues", "-p", vhost, "-q", "--no-table-headers", "name"],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
-    return sorted(line.strip() for line in out.splitlines() if line.strip())
-
-
 async def test_python_requests_answered_by_go(wf_harness: list[str], vhost: str) -> None:
     with serving(wf_harness, vhost) as go:
         async with EventBus(_settings(vhost, "caller")) as caller:
-            before = await asyncio.to_thread(_queues, vhost)
+            before = await asyncio.to_thread(vhost_queues, vhost)
             result = await caller.request(demo.SquareV1(n=7), reply=demo.SquaredV1, timeout=15)
             assert isinstance(result, demo.SquaredV1) and (result.n, result.square) == (7, 49)
             with pytest.raises(RemoteTaskError) as raised:
@@ -308,7 +302,7 @@ async def test_python_requests_answered_by_go(wf_harness: list[str], vhost: str)
             go.stop(signal.SIGKILL)  # a downed responder: the request waits in its queue, the caller times out
             with pytest.raises(RequestTimeoutError):
                 await caller.request(demo.SquareV1(n=3), reply=demo.SquaredV1, timeout=1)
-            after = await asyncio.to_thread(_queues, vhost)
+            after = await asyncio.to_thread(vhost_queues, vhost)
     assert after == before and not [q for q in after if "reply" in q or q.startswith("amq.")]
 
 
@@ -331,13 +325,13 @@ async def test_go_requests_answered_by_python(wf_harness: list[str], vhost: str)
 
     async with responder:
         await responder.start()
-        before = await asyncio.to_thread(_queues, vhost)
+        before = await asyncio.to_thread(vhost_queues, vhost)
         assert await _go_request(wf_harness, vhost, "--n", "6") == {"n": 6, "square": 36}
         assert await _go_request(wf_harness, vhost, "--n", "2", "--fail") == {
             "error": "remote", "remote_type": "builtins.ValueError", "remote_message": "python will not square 2"}
     # the responder is down (its queue stays): Go's request times out
     assert await _go_request(wf_harness, vhost, "--n", "9", "--timeout-ms", "700") == {"error": "timeout"}
-    after = await asyncio.to_thread(_queues, vhost)
+    after = await asyncio.to_thread(vhost_queues, vhost)
     assert after == before and not [q for q in after if "reply" in q or q.startswith("amq.")]
 
 
@@ -354,7 +348,7 @@ async def test_a_request_with_no_responder_times_out_in_both_languages(wf_harnes
     async with EventBus(_settings(vhost, "caller")) as caller:
         with pytest.raises(RequestTimeoutError):
             await caller.request(demo.SquareV1(n=1), reply=demo.SquaredV1, timeout=0.5)
-    assert _queues(vhost) == ["nobody"]
+    assert vhost_queues(vhost) == ["nobody"]
 
 
 @pytest.mark.redis

@@ -41,7 +41,7 @@ from eventbus._topology import queue_specs
 from eventbus.workflows._forward import step_messages
 from eventbus.workflows._reports import StepCompleted, WorkflowFailed
 from eventbus.workflows._slip import JoinFrame, StepFrame, advance, report_id, step_event_id
-from tests._vhosts import amqp_url, private_vhost
+from tests._vhosts import amqp_url, private_vhost, vhost_queues
 from tests.toolchain.builds import link_node_modules, tsc
 from tests.toolchain.harnesses import HARNESS as HARNESSES
 from tests.toolchain.harnesses import build_go_harness
@@ -311,12 +311,6 @@ def _settings(vhost: str, service: str) -> BusSettings:
     return BusSettings(urls=(amqp_url(vhost),), service=service, handler_timeout=10, shutdown_grace=2)
 
 
-def _queues(vhost: str) -> list[str]:
-    out = subprocess.run(["rabbitmqctl", "list_queues", "-p", vhost, "-q", "--no-table-headers", "name"],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
-    return sorted(line.strip() for line in out.splitlines() if line.strip())
-
-
 async def test_python_requests_node(node_cli: list[str], vhost: str) -> None:
     worker = await asyncio.to_thread(NodeWorker, node_cli, vhost)
     try:
@@ -327,11 +321,11 @@ async def test_python_requests_node(node_cli: list[str], vhost: str) -> None:
                 await caller.request(SquareV1(n=5, fail=True), reply=SquaredV1, timeout=15)
             assert raised.value.remote_type == "Error"
             assert raised.value.remote_message == "square 5 failed on purpose"
-            before = await asyncio.to_thread(_queues, vhost)
+            before = await asyncio.to_thread(vhost_queues, vhost)
             await asyncio.to_thread(worker.stop)  # the responder goes down: its queue stays, nobody consumes
             with pytest.raises(RequestTimeoutError):
                 await caller.request(SquareV1(n=8), reply=SquaredV1, timeout=1)
-            assert await asyncio.to_thread(_queues, vhost) == before
+            assert await asyncio.to_thread(vhost_queues, vhost) == before
     finally:
         worker.stop()
 
@@ -359,10 +353,10 @@ async def test_node_requests_python(node_cli: list[str], vhost: str) -> None:
         assert await asyncio.to_thread(_node_request, node_cli, vhost, {"n": 2, "fail": True}, 15_000) == {
             "error": "RemoteTaskError", "remoteType": "builtins.ValueError", "remoteMessage": "no square of 2 today"}
     # the responder is down; its queue is still bound, so the request is routed and waits unanswered
-    before = await asyncio.to_thread(_queues, vhost)
+    before = await asyncio.to_thread(vhost_queues, vhost)
     answer = await asyncio.to_thread(_node_request, node_cli, vhost, {"n": 3}, 700)
     assert answer["error"] == "RequestTimeoutError"
-    assert await asyncio.to_thread(_queues, vhost) == before  # no reply queue was left behind
+    assert await asyncio.to_thread(vhost_queues, vhost) == before  # no reply queue was left behind
 
 
 # -- a chain across the three languages ------------------------------------------------------------

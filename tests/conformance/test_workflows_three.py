@@ -6,8 +6,8 @@
 - Request-reply Node → Go and Go → Node: a typed result, the remote error, and a timeout once the
   responder is down, with no queue left behind.
 
-The Python → Go → Node → Python chain is in test_workflows_node.py; each runtime's own cases are in
-test_workflows_go.py and test_workflows_node.py.
+The Python → Go → Node → Python chain is in test_workflows_node.py; each runtime's own cases, and the
+harness processes used here, are in test_workflows_go.py and test_workflows_node.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,21 +25,14 @@ import pytest
 from eventbus import BusSettings, EventBus
 from eventbus.workflow_engine import WorkflowEngine, Workflows
 from tests._databases import REDIS_URL
-from tests._vhosts import amqp_url, private_vhost
+from tests._vhosts import amqp_url, private_vhost, vhost_queues
+from tests.conformance.test_workflows_go import Go, wf_harness  # noqa: F401 (a fixture)
 from tests.conformance.test_workflows_node import NodeWorker, node_cli  # noqa: F401 (a fixture)
-from tests.toolchain.harnesses import HARNESS as HARNESSES
-from tests.toolchain.harnesses import build_go_harness
 
 ROOT = Path(__file__).resolve().parents[2]
 from wfdemo_contracts import SquaredV1, SquareV1, TotalV1  # noqa: E402 (test_workflows_node puts it on the path)
 
 pytestmark = [pytest.mark.broker, pytest.mark.conformance, pytest.mark.polyglot]
-
-
-@pytest.fixture(scope="module")
-def go_cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    return build_go_harness(ROOT / "examples" / "workflows" / "generated" / "go", tmp_path_factory.mktemp("go-wf3"),
-                            HARNESSES / "go-workflows")
 
 
 @pytest.fixture
@@ -49,32 +41,13 @@ def vhost() -> Iterator[str]:
         yield name
 
 
-class GoWorker:
-    """The Go harness serving the demo's Go steps; it prints {"ready":true} once it consumes."""
-
-    def __init__(self, cli: list[str], vhost: str) -> None:
-        self.process = subprocess.Popen([*cli, "serve", "--url", amqp_url(vhost), "--service", "wfgo"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        assert self.process.stderr is not None
-        deadline = time.monotonic() + 60
-        while '"ready":true' not in (line := self.process.stderr.readline()):
-            assert line and time.monotonic() < deadline, "the Go harness stopped before it was ready"
-        threading.Thread(target=self.process.stderr.read, daemon=True).start()  # keep its log pipe drained
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(15)
-
-
-def _queues(vhost: str) -> list[str]:
-    out = subprocess.run(["rabbitmqctl", "list_queues", "-p", vhost, "-q", "--no-table-headers", "name"],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
-    return sorted(line.strip() for line in out.splitlines() if line.strip())
+def _go(harness: list[str], vhost: str) -> Go:
+    """The Go harness serving the demo's Go steps (test_workflows_go's), ready once it consumes."""
+    return Go([*harness, "serve", "--url", amqp_url(vhost), "--service", "wfgo"])
 
 
 async def test_a_chord_with_members_in_go_and_node_is_joined_once_by_python(
-        node_cli: list[str], go_cli: list[str], vhost: str, redis_prefix: str) -> None:  # noqa: F811
+        node_cli: list[str], wf_harness: list[str], vhost: str, redis_prefix: str) -> None:  # noqa: F811
     from eventbus.workflows import chord, step
 
     size = 200
@@ -87,7 +60,7 @@ async def test_a_chord_with_members_in_go_and_node_is_joined_once_by_python(
         totals.append(event)
 
     node = await asyncio.to_thread(NodeWorker, node_cli, vhost)
-    go = await asyncio.to_thread(GoWorker, go_cli, vhost)
+    go = await asyncio.to_thread(_go, wf_harness, vhost)
     try:
         async with bus:
             await bus.start()
@@ -122,8 +95,8 @@ def _go_request(cli: list[str], vhost: str, n: int, timeout_ms: int, fail: bool 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_node_asks_go_and_go_asks_node(node_cli: list[str], go_cli: list[str], vhost: str) -> None:  # noqa: F811
-    go = GoWorker(go_cli, vhost)
+def test_node_asks_go_and_go_asks_node(node_cli: list[str], wf_harness: list[str], vhost: str) -> None:  # noqa: F811
+    go = _go(wf_harness, vhost)
     try:
         assert _node_request(node_cli, vhost, 7, 10_000) == {"ok": True, "data": {"n": 7, "square": 49}}
         failed = _node_request(node_cli, vhost, 5, 10_000, fail=True)
@@ -135,14 +108,14 @@ def test_node_asks_go_and_go_asks_node(node_cli: list[str], go_cli: list[str], v
 
     node = NodeWorker(node_cli, vhost)
     try:
-        assert _go_request(go_cli, vhost, 9, 10_000) == {"n": 9, "square": 81}
-        failed = _go_request(go_cli, vhost, 4, 10_000, fail=True)
+        assert _go_request(wf_harness, vhost, 9, 10_000) == {"n": 9, "square": 81}
+        failed = _go_request(wf_harness, vhost, 4, 10_000, fail=True)
         assert failed["error"] == "remote" and failed["remote_type"] == "Error"
         assert "failed on purpose" in failed["remote_message"]
     finally:
         node.stop()
     # both consumers are gone now: the requests go to two queues nobody reads
-    assert _go_request(go_cli, vhost, 9, 1_500) == {"error": "timeout"}
+    assert _go_request(wf_harness, vhost, 9, 1_500) == {"error": "timeout"}
     # no reply queue anywhere: only the two services' queues and the delay machinery
-    leftovers = [q for q in _queues(vhost) if not q.startswith(("wfgo.", "wfnode.", "eventbus.delay"))]
+    leftovers = [q for q in vhost_queues(vhost) if not q.startswith(("wfgo.", "wfnode.", "eventbus.delay"))]
     assert leftovers == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,10 +52,6 @@ class Calls:
 
     def of(self, conversation_id: str) -> list[tuple[str, int, float, EventContext]]:
         return [call for call in self.seen if call[0] == conversation_id]
-
-
-async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    await until(predicate, timeout, 0.02)
 
 
 def _check_transient(calls: Calls) -> None:
@@ -128,7 +123,7 @@ async def test_async_retries_back_off_then_succeed_or_park(settings: BusSettings
         for name in ("conv_transient", "conv_always", "conv_later"):
             await bus.publish(_event(name))
         queue = f"{settings.service}.{CONTRACT.type}"
-        await _until(lambda: len(calls.of("conv_transient")) == 3 and len(calls.of("conv_always")) == 3
+        await until(lambda: len(calls.of("conv_transient")) == 3 and len(calls.of("conv_always")) == 3
                      and len(calls.of("conv_later")) == 2 and raw.depth(queue + ".dlq") >= 1)
     finally:
         await bus.close()
@@ -175,10 +170,10 @@ async def test_a_retry_reaches_only_the_queue_that_failed(settings: BusSettings,
     await healthy.start()
     try:
         await failing.publish(_event("conv_shared"))
-        await _until(lambda: len(failing_calls.of("conv_shared")) == 2)
+        await until(lambda: len(failing_calls.of("conv_shared")) == 2)
         # Anything routed to the healthy queue along with the retry would arrive before this marker.
         await failing.publish(_event("conv_marker"))
-        await _until(lambda: len(healthy_calls.of("conv_marker")) == 1)
+        await until(lambda: len(healthy_calls.of("conv_marker")) == 1)
     finally:
         await failing.close()
         await healthy.close()
@@ -199,7 +194,7 @@ async def test_a_handler_past_its_time_limit_is_cancelled_and_parked(settings: B
     parked = Parked(raw, queue)
     try:
         event_id = await bus.publish(_event("conv_slow"))
-        await _until(lambda: bool(parked.of(event_id)))
+        await until(lambda: bool(parked.of(event_id)))
     finally:
         await bus.close()
     assert len(parked.of(event_id)) == 1 and "conv_slow" not in finished
@@ -233,7 +228,7 @@ async def test_delayed_publish_reaches_every_subscriber_after_the_delay(settings
         sent = time.monotonic()
         await first.publish(_event("conv_delayed"), delay=0.8)
         await first.publish(_event("conv_at"), at=datetime.now(UTC) + timedelta(seconds=0.5))
-        await _until(lambda: len(calls.of("conv_delayed")) == 2 and len(calls.of("conv_at")) == 2)
+        await until(lambda: len(calls.of("conv_delayed")) == 2 and len(calls.of("conv_at")) == 2)
     finally:
         await first.close()
         await second.close()
@@ -283,7 +278,7 @@ async def test_middleware_wraps_every_handler_call_in_order(settings: BusSetting
     await bus.start()
     try:
         await bus.publish(_event("conv_layers"))
-        await _until(lambda: bool(done))
+        await until(lambda: bool(done))
     finally:
         await bus.close()
     start = trail.index("handler")

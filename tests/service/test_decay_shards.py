@@ -3,7 +3,6 @@ up to the whole recompute on the same data (SQLite and PostgreSQL; no broker inv
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from context_handling.scoring import Status
 from context_handling.storage import Storage
 from eventbus import create_sql_engine
 
-from .._databases import POSTGRES_URL, schema_url
+from .._databases import private_schema
 from ._conversations import T0, random_stream
 
 MIDNIGHT = T0 + timedelta(days=75)  # the stream spans 40 days: most friendships have decayed by then
@@ -59,16 +58,8 @@ def twin_url(database_url: str, tmp_path: Any) -> Iterator[str]:
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'twin.db'}"
         return
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL, poolclass=sa.pool.NullPool)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield schema_url(POSTGRES_URL, schema)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema() as url:
+        yield url
 
 
 def _loaded(url: str) -> Storage:

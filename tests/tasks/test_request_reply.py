@@ -5,7 +5,6 @@ requests matched by correlation id, the sync twin."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -22,7 +21,7 @@ from eventbus import (
 )
 from eventbus_contracts import REGISTRY, FriendshipStatusChangedV1
 
-from .._vhosts import amqp_url, private_vhost
+from .._vhosts import amqp_url, private_vhost, vhost_queues
 
 pytestmark = pytest.mark.broker
 
@@ -42,12 +41,6 @@ def _settings(vhost: str, service: str) -> BusSettings:
 
 def _status(score: float) -> FriendshipStatusChangedV1:
     return STATUS.validate_python({**STATUS.schema["examples"][0], "score": score})
-
-
-def _queues(vhost: str) -> list[str]:
-    out = subprocess.run(["rabbitmqctl", "list_queues", "-p", vhost, "-q", "--no-table-headers", "name"],
-                         check=True, capture_output=True, text=True, timeout=60).stdout
-    return sorted(line.strip() for line in out.splitlines() if line.strip())
 
 
 def _responder(vhost: str, transport: str = "lean") -> EventBus:
@@ -104,7 +97,7 @@ async def test_concurrent_requests_get_their_own_replies(vhost: str) -> None:
 async def test_a_timeout_raises_and_leaves_no_queue_behind(vhost: str) -> None:
     async with _responder(vhost) as responder, EventBus(_settings(vhost, "caller")) as caller:
         await responder.start()
-        before = await asyncio.to_thread(_queues, vhost)
+        before = await asyncio.to_thread(vhost_queues, vhost)
         score = responder.score  # type: ignore[attr-defined]
         with pytest.raises(RequestTimeoutError):
             await caller.request(score.message("u_1", "u_2", points=5000), reply=FriendshipStatusChangedV1,
@@ -113,7 +106,7 @@ async def test_a_timeout_raises_and_leaves_no_queue_behind(vhost: str) -> None:
         result = await caller.request(score.message("u_1", "u_2", points=3), reply=FriendshipStatusChangedV1,
                                       timeout=15)
         assert result.score == 3.0
-        after = await asyncio.to_thread(_queues, vhost)
+        after = await asyncio.to_thread(vhost_queues, vhost)
         assert after == before
         assert not [q for q in after if "reply" in q or q.startswith("amq.")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pika
@@ -37,10 +37,6 @@ def vhost_url() -> Iterator[str]:
 
 def _settings(url: str) -> BusSettings:
     return BusSettings(urls=(url,), service="billing-svc", handler_timeout=10, shutdown_grace=2)
-
-
-async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    await until(predicate, timeout, 0.02)
 
 
 def _dlq(url: str, queue: str) -> list[tuple[pika.BasicProperties, bytes]]:
@@ -80,7 +76,7 @@ async def test_a_task_is_delayed_retried_twice_then_succeeds(vhost_url: str) -> 
         await bus.start()
         event_id = await charge.delay("inv_1", cents=1250)
         assert isinstance(event_id, str)
-        await _until(lambda: len(runs) == 3)
+        await until(lambda: len(runs) == 3)
         await asyncio.sleep(0.5)
         assert runs == [("inv_1", 1250)] * 3  # two failures, then success: run three times, no more
         assert _dlq(vhost_url, "billing-svc.tasks.billing_svc.charge.v1.dlq") == []
@@ -98,7 +94,7 @@ async def test_a_task_failing_every_attempt_is_parked_with_its_error(vhost_url: 
         await bus.start()
         await refund.delay(invoice_id="inv_9")
         queue = "billing-svc.tasks.billing_svc.refund.v1.dlq"
-        await _until(lambda: len(runs) == 3)
+        await until(lambda: len(runs) == 3)
         parked: list[tuple[pika.BasicProperties, bytes]] = []
         deadline = time.monotonic() + 10
         while not parked and time.monotonic() < deadline:
@@ -126,7 +122,7 @@ async def test_countdown_and_eta_hold_the_task_back(vhost_url: str) -> None:
         await remind.apply_async(args=("countdown",), countdown=1.0)
         await remind.apply_async(kwargs={"who": "eta"}, eta=datetime.now(UTC) + timedelta(seconds=1.5))
         await remind.apply_async(args=("now",))
-        await _until(lambda: len(seen) == 3)
+        await until(lambda: len(seen) == 3)
         assert seen["countdown"] - start >= 0.9
         assert seen["eta"] - start >= 1.4
         assert seen["now"] < seen["countdown"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
@@ -45,10 +45,6 @@ def _settings(url: str, service: str = "wf-svc") -> BusSettings:
     return BusSettings(urls=(url,), service=service, handler_timeout=10, shutdown_grace=2)
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    await until(predicate, timeout, 0.02)
-
-
 def _drain(url: str, queue: str) -> list[tuple[pika.BasicProperties, bytes]]:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
@@ -72,7 +68,7 @@ async def _reports(url: str, count: int) -> list[dict[str, Any]]:
                      for p, b in _drain(url, ENGINE_QUEUE))
         return len(found) >= count
 
-    await _until(enough)
+    await until(enough)
     await asyncio.sleep(0.3)
     found.extend({**orjson.loads(b), "report": p.headers["cloudEvents_type"], "id": p.message_id}
                  for p, b in _drain(url, ENGINE_QUEUE))
@@ -99,11 +95,11 @@ async def test_a_chain_of_three_typed_tasks_and_a_step_given_its_payload(url: st
 
         await bus.start()
         workflow_id = await bus.start(chain(fetch.si("alice"), bump.s(by=10), summarize.s()))
-        await _until(lambda: len(finals) == 1)
+        await until(lambda: len(finals) == 1)
         assert finals == [Summary(total=15, users=["alice"])]
         # .si: the last step ignores the previous result and runs with its own payload
         await bus.start(chain(fetch.si("bob"), bump.s(), summarize.si(user_id="zed", score=99)))
-        await _until(lambda: len(finals) == 2)
+        await until(lambda: len(finals) == 2)
         assert finals[1] == Summary(total=99, users=["zed"])
         reports = await _reports(url, 8)
     started = [r for r in reports if r["report"] == "eventbus.workflow.started.v1" and r["workflow_id"] == workflow_id]
@@ -125,7 +121,7 @@ async def test_a_group_of_fifty_runs_each_member_once(url: str) -> None:
 
         await bus.start()
         await bus.start(group(square.si(n=i) for i in range(50)))
-        await _until(lambda: len(runs) == 50)
+        await until(lambda: len(runs) == 50)
         await asyncio.sleep(0.3)
     assert sorted(runs) == [i * i for i in range(50)]
 
@@ -190,7 +186,7 @@ async def test_a_step_that_exhausts_its_retries_fails_the_workflow_and_runs_on_e
 
         await bus.start()
         workflow_id = await bus.start(chain(fetch.si("dave"), explode.s(), after.s()), on_error=on_failure.s())
-        await _until(lambda: len(failures) == 1)
+        await until(lambda: len(failures) == 1)
         await asyncio.sleep(0.5)
         reports = await _reports(url, 3)
     assert later == [] and len(attempts) == 2
@@ -236,7 +232,7 @@ async def test_bad_slips_are_parked_before_the_handler_runs(url: str) -> None:
             await bus.publish(fetch.message(name), headers=headers)
         queue = dead_letter_queue_name(consumer_queue_name("wf-svc", fetch.type))
         parked: list[tuple[pika.BasicProperties, bytes]] = []
-        await _until(lambda: len(parked.__iadd__(_drain(url, queue))) >= 4)
+        await until(lambda: len(parked.__iadd__(_drain(url, queue))) >= 4)
         reports = await _reports(url, 4)
     assert runs == []
     assert sorted(orjson.loads(b)["user_id"] for _, b in parked) == sorted(bad)
@@ -263,7 +259,7 @@ async def test_a_result_that_breaks_the_next_contract_parks_the_step_that_made_i
         workflow_id = await bus.start(chain(fetch.si("erin"), positive.s()))
         queue = dead_letter_queue_name(consumer_queue_name("wf-svc", fetch.type))
         parked: list[tuple[pika.BasicProperties, bytes]] = []
-        await _until(lambda: len(parked.__iadd__(_drain(url, queue))) >= 1)
+        await until(lambda: len(parked.__iadd__(_drain(url, queue))) >= 1)
         reports = await _reports(url, 2)
     assert later == []
     assert parked[0][0].headers[REASON] == "workflow_result_invalid"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -42,6 +41,8 @@ from ._topology import queue_specs
 from .tasks import Task, task_contract
 from .transports import Topology, Transport
 from .workflows import ENGINE_QUEUE, REPORTS_EXCHANGE, Canvas, start_messages
+from .workflows._reports import CANCELLED, WorkflowCancelled
+from .workflows._slip import workflow_report_id
 
 __all__ = ["EventBus", "Middleware"]
 
@@ -223,12 +224,9 @@ class EventBus:
         but what they forward is dropped in turn), and the ``eventbus.workflow.cancelled.v1`` report
         is published (confirmed) to the ``eventbus.workflow`` exchange for the engine and tracking."""
         await self._store("cancel").revoke(workflow_id, ttl)
-        from .workflows._reports import CANCELLED, WorkflowCancelled
-        from .workflows._slip import NAMESPACE
-
         report = WorkflowCancelled(workflow_id=workflow_id, cancelled_at=datetime.now(UTC))
-        message = build_outgoing(report, source=self.settings.source, contract=CANCELLED,  # id: as "started"'s
-                                 event_id=str(uuid.uuid5(NAMESPACE, f"{workflow_id}/cancelled")))
+        message = build_outgoing(report, source=self.settings.source, contract=CANCELLED,
+                                 event_id=workflow_report_id(workflow_id, "cancelled"))
         (outcome,) = await self._publisher.publish_outcomes([message], ticks=None, window=1)
         if outcome is not None and not isinstance(outcome, UnroutableError):  # no engine is no error
             raise outcome

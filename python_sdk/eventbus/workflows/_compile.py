@@ -21,7 +21,6 @@ from ._forward import Contracts, StepResultError, step_messages
 from ._reports import FAILED, STARTED, WorkflowStarted
 from ._slip import (
     MAX_SLIP_BYTES,
-    NAMESPACE,
     Frame,
     GroupFrame,
     JoinFrame,
@@ -30,6 +29,7 @@ from ._slip import (
     advance,
     encode_slip,
     frame_to_json,
+    workflow_report_id,
 )
 from ._typing import ListResult, Result, decide_input
 
@@ -73,17 +73,17 @@ def _compile(node: Canvas, previous: Result, first: bool, path: str) -> Compiled
             previous = part.result
         return Compiled(tuple(frames), {"kind": "chain", "steps": nodes}, previous)
     if isinstance(node, Group):
-        return _group(node, previous, first, path, path)
-    header = _group(node.header, previous, first, path, path)
+        return _group(node, previous, first, path)
+    header = _group(node.header, previous, first, path)
     callback = _compile(node.callback, header.result, False, _path(path, "cb"))
     node_plan = {"kind": "chord", "group": path, "members": header.plan["members"], "callback": callback.plan}
     return Compiled(header.frames + callback.frames, node_plan, callback.result)
 
 
-def _group(node: Group, previous: Result, first: bool, path: str, group_id: str) -> Compiled:
+def _group(node: Group, previous: Result, first: bool, path: str) -> Compiled:
     members = [_compile(m, previous, first, _path(path, i)) for i, m in enumerate(node.members)]
-    frame = GroupFrame(group_id, tuple(m.frames for m in members))
-    plan = {"kind": "group", "group": group_id, "members": [m.plan for m in members]}
+    frame = GroupFrame(path, tuple(m.frames for m in members))
+    plan = {"kind": "group", "group": path, "members": [m.plan for m in members]}
     return Compiled((frame,), plan, ListResult(tuple(m.result for m in members)))
 
 
@@ -149,7 +149,7 @@ def start_messages(canvas: Canvas, *, on_error: Canvas | None, workflow_id: str 
     started = WorkflowStarted(workflow_id=workflow_id, plan=compiled.plan,
                               on_error=[frame_to_json(f) for f in error_frames], started_at=datetime.now(UTC))
     report = build_outgoing(started, source=source, contract=STARTED,
-                            event_id=str(uuid.uuid5(NAMESPACE, f"{workflow_id}/started")))
+                            event_id=workflow_report_id(workflow_id, "started"))
     try:
         steps, _ = step_messages(advance(compiled.frames, None, error_frames), workflow_id=workflow_id,
                                  contracts=contracts, source=source)

@@ -41,6 +41,7 @@ __all__ = [
     "report_id",
     "step_body",
     "step_event_id",
+    "workflow_report_id",
 ]
 
 WORKFLOW_HEADER = "eventbus-workflow-id"
@@ -127,8 +128,13 @@ def step_event_id(workflow_id: str, step: str) -> str:
 
 
 def report_id(workflow_id: str, step: str, what: str) -> str:
-    """The id of a report (``completed``, ``failed``, ``started``, ``cancelled``)."""
+    """The id of a step's report (``completed``, ``failed``)."""
     return str(uuid.uuid5(NAMESPACE, f"{workflow_id}/{step}/{what}"))
+
+
+def workflow_report_id(workflow_id: str, what: str) -> str:
+    """The id of a workflow's report (``started``, ``cancelled``)."""
+    return str(uuid.uuid5(NAMESPACE, f"{workflow_id}/{what}"))
 
 
 # -- JSON <-> frames -------------------------------------------------------------------------------

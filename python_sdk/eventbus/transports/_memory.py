@@ -30,8 +30,9 @@ import asyncio
 import copy
 import itertools
 import weakref
+from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,7 +40,7 @@ from .._delay import Binding, ExchangeSpec
 from .._exceptions import PublishError, TopologyMismatchError, UnroutableError
 from .._topology import QueueSpec
 from ._memory_clock import MemoryClock
-from ._memory_model import Exchange, MemoryDelivery, Queue, StoredMessage, topic_matches, with_headers
+from ._memory_model import Exchange, StoredMessage, topic_matches, with_headers
 from ._outcomes import publish_failure
 from ._protocol import DIRECT_REPLY_TO, DeliveryCallback, Outgoing, Properties, Topology
 
@@ -55,6 +56,44 @@ __all__ = [
 
 
 _RETURNED = UnroutableError("NO_ROUTE")
+
+
+@dataclass(slots=True, eq=False)
+class MemoryDelivery:
+    """One delivery to one consumer; the ``Incoming`` of the seam."""
+
+    session: MemorySession
+    queue: Queue
+    stored: StoredMessage
+    exchange: str
+    routing_key: str
+    redelivered: bool
+
+    @property
+    def body(self) -> bytes:
+        return self.stored.body
+
+    @property
+    def properties(self) -> Properties:
+        return self.stored.properties
+
+
+@dataclass(eq=False)
+class Queue:
+    name: str
+    arguments: dict[str, Any]
+    messages: deque[StoredMessage] = field(default_factory=deque)
+    consumers: list[tuple[MemorySession, DeliveryCallback]] = field(default_factory=list)
+    turn: int = 0
+
+    @property
+    def ttl(self) -> float | None:
+        value = self.arguments.get("x-message-ttl")
+        return None if value is None else int(value) / 1000
+
+    @property
+    def quorum(self) -> bool:
+        return self.arguments.get("x-queue-type") == "quorum"
 
 
 class MemoryBroker:

@@ -6,10 +6,13 @@ import asyncio
 import heapq
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ._memory import MemoryBroker
+
+class _Broker(Protocol):
+    """What the clock needs of its broker: deliver what falls due while time moves on."""
+
+    async def advance(self, seconds: float) -> None: ...
 
 __all__ = ["MemoryClock"]
 
@@ -22,7 +25,7 @@ class MemoryClock:
     which wake when ``advance`` passes their deadline.
     """
 
-    def __init__(self, broker: MemoryBroker, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
+    def __init__(self, broker: _Broker, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
         self._broker = broker
         self.now = 0.0
         self.start = start

@@ -1,22 +1,19 @@
-"""What the in-memory broker holds: queues, exchanges, stored messages, deliveries, topic matching.
+"""What the in-memory broker stores: exchanges, stored messages, topic matching.
 
-Plain data (no broker logic): ``_memory.MemoryBroker`` routes, delivers and expires through these.
+Plain data that knows no session (no broker logic): ``_memory.MemoryBroker`` routes and expires
+through these; its queues and deliveries, which hold sessions, live beside it.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._delay import Binding
-from ._protocol import DeliveryCallback, Properties
+from ._protocol import Properties
 
-if TYPE_CHECKING:
-    from ._memory import MemorySession
-
-__all__ = ["Exchange", "MemoryDelivery", "Queue", "StoredMessage", "topic_matches", "with_headers"]
+__all__ = ["Exchange", "StoredMessage", "topic_matches", "with_headers"]
 
 
 @lru_cache(maxsize=16384)
@@ -57,44 +54,6 @@ class StoredMessage:
     @property
     def message_id(self) -> str | None:
         return self.properties.message_id
-
-
-@dataclass(slots=True, eq=False)
-class MemoryDelivery:
-    """One delivery to one consumer; the ``Incoming`` of the seam."""
-
-    session: MemorySession
-    queue: Queue
-    stored: StoredMessage
-    exchange: str
-    routing_key: str
-    redelivered: bool
-
-    @property
-    def body(self) -> bytes:
-        return self.stored.body
-
-    @property
-    def properties(self) -> Properties:
-        return self.stored.properties
-
-
-@dataclass(eq=False)
-class Queue:
-    name: str
-    arguments: dict[str, Any]
-    messages: deque[StoredMessage] = field(default_factory=deque)
-    consumers: list[tuple[MemorySession, DeliveryCallback]] = field(default_factory=list)
-    turn: int = 0
-
-    @property
-    def ttl(self) -> float | None:
-        value = self.arguments.get("x-message-ttl")
-        return None if value is None else int(value) / 1000
-
-    @property
-    def quorum(self) -> bool:
-        return self.arguments.get("x-queue-type") == "quorum"
 
 
 @dataclass(eq=False)

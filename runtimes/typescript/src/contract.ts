@@ -10,7 +10,6 @@ import addFormatsModule from "ajv-formats";
 import { EventValidationError, type SchemaViolation } from "./errors.js";
 import type { JsonValue } from "./json.js";
 import { DEFAULT_LIMITS, type InputLimits, loadJson } from "./limits.js";
-import { registerContract } from "./registry.js";
 
 // Ajv and ajv-formats are CommonJS modules whose class is also their `default` export.
 const Ajv2020 = Ajv2020Module as unknown as typeof Ajv2020Module.default;
@@ -62,7 +61,7 @@ function violation(error: ErrorObject): SchemaViolation {
   return { instancePath: error.instancePath || "/", schemaPath: error.schemaPath, message: error.message ?? error.keyword };
 }
 
-/** The run-time contract of one event type, its validator compiled on first use; registered (registry.ts). */
+/** The run-time contract of one event type, its validator compiled on first use; registered (below). */
 export function defineContract<T>(spec: ContractSpec, schemas: Readonly<Record<string, JsonValue>>): EventContract<T> {
   let validate: ValidateFunction | undefined;
   const validator = (): ValidateFunction => {
@@ -98,4 +97,28 @@ export function defineContract<T>(spec: ContractSpec, schemas: Readonly<Record<s
     },
   };
   return registerContract(contract);
+}
+
+/*
+ * The contracts this process knows, by event type. Every contract made with `defineContract` (so
+ * every contract of a generated package, as soon as it is imported) is registered here; a workflow
+ * step's slip may only name contracts found here, because each next step's body is validated
+ * against its contract before it is published (docs/wire-format.md, "Bad slips").
+ */
+const contracts = new Map<string, EventContract<unknown>>();
+
+/** Make `contract` known by its type (the last registration of a type wins). */
+export function registerContract<T>(contract: EventContract<T>): EventContract<T> {
+  contracts.set(contract.type, contract);
+  return contract;
+}
+
+/** The contract of `type` known in this process, or undefined. */
+export function lookupContract(type: string): EventContract<unknown> | undefined {
+  return contracts.get(type);
+}
+
+/** Whether a contract of `type` is known in this process. */
+export function isKnownContract(type: string): boolean {
+  return contracts.has(type);
 }

@@ -85,7 +85,7 @@ export {
 } from "./topology.js";
 export type { QueueSpec, QueueType } from "./topology.js";
 export { DIRECT_REPLY_TO } from "./publisher.js";
-export { isKnownContract, lookupContract, registerContract } from "./registry.js";
+export { isKnownContract, lookupContract, registerContract } from "./contract.js";
 export { errorReply, okReply, readReply, REPLY_STATUS_HEADER } from "./replies.js";
 export type { RequestProperties } from "./replies.js";
 export { isTaskResult, result } from "./results.js";

@@ -10,10 +10,10 @@
  * - `completedReport` / `failedReport`: the reports on the topic exchange `eventbus.workflow`
  *   (confirmed, not mandatory), with deterministic ids.
  */
+import { isKnownContract, lookupContract } from "./contract.js";
 import type { JsonValue } from "./json.js";
 import { wrapEncoded } from "./outgoing.js";
 import type { OutgoingMessage } from "./publisher.js";
-import { isKnownContract, lookupContract } from "./registry.js";
 import {
   type Action,
   encodeSlip,
